@@ -1,0 +1,113 @@
+"""Reading and writing Wyoming frames with hard limits.
+
+`wyoming.event.async_read_event` trusts its peer: it allocates whatever ``data_length`` or
+``payload_length`` says and turns a bad header into a silent EOF. Nothing on the network is
+trusted here, so :func:`read_event` caps every length, and raises :class:`ProtocolError` (with a
+machine-readable ``code``) for anything malformed, so the caller can answer with an ``error``
+event and close the connection instead of mistaking garbage for a clean disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from wyoming.event import Event, async_write_event
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Longest header line accepted (bytes, including the newline). Also used as StreamReader limit.
+MAX_HEADER_BYTES = 64 * 1024
+#: Largest ``data`` block accepted (bytes).
+MAX_DATA_BYTES = 1024 * 1024
+#: Largest binary payload accepted (bytes); one second of 48 kHz/32-bit/stereo is 384 KB.
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WireLimits:
+    """Size caps for one connection, in bytes."""
+
+    max_header_bytes: int = MAX_HEADER_BYTES
+    max_data_bytes: int = MAX_DATA_BYTES
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
+
+
+DEFAULT_LIMITS = WireLimits()
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a valid Wyoming frame; the stream cannot continue."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _length(header: dict[str, Any], key: str, cap: int) -> int:
+    value = header.get(key)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError("bad-header", f"{key} must be a non-negative integer, got {value!r}")
+    if value > cap:
+        raise ProtocolError("too-large", f"{key}={value} exceeds the limit of {cap} bytes")
+    return value
+
+
+async def read_event(
+    reader: asyncio.StreamReader, limits: WireLimits = DEFAULT_LIMITS
+) -> Event | None:
+    """Read one event. Returns None on a clean EOF between frames.
+
+    Raises :class:`ProtocolError` for a malformed or oversized frame, or EOF inside a frame.
+    """
+    try:
+        line = await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as err:
+        if not err.partial:
+            return None
+        raise ProtocolError("truncated", "connection closed in the middle of a header") from err
+    except asyncio.LimitOverrunError as err:
+        raise ProtocolError(
+            "too-large", f"header line longer than {limits.max_header_bytes} bytes"
+        ) from err
+    if len(line) > limits.max_header_bytes:
+        raise ProtocolError("too-large", f"header line longer than {limits.max_header_bytes} bytes")
+    try:
+        header = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ProtocolError("bad-header", f"header is not valid JSON: {err}") from err
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise ProtocolError("bad-header", "header must be a JSON object with a string 'type'")
+
+    data = header.get("data") or {}
+    if not isinstance(data, dict):
+        raise ProtocolError("bad-header", "'data' must be a JSON object")
+    data_length = _length(header, "data_length", limits.max_data_bytes)
+    payload_length = _length(header, "payload_length", limits.max_payload_bytes)
+
+    try:
+        if data_length:
+            data_bytes = await reader.readexactly(data_length)
+            try:
+                extra = json.loads(data_bytes)
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise ProtocolError("bad-data", f"data block is not valid JSON: {err}") from err
+            if not isinstance(extra, dict):
+                raise ProtocolError("bad-data", "data block must be a JSON object")
+            data = {**data, **extra}
+        payload = await reader.readexactly(payload_length) if payload_length else None
+    except asyncio.IncompleteReadError as err:
+        raise ProtocolError("truncated", "connection closed in the middle of a frame") from err
+
+    return Event(type=header["type"], data=data, payload=payload)
+
+
+async def write_event(event: Event, writer: asyncio.StreamWriter) -> None:
+    """Write one event (wyoming's encoder; kept here so callers import one module)."""
+    await async_write_event(event, writer)
