@@ -1,0 +1,151 @@
+"""Jarvis's own Wyoming events (extensions). Everything else is plain Wyoming.
+
+Each is a dataclass with ``event()`` / ``from_event()`` like ``wyoming.asr.Transcript``; unknown
+fields in incoming data are ignored. See docs/satellite-protocol.md for when each is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wyoming.event import Event, Eventable
+
+_AUTH_TYPE = "jarvis-auth"
+_AUTH_OK_TYPE = "jarvis-auth-ok"
+_FEEDBACK_TYPE = "jarvis-feedback"
+_TURN_METRICS_TYPE = "jarvis-turn-metrics"
+
+
+@dataclass
+class Auth(Eventable):
+    """Satellite -> hub, the first event on a connection: who is speaking and the shared token."""
+
+    token: str
+    """The hub's token (printed by ``jarvis serve`` on first run)."""
+    satellite_id: str
+    """Stable id of this satellite (e.g. hostname), used for timers and sessions."""
+    name: str | None = None
+    """Human-readable satellite name."""
+    area: str | None = None
+    """Area/room the satellite is in (e.g. "kitchen")."""
+    user_id: str | None = None
+    """User this satellite speaks for; the hub's default user if missing."""
+    local_wake: bool = True
+    """True when the satellite detects the wake word itself and streams only after it."""
+
+    @staticmethod
+    def is_type(event_type: str) -> bool:
+        return event_type == _AUTH_TYPE
+
+    def event(self) -> Event:
+        data: dict[str, Any] = {
+            "token": self.token,
+            "satellite_id": self.satellite_id,
+            "local_wake": self.local_wake,
+        }
+        for key in ("name", "area", "user_id"):
+            if (value := getattr(self, key)) is not None:
+                data[key] = value
+        return Event(type=_AUTH_TYPE, data=data)
+
+    @staticmethod
+    def from_event(event: Event) -> Auth:
+        data = event.data or {}
+        return Auth(
+            token=str(data.get("token", "")),
+            satellite_id=str(data.get("satellite_id", "")),
+            name=data.get("name"),
+            area=data.get("area"),
+            user_id=data.get("user_id"),
+            local_wake=bool(data.get("local_wake", True)),
+        )
+
+
+@dataclass
+class AuthOk(Eventable):
+    """Hub -> satellite: the token was accepted; the session is bound to this user and area."""
+
+    session_id: str
+    user_id: str
+    area: str | None = None
+    server_name: str | None = None
+
+    @staticmethod
+    def is_type(event_type: str) -> bool:
+        return event_type == _AUTH_OK_TYPE
+
+    def event(self) -> Event:
+        data: dict[str, Any] = {"session_id": self.session_id, "user_id": self.user_id}
+        if self.area is not None:
+            data["area"] = self.area
+        if self.server_name is not None:
+            data["server_name"] = self.server_name
+        return Event(type=_AUTH_OK_TYPE, data=data)
+
+    @staticmethod
+    def from_event(event: Event) -> AuthOk:
+        data = event.data or {}
+        return AuthOk(
+            session_id=str(data.get("session_id", "")),
+            user_id=str(data.get("user_id", "")),
+            area=data.get("area"),
+            server_name=data.get("server_name"),
+        )
+
+
+@dataclass
+class TurnMetrics(Eventable):
+    """Hub -> satellite at the end of a turn: monotonic stage times, in ms from the turn start."""
+
+    turn_id: str
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    """e.g. {"wake": 0, "speech_end": 1830.2, "endpoint": 2410.0, "transcript": 2501.3, ...}"""
+
+    @staticmethod
+    def is_type(event_type: str) -> bool:
+        return event_type == _TURN_METRICS_TYPE
+
+    def event(self) -> Event:
+        return Event(
+            type=_TURN_METRICS_TYPE,
+            data={"turn_id": self.turn_id, "stages_ms": dict(self.stages_ms)},
+        )
+
+    @staticmethod
+    def from_event(event: Event) -> TurnMetrics:
+        data = event.data or {}
+        stages = data.get("stages_ms") or {}
+        return TurnMetrics(
+            turn_id=str(data.get("turn_id", "")),
+            stages_ms={str(k): float(v) for k, v in stages.items()} if isinstance(stages, dict) else {},
+        )
+
+
+@dataclass
+class Feedback(Eventable):
+    """Satellite (web page) -> hub: thumbs up/down on a turn's answer."""
+
+    turn_id: str
+    rating: int
+    """+1 or -1."""
+    comment: str | None = None
+
+    @staticmethod
+    def is_type(event_type: str) -> bool:
+        return event_type == _FEEDBACK_TYPE
+
+    def event(self) -> Event:
+        data: dict[str, Any] = {"turn_id": self.turn_id, "rating": self.rating}
+        if self.comment is not None:
+            data["comment"] = self.comment
+        return Event(type=_FEEDBACK_TYPE, data=data)
+
+    @staticmethod
+    def from_event(event: Event) -> Feedback:
+        data = event.data or {}
+        return Feedback(
+            turn_id=str(data.get("turn_id", "")),
+            rating=int(data.get("rating", 0)),
+            comment=data.get("comment"),
+        )

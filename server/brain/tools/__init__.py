@@ -1,0 +1,1 @@
+"""Tools the agent can call. Each is a :class:`jarvis.server.brain.tools.base.Tool`."""
