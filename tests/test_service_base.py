@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from wyoming.event import Event
-from wyoming.ping import Ping
-
 from jarvis.protocol.service import Connection, ServiceHandler, WyomingServer
 from jarvis.protocol.wire import WireLimits
+from wyoming.event import Event
+from wyoming.ping import Ping
 
 
 class Echo(ServiceHandler):

@@ -7,7 +7,7 @@ import platform
 import re
 import statistics
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
@@ -63,13 +63,19 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
 
 def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
     """Replace the text between ``<!-- bench:name -->`` and ``<!-- /bench:name -->`` (append if new)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = (
         f"<!-- bench:{name} -->\n{body.rstrip()}\n\n"
         f"_Measured {stamp} on {machine_description()}._\n<!-- /bench:{name} -->"
     )
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nFigures written by `jarvis bench …`.\n"
-    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Benchmarks\n\nFigures written by `jarvis bench …`.\n"
+    )
+    pattern = re.compile(
+        rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S
+    )
     if pattern.search(text):
         text = pattern.sub(lambda _m: block, text)
     else:
