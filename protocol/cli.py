@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "satellite": ("jarvis.satellite.__main__", "a satellite: microphone, wake word, speaker"),
     "memory": ("jarvis.server.brain.memory_cli", "show, edit or export what Jarvis remembers"),
     "bench": ("jarvis.server.bench", "benchmarks; figures go to docs/benchmarks.md"),
+    "probe": ("jarvis.protocol.probe", "health check: ask a Wyoming service to describe itself"),
+    "advertise": ("jarvis.protocol.advertise", "advertise services over zeroconf (Docker host network)"),
 }
 
 _LOGGER = logging.getLogger(__name__)

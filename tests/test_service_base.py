@@ -102,3 +102,29 @@ async def test_bad_client_does_not_disturb_good_one() -> None:
             assert echoed is not None and echoed.data == {"ok": True}
     finally:
         await server.stop()
+
+
+async def test_probe_reports_healthy_and_dead_services() -> None:
+    from wyoming.info import Info
+
+    from jarvis.protocol.probe import describe
+
+    class Describable(ServiceHandler):
+        async def handle_event(self, event: Event) -> bool:
+            if event.type == "describe":
+                await self.write_event(Info().event())
+            return True
+
+    server = WyomingServer("tcp://127.0.0.1:0", Describable)
+    await server.start()
+    try:
+        info = await describe(server.uri, timeout=3)
+        assert isinstance(info, dict)
+    finally:
+        await server.stop()
+    try:
+        await describe(server.uri, timeout=3)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("a stopped service must not look healthy")
