@@ -1,0 +1,187 @@
+"""Text preparation for speech: sentence splitting of streamed text, and markdown/emoji hygiene.
+
+- :class:`SentenceSplitter` turns a stream of text deltas into speakable pieces, in order. It uses
+  ``sentence_stream.SentenceBoundaryDetector`` (the same rules Home Assistant and wyoming-piper use)
+  and adds two things for latency:
+
+  * *eager flush*: the detector only ends a sentence once it sees the next one begin. A chunk that
+    itself ends a sentence (terminal punctuation followed by whitespace, not an abbreviation) is
+    released at once, so a producer that sends whole sentences (our brain, per ``handled-chunk``)
+    does not have to wait for the next one before the first is spoken.
+  * *first-clause split*: the first piece of a reply is cut at its first clause boundary (comma,
+    semicolon, colon, dash) when both halves are long enough. The first audio then waits for half a
+    sentence of synthesis instead of a whole one; later sentences are synthesized while earlier
+    ones play, so they are not split.
+
+- :func:`clean_for_speech` removes what piper would otherwise read aloud or stumble over:
+  markdown markup (emphasis, headings, bullets, links, code fences, tables), emoji and other
+  pictographs, and it joins lines into one utterance.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from sentence_stream import SentenceBoundaryDetector
+
+_LOGGER = logging.getLogger(__name__)
+
+#: A buffer that ends a sentence: terminal punctuation, optional closing quotes/brackets, whitespace.
+_ENDS_SENTENCE_RE = re.compile(r"[.!?…]+['\"\)\]\}\u2019\u201d»]*\s+$")
+#: The last word before the final period looks like an abbreviation ("Dr.", "U.S.", "e.g.").
+_ABBREVIATION_RE = re.compile(r"(?:\b[A-Z][A-Za-z]{0,2}|\b[a-z]|\b(?:[A-Za-z]\.)+[A-Za-z])\.\s*$")
+_LOWER_ABBREVIATIONS = frozenset({"e.g.", "i.e.", "vs.", "etc.", "approx.", "incl.", "no.", "cf."})
+#: A clause boundary: punctuation followed by whitespace.
+_CLAUSE_RE = re.compile(r"(?:[,;:]|\s[\u2013\u2014-])\s+")
+
+
+def _looks_like_abbreviation(text: str) -> bool:
+    stripped = text.rstrip()
+    if not stripped.endswith("."):
+        return False
+    last_word = stripped.rsplit(maxsplit=1)[-1].lower()
+    return last_word in _LOWER_ABBREVIATIONS or bool(_ABBREVIATION_RE.search(stripped))
+
+
+def split_first_clause(sentence: str, min_words: int = 4) -> list[str]:
+    """Cut ``sentence`` at its first clause boundary if both parts have at least ``min_words`` words."""
+    for match in _CLAUSE_RE.finditer(sentence):
+        head, tail = sentence[: match.end()].strip(), sentence[match.end() :].strip()
+        if len(head.split()) < min_words:
+            continue
+        if len(tail.split()) < min_words:
+            break
+        return [head, tail]
+    return [sentence]
+
+
+class SentenceSplitter:
+    """Split streamed text into sentences as early as it is safe to (see the module docstring)."""
+
+    def __init__(self, split_first_clause: bool = True, min_clause_words: int = 4) -> None:
+        self._detector = SentenceBoundaryDetector()
+        self._split_first = split_first_clause
+        self._min_clause_words = min_clause_words
+        self._emitted = False
+
+    def add(self, chunk: str) -> list[str]:
+        """Add a text delta; return the pieces that are complete now."""
+        pieces = list(self._detector.add_chunk(chunk))
+        buffered = self._detector.current_sentence + self._detector.remaining_text
+        if (
+            buffered.strip()
+            and _ENDS_SENTENCE_RE.search(buffered)
+            and not _looks_like_abbreviation(buffered)
+        ):
+            pieces.append(self._detector.finish())
+        return self._post(pieces)
+
+    def finish(self) -> list[str]:
+        """End of text: return whatever is left."""
+        return self._post([self._detector.finish()])
+
+    def _post(self, pieces: Iterable[str]) -> list[str]:
+        out: list[str] = []
+        for piece in pieces:
+            piece = piece.strip()
+            if not piece:
+                continue
+            if not self._emitted and self._split_first:
+                out.extend(split_first_clause(piece, self._min_clause_words))
+            else:
+                out.append(piece)
+            self._emitted = True
+        return out
+
+
+def split_sentences(text: str, split_first_clause: bool = True) -> list[str]:
+    """All pieces of a complete text, as :class:`SentenceSplitter` would stream them."""
+    splitter = SentenceSplitter(split_first_clause=split_first_clause)
+    return splitter.add(text) + splitter.finish()
+
+
+# ---------------------------------------------------------------------------------------------
+# Hygiene
+
+_CODE_FENCE_RE = re.compile(r"^\s*(```|~~~).*$", re.M)
+_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK_RE = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_URL_RE = re.compile(r"<(https?://[^>]+)>")
+_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s+", re.M)
+_BLOCKQUOTE_RE = re.compile(r"^\s{0,3}>\s?", re.M)
+_BULLET_RE = re.compile(r"^\s*[-*+•]\s+", re.M)
+_RULE_RE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$", re.M)
+_TABLE_SEPARATOR_RE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$", re.M)
+_EMPHASIS_RES = (
+    re.compile(r"\*\*(.+?)\*\*"),
+    re.compile(r"__(.+?)__"),
+    re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"),
+    re.compile(r"(?<![\w_])_(?!\s)(.+?)(?<!\s)_(?![\w_])"),
+    re.compile(r"~~(.+?)~~"),
+    re.compile(r"`([^`]*)`"),
+)
+_TIMES_RE = re.compile(r"(?<=\d)\s*[*×]\s*(?=\d)")
+_STRAY_MARKUP_RE = re.compile(r"[*`#~|]+|(?<!\w)_+|_+(?!\w)")
+_SPACE_RE = re.compile(r"[ \t\u00a0]+")
+_SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([,.;:!?])")
+#: Symbols that are not pictographs: piper/espeak speak these usefully.
+_KEEP_SYMBOLS = frozenset("°©®™§¶+=<>%&@$€£¥")
+
+
+def _is_pictograph(char: str) -> bool:
+    if char in _KEEP_SYMBOLS:
+        return False
+    code = ord(char)
+    if code in (0x200D, 0x20E3) or 0xFE00 <= code <= 0xFE0F or 0x1F3FB <= code <= 0x1F3FF:
+        return True  # zero-width joiner, keycap, variation selectors, skin tones
+    category = unicodedata.category(char)
+    return category in ("So", "Cs", "Co", "Cn") or (category == "Sk" and code > 0x2000)
+
+
+def clean_for_speech(text: str) -> str:
+    """Return ``text`` without markdown markup and emoji, on one line; "" if nothing speakable is left."""
+    text = unicodedata.normalize("NFC", text)
+    text = _CODE_FENCE_RE.sub("", text)
+    text = _IMAGE_RE.sub(r"\1", text)
+    text = _LINK_RE.sub(r"\1", text)
+    text = _URL_RE.sub(r"\1", text)
+    text = _RULE_RE.sub("", text)
+    text = _TABLE_SEPARATOR_RE.sub("", text)
+    text = _HEADING_RE.sub("", text)
+    text = _BLOCKQUOTE_RE.sub("", text)
+    text = _BULLET_RE.sub("", text)
+    text = _TIMES_RE.sub(" times ", text)
+    for pattern in _EMPHASIS_RES:
+        text = pattern.sub(r"\1", text)
+    text = "".join(" " if _is_pictograph(c) else c for c in text)
+    text = text.replace("|", ",")
+    text = _STRAY_MARKUP_RE.sub(" ", text)
+
+    # One line: a line that does not end in punctuation gets a comma (list items, table rows).
+    lines = [_SPACE_RE.sub(" ", line).strip(" ,") for line in text.splitlines()]
+    joined = ""
+    for line in lines:
+        if not line:
+            continue
+        if joined:
+            joined += " " if joined[-1] in ".!?,;:…" else ", "
+        joined += line
+    joined = _SPACE_BEFORE_PUNCT_RE.sub(r"\1", joined)
+    # Nothing but punctuation is nothing to say.
+    if not any(c.isalnum() for c in joined):
+        return ""
+    return joined
+
+
+def truncate_text(text: str, max_chars: int) -> str:
+    """``text`` cut to at most ``max_chars``, at the last sentence end or word break before the cap."""
+    if len(text) <= max_chars:
+        return text
+    head = text[:max_chars]
+    for boundary in (max(head.rfind(". "), head.rfind("! "), head.rfind("? ")), head.rfind(" ")):
+        if boundary > max_chars // 2:
+            return head[: boundary + 1].rstrip()
+    return head
