@@ -1,0 +1,162 @@
+"""The hub: a Wyoming server for satellites, with shared service pools, timers and metrics.
+
+:func:`start_hub` is what ``jarvis hub`` and ``jarvis serve`` call; tests call it on port 0.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+
+from wyoming.event import Event
+from wyoming.info import Attribution, Info, Satellite
+
+from jarvis.protocol import __version__
+from jarvis.protocol.service import WyomingServer
+from jarvis.protocol.wire import DEFAULT_LIMITS, WireLimits
+
+from ..config import Settings
+from ..metrics import REGISTRY, MetricsServer
+from .pipeline import PipelineServices
+from .services import ServicePool
+from .session import SatelliteSession
+from .timers import TimerBook
+from .vad import EndpointSettings
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_PORT = 10600
+ZEROCONF_TYPE = "_jarvis._tcp.local."
+
+_SESSIONS = REGISTRY.gauge("jarvis_hub_sessions", "Satellites connected to the hub")
+
+
+class Hub:
+    """Shared state of all satellite sessions. ``async with`` starts and stops it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        token: str,
+        *,
+        stt: Sequence[str],
+        tts: Sequence[str],
+        brain: Sequence[str],
+        limits: WireLimits = DEFAULT_LIMITS,
+    ) -> None:
+        hub = settings.hub
+        self.settings = settings
+        self.token = token
+        self.limits = limits
+        self.services = PipelineServices(
+            stt=ServicePool("stt", stt),
+            tts=ServicePool("tts", tts),
+            brain=ServicePool("brain", brain),
+            endpoint=EndpointSettings(
+                threshold=hub.vad_threshold,
+                silence_s=hub.silence_s,
+                max_utterance_s=hub.max_utterance_s,
+                no_speech_timeout_s=hub.no_speech_timeout_s,
+            ),
+            service_timeout_s=hub.service_timeout_s,
+            language=settings.stt.language,
+        )
+        self.sessions: dict[str, SatelliteSession] = {}
+        self.timers = TimerBook(self._deliver)
+        self.server = WyomingServer(
+            f"tcp://{hub.host}:{hub.port}", functools.partial(SatelliteSession, hub=self), limits
+        )
+        self.metrics: MetricsServer | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def uri(self) -> str:
+        return self.server.uri
+
+    def info(self) -> Info:
+        return Info(
+            satellite=Satellite(
+                name=self.settings.hub.name,
+                attribution=Attribution(name="Jarvis", url="https://github.com/"),
+                installed=True,
+                description="Jarvis hub: voice pipeline for satellites (jarvis-auth required)",
+                version=__version__,
+            )
+        )
+
+    async def register(self, session: SatelliteSession) -> None:
+        old = self.sessions.get(session.satellite_id)
+        if old is not None and old is not session:
+            _LOGGER.info("Satellite %s reconnected; the newer connection wins", session.satellite_id)
+        self.sessions[session.satellite_id] = session
+        _SESSIONS.set(len(self.sessions))
+        for event in self.timers.take_pending(session.satellite_id):
+            _LOGGER.info("Delivering a timer that finished while %s was away", session.satellite_id)
+            await session.write_event(event)
+
+    def unregister(self, session: SatelliteSession) -> None:
+        if self.sessions.get(session.satellite_id) is session:
+            del self.sessions[session.satellite_id]
+        _SESSIONS.set(len(self.sessions))
+
+    async def _deliver(self, satellite_id: str, event: Event) -> bool:
+        session = self.sessions.get(satellite_id)
+        if session is None:
+            return False
+        try:
+            await session.write_event(event)
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    async def start(self) -> None:
+        await self.server.start()
+        hub = self.settings.hub
+        if hub.metrics_port is not None:
+            self.metrics = MetricsServer(hub.metrics_host, hub.metrics_port)
+            await self.metrics.start()
+        _LOGGER.info(
+            "Hub on %s (stt=%s tts=%s brain=%s)",
+            self.uri,
+            [s.uri for s in self.services.stt.services],
+            [s.uri for s in self.services.tts.services],
+            [s.uri for s in self.services.brain.services],
+        )
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.timers.close()
+        if self.metrics is not None:
+            await self.metrics.stop()
+            self.metrics = None
+
+    async def __aenter__(self) -> Hub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def start_hub(
+    settings: Settings,
+    token: str,
+    *,
+    stt: Sequence[str] | None = None,
+    tts: Sequence[str] | None = None,
+    brain: Sequence[str] | None = None,
+) -> Hub:
+    """Start a hub; service URIs default to ``settings.hub.stt/tts/brain``."""
+    hub = Hub(
+        settings,
+        token,
+        stt=list(stt or settings.hub.stt),
+        tts=list(tts or settings.hub.tts),
+        brain=list(brain or settings.hub.brain),
+    )
+    await hub.start()
+    return hub

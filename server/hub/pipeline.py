@@ -1,0 +1,553 @@
+"""One voice turn: audio -> VAD endpoint -> STT (streamed) -> brain -> TTS (sentence by sentence) -> audio.
+
+A :class:`PipelineRun` is created per turn by the satellite's session. It reads 16 kHz/16-bit/mono
+audio from :attr:`PipelineRun.audio` (the session converts and queues it; ``None`` means the
+satellite sent ``audio-stop``), or a typed question from :meth:`PipelineRun.set_text`, and reports
+everything as typed :class:`PipelineEvent`\\ s to one callback, which the session turns into Wyoming
+events for the satellite. The STT connection is opened when the run starts, and each chunk is
+forwarded as it arrives, so the transcript is ready soon after the endpoint. Each ``handled-chunk``
+from the brain goes to TTS at once (``synthesize-start/chunk/stop``; one ``synthesize`` per sentence
+for a TTS without streaming), and audio goes to the satellite as it arrives, as one
+``audio-start … audio-stop`` stream.
+
+Stage failures raise a :class:`~.errors.PipelineError` subclass; :meth:`PipelineRun.run` turns it into
+an ``error`` event (and a spoken apology when TTS works); ``finally: await self.end()`` always closes
+the turn and records its metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wyoming.asr import Transcribe, Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, NotHandled
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+
+from jarvis.protocol.audio import AudioConverter, AudioFormat
+from jarvis.protocol.service import Connection
+
+from ..metrics import REGISTRY
+from .errors import (
+    IntentError,
+    NoSpeechError,
+    PipelineError,
+    SpeechToTextError,
+    TextToSpeechError,
+)
+from .services import ServicePool, ServiceUnavailable
+from .vad import Endpointer, EndpointSettings, VadEvent, VadModel
+
+_LOGGER = logging.getLogger(__name__)
+
+RATE, WIDTH, CHANNELS = 16000, 2, 1
+
+_TURNS = REGISTRY.counter("jarvis_turns_total", "Voice turns by result", ("result",))
+_STAGE_SECONDS = REGISTRY.histogram(
+    "jarvis_turn_stage_seconds", "Time between two stamps of a turn (see docs/hub.md)", ("stage",)
+)
+
+#: (histogram label, from stamp, to stamp) recorded per turn when both stamps exist.
+STAGE_SPANS: tuple[tuple[str, str, str], ...] = (
+    ("endpointing", "speech_end", "endpoint"),
+    ("stt", "endpoint", "transcript"),
+    ("brain_first_chunk", "transcript", "first_handled_chunk"),
+    ("tts_first_audio", "first_handled_chunk", "first_audio"),
+    ("endpoint_to_first_audio", "endpoint", "first_audio"),
+    ("speech_end_to_first_audio", "speech_end", "first_audio"),
+    ("turn", "start", "done"),
+)
+
+
+class RunState(enum.Enum):
+    """Where a turn is. Moves forward only; DONE/FAILED/CANCELLED are final."""
+
+    CREATED = "created"
+    LISTENING = "listening"
+    """Audio flows to STT; no speech yet."""
+    IN_SPEECH = "in-speech"
+    TRANSCRIBING = "transcribing"
+    """Endpoint reached; waiting for STT's transcript."""
+    THINKING = "thinking"
+    """Transcript sent to the brain."""
+    SPEAKING = "speaking"
+    """Answer audio flows to the satellite."""
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class PipelineEventType(enum.Enum):
+    RUN_START = "run-start"
+    VOICE_STARTED = "voice-started"
+    VOICE_STOPPED = "voice-stopped"
+    TRANSCRIPT = "transcript"
+    BRAIN_EVENT = "brain-event"
+    """An extra event from the brain for the satellite (``timer-*``); ``event`` holds it."""
+    SENTENCE = "sentence"
+    """A sentence of the answer goes to TTS (``data['text']``)."""
+    AUDIO_START = "audio-start"
+    AUDIO_CHUNK = "audio-chunk"
+    AUDIO_STOP = "audio-stop"
+    ERROR = "error"
+    METRICS = "metrics"
+    RUN_END = "run-end"
+
+
+@dataclass(frozen=True)
+class PipelineEvent:
+    type: PipelineEventType
+    data: dict[str, Any] = field(default_factory=dict)
+    payload: bytes | None = None
+    event: Event | None = None
+
+
+EventCallback = Callable[[PipelineEvent], Awaitable[None]]
+
+
+@dataclass
+class PipelineServices:
+    """What every run needs from the hub: the service pools and the timing settings."""
+
+    stt: ServicePool
+    tts: ServicePool
+    brain: ServicePool
+    endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+    service_timeout_s: float = 30.0
+    audio_idle_timeout_s: float = 5.0
+    """A satellite that sends no audio for this long (wall clock) has its utterance ended."""
+    language: str = "en"
+    _tts_streaming: bool | None = None
+
+    async def tts_streaming(self) -> bool:
+        """Whether the TTS supports ``synthesize-start/chunk/stop`` (asked once via ``describe``)."""
+        if self._tts_streaming is None:
+            info = await self.tts.describe()
+            if info is None:
+                return True  # unknown; try streaming, the error path is the same
+            self._tts_streaming = (
+                any(p.supports_synthesize_streaming for p in info.tts) if info.tts else False
+            )
+        return self._tts_streaming
+
+
+@dataclass(frozen=True)
+class TurnInfo:
+    """Who, where and which conversation; sent to the brain as the transcript's ``context``."""
+
+    user_id: str
+    satellite_id: str
+    conversation_id: str
+    area: str | None = None
+    language: str = "en"
+    turn_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def context(self) -> dict[str, Any]:
+        ctx: dict[str, Any] = {
+            "conversation_id": self.conversation_id,
+            "user_id": self.user_id,
+            "satellite_id": self.satellite_id,
+            "turn_id": self.turn_id,
+        }
+        if self.area is not None:
+            ctx["area"] = self.area
+        return ctx
+
+
+class _Closed(Exception):
+    """A service closed its connection in the middle of a request."""
+
+
+async def _read(conn: Connection, timeout: float, what: str) -> Event:
+    try:
+        event = await conn.read_event(timeout=timeout)
+    except TimeoutError as err:
+        raise TimeoutError(f"no answer from {what} within {timeout:.0f} s") from err
+    if event is None:
+        raise ConnectionError(f"{what} closed the connection")
+    return event
+
+
+class PipelineRun:
+    """One turn. Create, then ``await run()`` in its own task; cancel the task for barge-in."""
+
+    def __init__(
+        self,
+        services: PipelineServices,
+        info: TurnInfo,
+        emit: EventCallback,
+        *,
+        start_stage: str = "asr",
+        end_stage: str = "tts",
+        vad: VadModel | None = None,
+        wake_at: float | None = None,
+    ) -> None:
+        if start_stage not in ("asr", "handle"):
+            raise ValueError(f"a run starts at 'asr' or 'handle', not {start_stage!r}")
+        if end_stage not in ("handle", "tts"):
+            raise ValueError(f"a run ends at 'handle' or 'tts', not {end_stage!r}")
+        if start_stage == "asr" and vad is None:
+            raise ValueError("an audio run needs a VAD")
+        self.services = services
+        self.info = info
+        self._emit = emit
+        self.start_stage = start_stage
+        self.end_stage = end_stage
+        self.vad = vad
+        self.state = RunState.CREATED
+        self.audio: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._text: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.stamps: dict[str, float] = {"start": time.monotonic()}
+        if wake_at is not None:
+            self.stamps["wake"] = wake_at
+        self.transcript: str | None = None
+        self.sentences: list[str] = []
+        self.audio_started = False
+        self.audio_stopped = False
+        self.error: PipelineError | None = None
+        self._ended = False
+
+    # -- inputs from the session -------------------------------------------------------------
+
+    @property
+    def wants_audio(self) -> bool:
+        return self.start_stage == "asr" and self.state in (
+            RunState.CREATED,
+            RunState.LISTENING,
+            RunState.IN_SPEECH,
+        )
+
+    @property
+    def wants_text(self) -> bool:
+        return self.start_stage == "handle" and not self._text.done()
+
+    def set_text(self, text: str) -> None:
+        if not self._text.done():
+            self._text.set_result(text)
+
+    def stamp(self, name: str, when: float | None = None) -> None:
+        self.stamps.setdefault(name, time.monotonic() if when is None else when)
+
+    async def emit(self, type_: PipelineEventType, data: dict[str, Any] | None = None, **kw: Any) -> None:
+        await self._emit(PipelineEvent(type_, data or {}, **kw))
+
+    # -- the turn -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run the whole turn; errors become ``error`` events; cancellation propagates."""
+        await self.emit(PipelineEventType.RUN_START, {"turn_id": self.info.turn_id})
+        try:
+            if self.start_stage == "asr":
+                text = await self._listen_and_transcribe()
+            else:
+                text = await self._text
+                self.stamp("transcript")
+            self.transcript = text
+            await self._handle_and_speak(text)
+            self.state = RunState.DONE
+        except PipelineError as err:
+            self.state = RunState.FAILED
+            self.error = err
+            _LOGGER.warning("Turn %s failed: %s (%s)", self.info.turn_id, err.message, err.code)
+            await self.emit(PipelineEventType.ERROR, {"code": err.code, "text": err.message})
+            await self._apologize(err)
+        except asyncio.CancelledError:
+            self.state = RunState.CANCELLED
+            raise
+        finally:
+            await asyncio.shield(self.end())
+
+    async def end(self) -> None:
+        """Close the turn once: close open audio, record and report metrics."""
+        if self._ended:
+            return
+        self._ended = True
+        if self.audio_started and not self.audio_stopped:
+            self.audio_stopped = True
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.emit(PipelineEventType.AUDIO_STOP)
+        self.stamp("done")
+        result = {
+            RunState.DONE: "ok",
+            RunState.CANCELLED: "cancelled",
+        }.get(self.state, self.error.code if self.error else "failed")
+        _TURNS.inc(result=result)
+        origin = self.stamps.get("wake", self.stamps["start"])
+        stages_ms = {
+            k: round((v - origin) * 1000, 1) for k, v in sorted(self.stamps.items(), key=lambda i: i[1])
+        }
+        for label, a, b in STAGE_SPANS:
+            if a in self.stamps and b in self.stamps:
+                _STAGE_SECONDS.observe(max(0.0, self.stamps[b] - self.stamps[a]), stage=label)
+        _LOGGER.info(
+            "Turn %s %s sat=%s %s text=%r",
+            self.info.turn_id,
+            result,
+            self.info.satellite_id,
+            " ".join(f"{k}={v:.0f}ms" for k, v in stages_ms.items()),
+            self.transcript,
+        )
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.emit(PipelineEventType.METRICS, {"turn_id": self.info.turn_id, "stages_ms": stages_ms})
+            await self.emit(PipelineEventType.RUN_END, {"result": result})
+
+    # -- STT -----------------------------------------------------------------------------------
+
+    async def _listen_and_transcribe(self) -> str:
+        assert self.vad is not None
+        endpointer = Endpointer(self.vad, self.services.endpoint)
+        self.state = RunState.LISTENING
+        try:
+            async with self.services.stt.connect() as stt:
+                self.stamp("stt_open")
+                await stt.write_event(Transcribe(language=self.info.language).event())
+                await stt.write_event(AudioStart(rate=RATE, width=WIDTH, channels=CHANNELS).event())
+                timestamp = 0
+                while True:
+                    try:
+                        chunk = await asyncio.wait_for(self.audio.get(), self.services.audio_idle_timeout_s)
+                    except TimeoutError:
+                        _LOGGER.warning("Turn %s: satellite stopped sending audio", self.info.turn_id)
+                        chunk = None
+                    if chunk is None:  # the satellite ended the utterance (audio-stop or silence)
+                        if endpointer.speech_start_sample is None:
+                            raise NoSpeechError("no-speech", "No speech was heard")
+                        break
+                    await stt.write_event(
+                        AudioChunk(RATE, WIDTH, CHANNELS, chunk, timestamp=timestamp).event()
+                    )
+                    timestamp += len(chunk) * 1000 // (RATE * WIDTH)
+                    end_before = endpointer.speech_end_sample
+                    decisions = endpointer.process(chunk)
+                    if endpointer.speech_end_sample != end_before:
+                        self.stamps["speech_end"] = time.monotonic()
+                    if VadEvent.SPEECH_START in decisions:
+                        self.state = RunState.IN_SPEECH
+                        self.stamp("speech_start")
+                        await self.emit(PipelineEventType.VOICE_STARTED)
+                    if VadEvent.NO_SPEECH in decisions:
+                        raise NoSpeechError("no-speech", "No speech was heard")
+                    if VadEvent.ENDPOINT in decisions:
+                        break
+                self.stamp("endpoint")
+                self.state = RunState.TRANSCRIBING
+                await self.emit(PipelineEventType.VOICE_STOPPED)
+                await stt.write_event(AudioStop().event())
+                while True:
+                    event = await _read(stt, self.services.service_timeout_s, "STT")
+                    if Transcript.is_type(event.type):
+                        text = Transcript.from_event(event).text or ""
+                        break
+                    if Error.is_type(event.type):
+                        raise SpeechToTextError("stt-failed", Error.from_event(event).text)
+        except ServiceUnavailable as err:
+            raise SpeechToTextError("stt-unavailable", str(err)) from err
+        except (ConnectionError, TimeoutError) as err:
+            raise SpeechToTextError("stt-unavailable", f"speech-to-text failed: {err}") from err
+        self.stamp("transcript")
+        text = text.strip()
+        await self.emit(PipelineEventType.TRANSCRIPT, {"text": text})
+        if not text:
+            raise NoSpeechError("no-text", "Nothing was recognized")
+        return text
+
+    # -- brain and TTS -------------------------------------------------------------------------
+
+    async def _handle_and_speak(self, text: str) -> None:
+        self.state = RunState.THINKING
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        speaker: asyncio.Task[None] | None = None
+        try:
+            try:
+                async with self.services.brain.connect() as brain:
+                    self.stamp("brain_request")
+                    await brain.write_event(
+                        Transcript(
+                            text=text, context=self.info.context(), language=self.info.language
+                        ).event()
+                    )
+                    while True:
+                        event = await _read(brain, self.services.service_timeout_s, "the brain")
+                        answer: str | None = None
+                        finished = False
+                        if HandledChunk.is_type(event.type):
+                            answer = HandledChunk.from_event(event).text
+                            self.stamp("first_handled_chunk")
+                        elif HandledStart.is_type(event.type):
+                            self.stamp("handled_start")
+                            continue
+                        elif HandledStop.is_type(event.type):
+                            finished = True
+                        elif Handled.is_type(event.type) or NotHandled.is_type(event.type):
+                            answer = event.data.get("text") or ""
+                            self.stamp("first_handled_chunk")
+                            finished = True
+                        elif Error.is_type(event.type):
+                            err = Error.from_event(event)
+                            raise IntentError(err.code or "brain-failed", err.text)
+                        else:
+                            await self.emit(PipelineEventType.BRAIN_EVENT, event=event)
+                            continue
+                        if answer and answer.strip():
+                            if speaker is None and self.end_stage == "tts":
+                                speaker = asyncio.create_task(self._speak(sentences))
+                            await self._sentence(answer.strip(), sentences)
+                        if speaker is not None and speaker.done():
+                            speaker.result()  # TTS failed: raise its error now
+                        if finished:
+                            self.stamp("handled_stop")
+                            break
+            except ServiceUnavailable as err:
+                raise IntentError("brain-unavailable", str(err)) from err
+            except (ConnectionError, TimeoutError) as err:
+                raise IntentError("brain-unavailable", f"the brain failed: {err}") from err
+            await sentences.put(None)
+            if speaker is not None:
+                await speaker
+        finally:
+            if speaker is not None:
+                await cancel_and_wait(speaker)
+
+    async def _sentence(self, text: str, queue: asyncio.Queue[str | None]) -> None:
+        self.sentences.append(text)
+        await self.emit(PipelineEventType.SENTENCE, {"text": text})
+        if self.end_stage == "tts":
+            await queue.put(text)
+
+    async def _speak(self, sentences: asyncio.Queue[str | None]) -> None:
+        """Send sentences to TTS as they come and relay its audio; raises TextToSpeechError."""
+        self.state = RunState.SPEAKING
+        try:
+            streaming = await self.services.tts_streaming()
+            async with self.services.tts.connect() as tts:
+                if streaming:
+                    await self._speak_streaming(tts, sentences)
+                else:
+                    await self._speak_per_sentence(tts, sentences)
+        except ServiceUnavailable as err:
+            raise TextToSpeechError("tts-unavailable", str(err)) from err
+        except (ConnectionError, TimeoutError) as err:
+            raise TextToSpeechError("tts-unavailable", f"text-to-speech failed: {err}") from err
+        if self.audio_started and not self.audio_stopped:
+            self.audio_stopped = True
+            await self.emit(PipelineEventType.AUDIO_STOP)
+
+    async def _speak_streaming(self, tts: Connection, sentences: asyncio.Queue[str | None]) -> None:
+        async def send() -> None:
+            await tts.write_event(SynthesizeStart().event())
+            while (sentence := await sentences.get()) is not None:
+                self.stamp("tts_request")
+                await tts.write_event(SynthesizeChunk(text=sentence + " ").event())
+            await tts.write_event(SynthesizeStop().event())
+
+        sender = asyncio.create_task(send())
+        relay = _AudioRelay(self)
+        try:
+            while True:
+                if sender.done() and sender.exception() is not None:
+                    sender.result()
+                event = await _read(tts, self.services.service_timeout_s, "TTS")
+                if SynthesizeStopped.is_type(event.type):
+                    break
+                if Error.is_type(event.type):
+                    raise TextToSpeechError("tts-failed", Error.from_event(event).text)
+                await relay.handle(event)
+            await sender
+        finally:
+            await cancel_and_wait(sender)
+
+    async def _speak_per_sentence(self, tts: Connection, sentences: asyncio.Queue[str | None]) -> None:
+        relay = _AudioRelay(self)
+        while (sentence := await sentences.get()) is not None:
+            self.stamp("tts_request")
+            await tts.write_event(Synthesize(text=sentence).event())
+            while True:
+                event = await _read(tts, self.services.service_timeout_s, "TTS")
+                if Error.is_type(event.type):
+                    raise TextToSpeechError("tts-failed", Error.from_event(event).text)
+                await relay.handle(event)
+                if AudioStop.is_type(event.type):
+                    break
+
+    async def _apologize(self, err: PipelineError) -> None:
+        """Speak the error's apology if TTS works; never raises (the error was already reported)."""
+        if err.apology is None or self.end_stage != "tts" or self.audio_stopped:
+            return
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        await queue.put(err.apology)
+        await queue.put(None)
+        self.sentences.append(err.apology)
+        try:
+            await self._speak(queue)
+        except PipelineError as tts_err:
+            _LOGGER.debug("No spoken apology: %s", tts_err.message)
+
+
+class _AudioRelay:
+    """TTS audio (one ``audio-start/stop`` per sentence) -> one continuous stream to the satellite."""
+
+    def __init__(self, run: PipelineRun) -> None:
+        self.run = run
+        self.converter: AudioConverter | None = None
+        self.out: AudioFormat | None = None
+
+    async def handle(self, event: Event) -> None:
+        run = self.run
+        if AudioStart.is_type(event.type):
+            start = AudioStart.from_event(event)
+            if self.out is None and not run.audio_started:
+                self.out = AudioFormat(start.rate, start.width, start.channels)
+                run.audio_started = True
+                await run.emit(
+                    PipelineEventType.AUDIO_START,
+                    {"rate": start.rate, "width": start.width, "channels": start.channels},
+                )
+            if self.out is None:  # apology after an answer already started (same stream)
+                self.out = AudioFormat(start.rate, start.width, start.channels)
+            src = (start.rate, start.width, start.channels)
+            same = src == (self.out.rate, self.out.width, self.out.channels)
+            self.converter = None if same else AudioConverter(*src, out=self.out)
+        elif AudioChunk.is_type(event.type):
+            chunk = AudioChunk.from_event(event)
+            if self.out is None:  # a TTS that skipped audio-start
+                await self.handle(AudioStart(chunk.rate, chunk.width, chunk.channels).event())
+            audio = self.converter.convert(chunk.audio) if self.converter else chunk.audio
+            if audio:
+                run.stamp("first_audio")
+                assert self.out is not None
+                await run.emit(
+                    PipelineEventType.AUDIO_CHUNK,
+                    {"rate": self.out.rate, "width": self.out.width, "channels": self.out.channels},
+                    payload=audio,
+                )
+        elif AudioStop.is_type(event.type) and self.converter is not None:
+            tail = self.converter.flush()
+            if tail and self.out is not None:
+                await run.emit(
+                    PipelineEventType.AUDIO_CHUNK,
+                    {"rate": self.out.rate, "width": self.out.width, "channels": self.out.channels},
+                    payload=tail,
+                )
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait for it to finish; re-raises if *we* are being cancelled meanwhile."""
+    if task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
