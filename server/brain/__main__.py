@@ -1,0 +1,135 @@
+"""``jarvis brain``: the brain as a stand-alone Wyoming ``handle`` service (default tcp://127.0.0.1:10500)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from jarvis.protocol.paths import data_dir
+
+from .agent import AgentSettings
+from .handler import DEFAULT_URI, BrainServer, BrainSettings, parse_user_map, start_brain
+from .llm.ollama import DEFAULT_MODEL
+from .llm.select import make_llm
+from .memory import DB_NAME, MemoryStore
+
+__all__ = ["add_arguments", "run", "start_brain"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--uri", default=DEFAULT_URI, help=f"where to listen (default {DEFAULT_URI})")
+    parser.add_argument(
+        "--llm",
+        default="auto",
+        metavar="auto|ollama|openai|none",
+        help="language model backend (default auto: --llm-url if given, else Ollama, else intents only;"
+        " scripted:FILE replays a test script, for benchmarks)",
+    )
+    parser.add_argument("--ollama-host", help="Ollama URL (default $OLLAMA_HOST or http://localhost:11434)")
+    parser.add_argument("--model", help=f"model name (Ollama default {DEFAULT_MODEL})")
+    parser.add_argument("--pull", action="store_true", help="pull the Ollama model if it is missing")
+    parser.add_argument("--keep-alive", default="30m", help="how long Ollama keeps the model loaded")
+    parser.add_argument("--llm-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1")
+    parser.add_argument("--llm-api-key", help="API key for --llm-url (if it wants one)")
+    parser.add_argument(
+        "--sensitive-tools",
+        default="",
+        help="comma-separated tool names that need a spoken yes before they run",
+    )
+    parser.add_argument("--max-steps", type=int, default=5, help="tool rounds per question (default 5)")
+    parser.add_argument(
+        "--memory-refresh-turns",
+        type=int,
+        default=5,
+        help="rewrite a user's dynamic memory every N turns (0: never; default 5)",
+    )
+    parser.add_argument("--history-turns", type=int, default=10, help="past turns sent to the LLM")
+    parser.add_argument(
+        "--always-listening",
+        action="store_true",
+        help="no wake word: an LLM check decides whether each utterance was meant for Jarvis",
+    )
+    parser.add_argument(
+        "--no-onboarding", action="store_true", help="do not ask new users to introduce themselves"
+    )
+    parser.add_argument(
+        "--user-map",
+        action="append",
+        default=[],
+        metavar="ID=USER[@AREA]",
+        help="map a Home Assistant device_id or satellite id to a Jarvis user (repeatable)",
+    )
+    parser.add_argument("--default-user", default="default", help="user when nothing identifies one")
+    parser.add_argument("--timezone", help="IANA timezone of the users (default: the server's)")
+    parser.add_argument("--data-dir", type=Path, help="where memory.sqlite3 lives (default: Jarvis data dir)")
+    parser.add_argument(
+        "--zeroconf",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="NAME",
+        help="advertise over zeroconf as _wyoming._tcp (NAME defaults to jarvis-brain-<host>)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> BrainSettings:
+    if args.max_steps < 1:
+        raise SystemExit("--max-steps must be at least 1")
+    if args.memory_refresh_turns < 0:
+        raise SystemExit("--memory-refresh-turns must not be negative")
+    try:
+        user_map = parse_user_map(args.user_map)
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
+    return BrainSettings(
+        always_listening=args.always_listening,
+        onboarding=not args.no_onboarding,
+        default_user=args.default_user,
+        user_map=user_map,
+        timezone=args.timezone,
+        agent=AgentSettings(
+            max_steps=args.max_steps,
+            history_turns=args.history_turns,
+            memory_refresh_turns=args.memory_refresh_turns,
+        ),
+    )
+
+
+async def _advertise(server: BrainServer, name: str) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Zeroconf advertisement through jarvis.protocol.discovery (imported only when asked for)."""
+    from jarvis.protocol import discovery  # type: ignore[attr-defined]
+
+    return discovery.advertise_wyoming(name or None, server)  # type: ignore[no-any-return]
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    try:
+        llm = make_llm(
+            args.llm,
+            ollama_host=args.ollama_host,
+            model=args.model,
+            llm_url=args.llm_url,
+            api_key=args.llm_api_key,
+            pull=args.pull,
+            keep_alive=args.keep_alive,
+        )
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
+    memory = await MemoryStore.open(data_dir(args.data_dir) / DB_NAME)
+    sensitive = [name for name in args.sensitive_tools.split(",") if name.strip()]
+    server = await start_brain(args.uri, llm, memory=memory, sensitive_tools=sensitive, settings=settings)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if args.zeroconf is not None:
+                await stack.enter_async_context(await _advertise(server, args.zeroconf))
+            await server.serve_forever()
+    finally:
+        await server.stop()
+        await memory.close()
+    return 0

@@ -1,0 +1,498 @@
+"""The brain as a Wyoming ``handle`` service: ``transcript`` in, a streamed spoken answer out.
+
+Per turn: pending confirmation (yes/no) -> prefilter (hallucinations, foreign scripts; in
+always-listening mode an LLM "was that for me?" check) -> self-introduction (first conversation)
+-> fast paths in order (local intents, Home Assistant...) -> the LLM agent. Output to the client:
+Wyoming events from tools/intents (``timer-started``...) as they happen, then ``handled-start``,
+one ``handled-chunk`` per sentence as soon as it is complete, the compatibility ``handled`` with the
+full text (Home Assistant reads only that), and ``handled-stop``. A rejected transcript gets
+``not-handled``; a failure an ``error`` event, and the connection stays usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sentence_stream import stream_to_sentences
+from wyoming.asr import Transcript
+from wyoming.event import Event
+from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, NotHandled
+from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info
+
+from jarvis.protocol import __version__
+from jarvis.protocol.service import ServiceHandler, WyomingServer
+
+from .agent import Agent, AgentSettings, Output
+from .context import Reply, TurnContext
+from .llm import LLMBackend, complete
+from .memory import MemoryStore, UserSnapshot
+from .persona import say
+from .tools.base import Tool
+from .tools.registry import ToolRegistry
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_URI = "tcp://127.0.0.1:10500"
+LANGUAGES = ["en", "fr"]
+
+
+class FastPath(Protocol):
+    """A recognizer tried before the LLM: a :class:`Reply`, or None for "not mine"."""
+
+    async def handle(self, ctx: TurnContext) -> Reply | None: ...
+
+
+class PrefilterLike(Protocol):
+    def check(self, text: str, language: str = "en", always_listening: bool = False) -> Any: ...
+
+
+@dataclass(frozen=True)
+class BrainSettings:
+    always_listening: bool = False
+    """No wake word: an LLM check decides whether each utterance was meant for Jarvis."""
+    onboarding: bool = True
+    """Ask a new user to introduce themselves in their first conversation."""
+    default_user: str = "default"
+    user_map: Mapping[str, str] = field(default_factory=dict)
+    """satellite_id / device_id -> ``user`` or ``user@area``."""
+    timezone: str | None = None
+    """IANA name of the users' timezone (None: the server's)."""
+    agent: AgentSettings = field(default_factory=AgentSettings)
+
+
+@dataclass
+class TurnEnd:
+    """The last item of :meth:`Brain.turn`."""
+
+    handled: bool
+    text: str = ""
+    turn_id: int | None = None
+    source: str = ""
+    """prefilter, confirm, onboarding, intent, agent"""
+
+
+def parse_user_map(items: Iterable[str]) -> dict[str, str]:
+    """``["kitchen-sat=ann@kitchen", "abc123=bob"]`` -> a dict; raises ValueError on a bad item."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"--user-map wants DEVICE_OR_SATELLITE_ID=USER[@AREA], got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+class Brain:
+    """Everything a turn needs, shared by every connection."""
+
+    ADDRESSEE_PROMPT = (
+        "You are the gatekeeper of a voice assistant named Jarvis that hears everything in a room. "
+        "Given the recent conversation and the new utterance, answer yes if the utterance is a coherent "
+        "request or question addressed to the assistant, no otherwise. Reply with yes or no only."
+    )
+
+    def __init__(
+        self,
+        llm: LLMBackend,
+        memory: MemoryStore,
+        tools: ToolRegistry,
+        fast_paths: Sequence[FastPath] = (),
+        prefilter: PrefilterLike | None = None,
+        settings: BrainSettings | None = None,
+    ) -> None:
+        self.llm = llm
+        self.memory = memory
+        self.tools = tools
+        self.fast_paths = list(fast_paths)
+        self.prefilter = prefilter
+        self.settings = settings or BrainSettings()
+        self.agent = Agent(llm, tools, memory, self.settings.agent)
+        self.tz = ZoneInfo(self.settings.timezone) if self.settings.timezone else None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- context ----------------------------------------------------------------------------------
+
+    def context_from(self, transcript: Transcript) -> TurnContext:
+        """Map a Wyoming transcript (and HA's device/satellite ids) to a Jarvis user, area, conversation."""
+        context = transcript.context if isinstance(transcript.context, dict) else {}
+        satellite_id = context.get("satellite_id")
+        device_id = context.get("device_id")
+        user_id = context.get("user_id")
+        area = context.get("area")
+        for key in (satellite_id, device_id):
+            if key and (mapped := self.settings.user_map.get(str(key))):
+                mapped_user, _, mapped_area = mapped.partition("@")
+                user_id = user_id or mapped_user
+                area = area or mapped_area or None
+                break
+        user = str(user_id or self.settings.default_user)
+        conversation = context.get("conversation_id") or f"{user}:{satellite_id or device_id or 'default'}"
+        return TurnContext(
+            text=transcript.text or "",
+            language=transcript.language or "en",
+            user_id=user,
+            conversation_id=str(conversation),
+            satellite_id=str(satellite_id or device_id) if (satellite_id or device_id) else None,
+            area=str(area) if area else None,
+            tz=self.tz,
+        )
+
+    # -- one turn ---------------------------------------------------------------------------------
+
+    async def turn(self, ctx: TurnContext) -> AsyncIterator[Output | TurnEnd]:
+        """Answer one turn: :class:`Output` items as they are ready, then one :class:`TurnEnd`."""
+        settings = self.settings
+        snap = await self.memory.snapshot(ctx.user_id, ctx.conversation_id, settings.agent.history_turns)
+        spoken: list[str] = []
+
+        def out(item: Output) -> Output:
+            if item.text:
+                spoken.append(item.text)
+            return item
+
+        source = ""
+        reply = await self.agent.take_pending(ctx, snap.pending)
+        if reply is not None:
+            source = "confirm"
+            for item in _reply_outputs(reply):
+                yield out(item)
+        else:
+            if self.prefilter is not None:
+                verdict = self.prefilter.check(ctx.text, ctx.language, settings.always_listening)
+                if not verdict.accepted:
+                    _LOGGER.info("Prefilter rejected %r (%s)", ctx.text, getattr(verdict, "reason", ""))
+                    yield TurnEnd(False, source="prefilter")
+                    return
+            if settings.always_listening and not await self._addressed(ctx, snap):
+                yield TurnEnd(False, source="prefilter")
+                return
+            if settings.onboarding and snap.profile.onboarding == "asked":
+                reply = await self._introduction(ctx)
+                if reply is not None:
+                    source = "onboarding"
+                    for item in _reply_outputs(reply):
+                        yield out(item)
+            if not source:
+                reply = await self._fast_path(ctx)
+                if reply is not None:
+                    source = "intent"
+                    for item in _reply_outputs(reply):
+                        yield out(item)
+            if not source:
+                if settings.always_listening and not await self.llm.available():
+                    yield TurnEnd(False, source="prefilter")  # ambient talk, nothing to answer it with
+                    return
+                source = "agent"
+                async for item in self.agent.answer(ctx, snap):
+                    yield out(item)
+            if settings.onboarding and snap.profile.onboarding == "new" and spoken and source != "onboarding":
+                if snap.profile.is_empty():
+                    yield out(Output(text=say("intro_question", ctx.language)))
+                    await self.memory.set_onboarding(ctx.user_id, "asked")
+                else:
+                    await self.memory.set_onboarding(ctx.user_id, "done")
+
+        text = " ".join(spoken)
+        turn_id = await self.memory.add_turn(
+            ctx.user_id, ctx.conversation_id, ctx.text, text, ctx.language, source
+        )
+        self._maybe_refresh(ctx.user_id, snap.user_turns + 1)
+        yield TurnEnd(True, text, turn_id, source)
+
+    async def _fast_path(self, ctx: TurnContext) -> Reply | None:
+        for recognizer in self.fast_paths:
+            try:
+                reply = await recognizer.handle(ctx)
+            except Exception:  # a broken recognizer must not cost the user the answer
+                _LOGGER.exception("Fast path %s failed on %r", type(recognizer).__name__, ctx.text)
+                continue
+            if reply is not None:
+                return reply
+        return None
+
+    async def _introduction(self, ctx: TurnContext) -> Reply | None:
+        """The turn after "tell me about yourself": store what the user said about themselves."""
+        await self.memory.set_onboarding(ctx.user_id, "done")
+        found = await self.agent.extract_introduction(ctx.text)
+        if not found:
+            return None  # not an introduction: answer it like any other turn
+        await self.memory.update_profile(ctx.user_id, **found)
+        _LOGGER.info("Stored the self-introduction of %s: %s", ctx.user_id, sorted(found))
+        if name := found.get("name"):
+            return Reply(say("nice_to_meet", ctx.language, name=name))
+        return Reply(say("noted", ctx.language))
+
+    async def _addressed(self, ctx: TurnContext, snap: UserSnapshot) -> bool:
+        """Always-listening layer 3: ask the LLM whether the utterance was meant for Jarvis."""
+        if not await self.llm.available():
+            return True  # cannot tell; only fast paths will answer (see turn())
+        recent = "\n".join(f"User: {t.user_text}\nJarvis: {t.assistant_text}" for t in snap.history[-3:])
+        messages = [
+            {"role": "system", "content": self.ADDRESSEE_PROMPT},
+            {
+                "role": "user",
+                "content": f"Recent conversation:\n{recent or '(none)'}\n\nNew utterance: {ctx.text}",
+            },
+        ]
+        try:
+            answer = (await complete(self.llm, messages)).strip().lower()
+        except Exception as err:  # noqa: BLE001 - an unanswerable check must not drop the user's words
+            _LOGGER.warning("Addressee check failed (%s); accepting", err)
+            return True
+        accepted = answer.startswith(("yes", "oui"))
+        if not accepted:
+            _LOGGER.info("Always-listening check: %r was not for Jarvis", ctx.text)
+        return accepted
+
+    def _maybe_refresh(self, user_id: str, user_turns: int) -> None:
+        every = self.settings.agent.memory_refresh_turns
+        if every <= 0 or user_turns % every:
+            return
+        task = asyncio.create_task(self.agent.refresh_memory(user_id), name=f"memory-refresh-{user_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (err := task.exception()) is not None:
+            _LOGGER.error("Background task %s failed: %s", task.get_name(), err)
+
+    async def drain(self) -> None:
+        """Wait for background work (memory refreshes) to finish."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def close(self) -> None:
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.llm.close()
+
+
+def _reply_outputs(reply: Reply) -> list[Output]:
+    outputs = [Output(events=list(reply.events))] if reply.events else []
+    outputs += [Output(text=s) for s in stream_to_sentences([reply.speech or ""]) if s.strip()]
+    return outputs
+
+
+# -- Wyoming --------------------------------------------------------------------------------------
+
+
+def build_info(llm_name: str) -> Info:
+    return Info(
+        handle=[
+            HandleProgram(
+                name="jarvis-brain",
+                description="Jarvis: local intents, an LLM agent with tools, and per-user memory",
+                attribution=Attribution(name="Jarvis", url="https://github.com/"),
+                installed=True,
+                version=__version__,
+                models=[
+                    HandleModel(
+                        name=llm_name,
+                        description="language model" if llm_name != "intents only" else "no LLM reachable",
+                        attribution=Attribution(name="Jarvis", url="https://github.com/"),
+                        installed=True,
+                        version=None,
+                        languages=list(LANGUAGES),
+                    )
+                ],
+                supports_handled_streaming=True,
+            )
+        ]
+    )
+
+
+class InfoCache:
+    """``describe`` answers from a cached Info, rebuilt only when the LLM in use changes."""
+
+    def __init__(self, llm: LLMBackend) -> None:
+        self.llm = llm
+        self._name = ""
+        self._event: Event | None = None
+
+    def event(self) -> Event:
+        name = self.llm.name
+        if self._event is None or name != self._name:
+            self._name = name
+            self._event = build_info(name).event()
+        return self._event
+
+
+class BrainHandler(ServiceHandler):
+    """One connection: ``describe`` and ``transcript`` (one turn at a time)."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, brain: Brain, info: InfoCache
+    ) -> None:
+        super().__init__(reader, writer)
+        self.brain = brain
+        self.info = info
+
+    async def handle_event(self, event: Event) -> bool:
+        if Describe.is_type(event.type):
+            await self.write_event(self.info.event())
+            return True
+        if Transcript.is_type(event.type):
+            if not isinstance(event.data.get("text"), str):
+                await self.write_error("transcript needs a 'text' string", "bad-event")
+                return True
+            await self.answer(Transcript.from_event(event))
+            return True
+        return await self.unsupported(event)
+
+    async def answer(self, transcript: Transcript) -> None:
+        started = time.monotonic()
+        ctx = self.brain.context_from(transcript)
+        sent_start = False
+        reply_context: dict[str, Any] = {"conversation_id": ctx.conversation_id}
+        try:
+            async for item in self.brain.turn(ctx):
+                if isinstance(item, TurnEnd):
+                    if not item.handled:
+                        await self.write_event(NotHandled(context=reply_context).event())
+                        return
+                    if not sent_start:
+                        await self.write_event(HandledStart(context=reply_context).event())
+                    reply_context = {**reply_context, "turn_id": item.turn_id, "user_id": ctx.user_id}
+                    await self.write_event(Handled(text=item.text, context=reply_context).event())
+                    await self.write_event(HandledStop().event())
+                    _LOGGER.info(
+                        "%s %s/%s %r -> %r (%s, %.0f ms)",
+                        self.peer,
+                        ctx.user_id,
+                        ctx.conversation_id,
+                        ctx.text,
+                        item.text,
+                        item.source,
+                        (time.monotonic() - started) * 1000,
+                    )
+                    return
+                for extra in item.events:
+                    await self.write_event(extra)
+                if item.text:
+                    if not sent_start:
+                        await self.write_event(HandledStart(context=reply_context).event())
+                        sent_start = True
+                    await self.write_event(HandledChunk(text=item.text).event())
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as err:
+            _LOGGER.exception("Turn %r failed", ctx.text)
+            await self.write_error(f"the brain failed on this turn: {err}", "brain-error")
+
+
+class BrainServer(WyomingServer):
+    """A started brain; :meth:`stop` also stops background work and closes the LLM backend."""
+
+    def __init__(self, uri: str, brain: Brain, own_memory: bool) -> None:
+        self.brain = brain
+        self.info_cache = InfoCache(brain.llm)
+        self._own_memory = own_memory
+        super().__init__(uri, partial(BrainHandler, brain=brain, info=self.info_cache))
+
+    async def stop(self) -> None:
+        try:
+            await super().stop()
+            await self.brain.close()
+        finally:
+            if self._own_memory:
+                await self.brain.memory.close()
+
+
+def default_tools(memory: MemoryStore, timers: Any = None) -> list[Tool]:
+    """Time, date, calculator, memory, and timers when a TimerManager is given."""
+    from .tools.calculator_tool import CalculatorTool
+    from .tools.memory_tools import ForgetTool, RememberTool
+    from .tools.time_date import DateTool, TimeTool
+
+    tools: list[Tool] = [TimeTool(), DateTool(), CalculatorTool(), RememberTool(memory), ForgetTool(memory)]
+    if timers is not None:
+        from .tools.timer_tools import timer_tools
+
+        tools.extend(timer_tools(timers))
+    return tools
+
+
+async def start_brain(
+    uri: str = DEFAULT_URI,
+    llm: LLMBackend | None = None,
+    *,
+    memory: MemoryStore | None = None,
+    fast_paths: Sequence[FastPath] | None = None,
+    extra_tools: Iterable[Tool] = (),
+    sensitive_tools: Iterable[str] = (),
+    prefilter: PrefilterLike | None = None,
+    timers: Any = None,
+    settings: BrainSettings | None = None,
+    probe: bool = True,
+) -> BrainServer:
+    """Start the brain and return the started server (``server.brain``, ``server.uri``).
+
+    ``llm`` defaults to auto-detection (Ollama). ``fast_paths`` default to the local intents
+    (with ``timers``, a TimerManager, created if None); Home Assistant's recognizer is appended by
+    passing the full list. ``extra_tools`` join the built-in tools. ``prefilter`` defaults to
+    :class:`jarvis.server.brain.prefilter.Prefilter`.
+    """
+    if llm is None:
+        from .llm.select import make_llm
+
+        llm = make_llm("auto")
+    own_memory = memory is None
+    if memory is None:
+        memory = await MemoryStore.open()
+    if timers is None:
+        timers = _default_timers()
+    if fast_paths is None:
+        fast_paths = _default_fast_paths(timers, memory)
+    if prefilter is None:
+        from .prefilter import Prefilter
+
+        prefilter = await asyncio.to_thread(Prefilter)
+    registry = ToolRegistry(default_tools(memory, timers), sensitive=sensitive_tools)
+    registry.extend(extra_tools)
+    brain = Brain(llm, memory, registry, fast_paths, prefilter, settings)
+    if probe and hasattr(llm, "probe"):
+        await llm.probe()
+    server = BrainServer(uri, brain, own_memory)
+    await server.start()
+    _LOGGER.info("Brain ready on %s with %s and %d tools", server.uri, llm.name, len(registry))
+    return server
+
+
+def _default_timers() -> Any:
+    try:
+        from .timers import TimerManager  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as err:
+        _LOGGER.warning("Timers unavailable: %s", err)
+        return None
+    return TimerManager()
+
+
+def _default_fast_paths(timers: Any, memory: MemoryStore) -> list[FastPath]:
+    try:
+        from .intents import IntentRecognizer  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as err:
+        _LOGGER.warning("Local intents unavailable: %s", err)
+        return []
+    return [IntentRecognizer(timers, memory_lookup(memory))]
+
+
+def memory_lookup(memory: MemoryStore) -> Any:
+    """What the intents ask memory ("what's my name?"): the current user's profile field, or None."""
+
+    async def lookup(user_id: str, key: str = "name") -> str | None:
+        profile = await memory.get_profile(user_id)
+        value = getattr(profile, key, None)
+        return str(value) if value else None
+
+    return lookup
