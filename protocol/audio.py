@@ -105,9 +105,7 @@ def to_float(audio: bytes, width: int, channels: int = 1) -> np.ndarray:
     elif width == 2:
         samples = np.frombuffer(audio, dtype="<i2").astype(np.float32) / 32768.0
     else:
-        samples = (np.frombuffer(audio, dtype="<i4").astype(np.float64) / 2147483648.0).astype(
-            np.float32
-        )
+        samples = (np.frombuffer(audio, dtype="<i4").astype(np.float64) / 2147483648.0).astype(np.float32)
     return samples.reshape(-1, channels)
 
 
@@ -209,9 +207,7 @@ class Resampler:
         block = 8192
         for s in range(0, len(n), block):
             idx = i0[s : s + block, None] + taps[None, :] - self._buf_start
-            out[s : s + block] = np.einsum(
-                "ij,ij->i", self._buf[idx], self._table[phase[s : s + block]]
-            )
+            out[s : s + block] = np.einsum("ij,ij->i", self._buf[idx], self._table[phase[s : s + block]])
         self._n_out = n_end
         # Drop history no future output needs.
         next_i0 = (self._n_out * self._step_num) // self._step_den

