@@ -16,6 +16,7 @@ import unicodedata
 from functools import lru_cache
 
 import numpy as np
+
 from jarvis.protocol.audio import from_float, resample
 
 
