@@ -64,9 +64,7 @@ class TtsServer(WyomingServer):
         self.info = build_info(engine)
         self.settings = settings
         self._own_engine = own_engine
-        super().__init__(
-            uri, functools.partial(TtsHandler, engine=engine, info=self.info, settings=settings)
-        )
+        super().__init__(uri, functools.partial(TtsHandler, engine=engine, info=self.info, settings=settings))
 
     async def stop(self) -> None:
         await super().stop()
@@ -120,9 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--samples-per-chunk", type=int, default=1024, help="audio samples per audio-chunk event"
     )
-    parser.add_argument(
-        "--max-text-chars", type=int, default=5000, help="longest text spoken per request"
-    )
+    parser.add_argument("--max-text-chars", type=int, default=5000, help="longest text spoken per request")
     parser.add_argument(
         "--split-first-clause",
         action=argparse.BooleanOptionalAction,

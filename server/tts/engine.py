@@ -132,6 +132,8 @@ class PiperEngine:
         """Sentences synthesized to the end since start."""
         self.cancelled = 0
         """Inferences stopped by cancellation."""
+        self.peak_in_flight = 0
+        """Most inferences that ever ran at the same time."""
         self.default_speaker_id = self.resolve_speaker(settings.speaker)
 
     @property
@@ -231,6 +233,7 @@ class PiperEngine:
         )
         with self._stats_lock:
             self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             parts: list[bytes] = []
             # espeak may split the text further (it ends sentences at ; and : too).

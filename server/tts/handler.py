@@ -179,7 +179,9 @@ class TtsHandler(ServiceHandler):
         if len(text) > room:
             request.truncated = True
             text = truncate_text(text, room) if room > 0 else ""
-            _LOGGER.warning("%s: text longer than %d chars, truncated", self.peer, self.settings.max_text_chars)
+            _LOGGER.warning(
+                "%s: text longer than %d chars, truncated", self.peer, self.settings.max_text_chars
+            )
             await self.write_error(
                 f"text longer than {self.settings.max_text_chars} characters; only the first part is spoken",
                 "text-too-long",
@@ -240,7 +242,9 @@ class TtsHandler(ServiceHandler):
         rate = self.engine.sample_rate
         step = self.settings.samples_per_chunk * SAMPLE_WIDTH * CHANNELS
         for offset in range(0, len(pcm), step):
-            chunk = AudioChunk(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm[offset : offset + step])
+            chunk = AudioChunk(
+                rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm[offset : offset + step]
+            )
             await self.write_event(chunk.event())
         return started
 

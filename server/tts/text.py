@@ -71,11 +71,7 @@ class SentenceSplitter:
         """Add a text delta; return the pieces that are complete now."""
         pieces = list(self._detector.add_chunk(chunk))
         buffered = self._detector.current_sentence + self._detector.remaining_text
-        if (
-            buffered.strip()
-            and _ENDS_SENTENCE_RE.search(buffered)
-            and not _looks_like_abbreviation(buffered)
-        ):
+        if buffered.strip() and _ENDS_SENTENCE_RE.search(buffered) and not _looks_like_abbreviation(buffered):
             pieces.append(self._detector.finish())
         return self._post(pieces)
 
