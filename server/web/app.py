@@ -1,0 +1,348 @@
+"""The aiohttp application: login, REST API, the WebSocket bridge and the static page.
+
+Routes (all documented in docs/api.md):
+
+=========================  ===========================================================
+``GET  /login``            the login page (the only public page)
+``POST /api/login``        ``{token, user?}`` -> session cookie
+``POST /api/logout``       drops the session
+``GET  /api/session``      who is logged in, server name, pairing URL
+``GET  /api/pairing.svg``  QR code of the pairing URL (URL + token) as SVG
+``GET  /api/memory``       the user's profile, dynamic memory, facts, onboarding state
+``PUT  /api/memory/profile``  ``{field: value, ...}``
+``PUT  /api/memory/dynamic``  ``{summary}``
+``POST /api/memory/facts``    ``{text}``;  ``DELETE /api/memory/facts/{id}``
+``POST /api/feedback``     ``{turn_id, rating: 1|-1, question?, answer?, comment?}``
+``GET  /api/feedback``     the user's recorded feedback (newest first)
+``GET  /api/ws``           the WebSocket bridge to the hub (:mod:`.bridge`)
+``GET  /metrics``          Prometheus metrics when :mod:`jarvis.server.metrics` is present
+``GET  /``                 the page
+=========================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from jarvis.server.tokens import tokens_match
+
+from .auth import (
+    COOKIE_NAME,
+    SESSION_KEY,
+    SessionStore,
+    make_auth_middleware,
+    set_session_cookie,
+    valid_user_id,
+)
+from .bridge import BridgeSettings, HubBridge
+from .qr import qr_svg
+from .store import StoreError, WebStore
+
+_LOGGER = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+SATELLITE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+#: Largest JSON body accepted by the REST API (bytes).
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class WebAppConfig:
+    """Everything the web app needs; built by ``jarvis web`` / ``jarvis serve`` (no argparse here)."""
+
+    token: str
+    """The hub token: the only credential (login) and what the bridge presents to the hub."""
+    hub_uri: str = "tcp://127.0.0.1:10600"
+    data_dir: Path | None = None
+    default_user: str = "default"
+    users: tuple[str, ...] = ()
+    """User ids offered on the login page (the default user is always allowed)."""
+    server_name: str = "Jarvis"
+    secure_cookie: bool = True
+    """False only for ``--http`` (development behind a TLS proxy)."""
+    public_url: str | None = None
+    """Base URL for the pairing QR code (e.g. ``https://192.168.1.20:8443``); default: the request's."""
+    languages: tuple[str, ...] = ("en", "fr")
+    voices: tuple[str, ...] = ()
+    bridge: BridgeSettings = field(default_factory=BridgeSettings)
+
+
+CONFIG_KEY = web.AppKey("config", WebAppConfig)
+SESSIONS_KEY = web.AppKey("sessions", SessionStore)
+STORE_KEY = web.AppKey("store", WebStore)
+BRIDGES_KEY = web.AppKey("bridges", set)
+
+
+def _json_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "bad-request", "message": f"body is not JSON: {err}"}),
+            content_type="application/json",
+        ) from err
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "bad-request", "message": "body must be a JSON object"}),
+            content_type="application/json",
+        )
+    return body
+
+
+def pairing_url(request: web.Request, include_token: bool = True) -> str:
+    config = request.app[CONFIG_KEY]
+    base = config.public_url or f"{request.scheme}://{request.host}"
+    base = base.rstrip("/")
+    return f"{base}/?token={config.token}" if include_token else f"{base}/"
+
+
+# --- pages ---------------------------------------------------------------------------------------
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def login_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "login.html", headers={"Cache-Control": "no-store"})
+
+
+async def manifest(request: web.Request) -> web.Response:
+    return web.json_response(
+        {
+            "name": "Jarvis",
+            "short_name": "Jarvis",
+            "start_url": "/",
+            "display": "standalone",
+            "background_color": "#0b0f17",
+            "theme_color": "#0b0f17",
+            "icons": [{"src": "/static/favicon.svg", "sizes": "any", "type": "image/svg+xml"}],
+        },
+        content_type="application/manifest+json",
+    )
+
+
+# --- auth ----------------------------------------------------------------------------------------
+async def login(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    body = await _body(request)
+    token = body.get("token")
+    if not isinstance(token, str) or not tokens_match(config.token, token):
+        _LOGGER.warning("Failed web login from %s", request.remote)
+        return _json_error(401, "unauthorized", "wrong token")
+    user = body.get("user") or config.default_user
+    if not isinstance(user, str) or not valid_user_id(user):
+        return _json_error(400, "bad-user", "user ids are 1-64 letters, digits, '_', '.', '-'")
+    session = request.app[SESSIONS_KEY].create(user)
+    response = web.json_response({"user_id": user})
+    set_session_cookie(response, session, config.secure_cookie)
+    _LOGGER.info("Web login for user %s from %s", user, request.remote)
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    request.app[SESSIONS_KEY].drop(request.cookies.get(COOKIE_NAME))
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+async def session_info(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    session = request[SESSION_KEY]
+    users = sorted({config.default_user, *config.users})
+    return web.json_response(
+        {
+            "user_id": session.user_id,
+            "users": users,
+            "server_name": config.server_name,
+            "pairing_url": pairing_url(request),
+            "languages": list(config.languages),
+            "voices": list(config.voices),
+        }
+    )
+
+
+async def pairing_svg(request: web.Request) -> web.Response:
+    return web.Response(
+        text=qr_svg(pairing_url(request)),
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+# --- memory and feedback -----------------------------------------------------------------------
+async def get_memory(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    return web.json_response(await store.memory(request[SESSION_KEY].user_id))
+
+
+async def put_profile(request: web.Request) -> web.Response:
+    body = await _body(request)
+    store = request.app[STORE_KEY]
+    try:
+        memory = await store.update_profile(request[SESSION_KEY].user_id, body)
+    except StoreError as err:
+        return _json_error(400, err.code, str(err))
+    return web.json_response(memory)
+
+
+async def put_dynamic(request: web.Request) -> web.Response:
+    body = await _body(request)
+    summary = body.get("summary")
+    if not isinstance(summary, str):
+        return _json_error(400, "bad-request", "'summary' must be a string")
+    store = request.app[STORE_KEY]
+    try:
+        memory = await store.set_dynamic(request[SESSION_KEY].user_id, summary)
+    except StoreError as err:
+        return _json_error(400, err.code, str(err))
+    return web.json_response(memory)
+
+
+async def add_fact(request: web.Request) -> web.Response:
+    body = await _body(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return _json_error(400, "bad-request", "'text' must be a non-empty string")
+    store = request.app[STORE_KEY]
+    try:
+        memory = await store.add_fact(request[SESSION_KEY].user_id, text.strip())
+    except StoreError as err:
+        return _json_error(400, err.code, str(err))
+    return web.json_response(memory, status=201)
+
+
+async def delete_fact(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    try:
+        memory = await store.forget_fact(request[SESSION_KEY].user_id, request.match_info["fact_id"])
+    except StoreError as err:
+        return _json_error(404 if err.code == "not-found" else 400, err.code, str(err))
+    return web.json_response(memory)
+
+
+async def post_feedback(request: web.Request) -> web.Response:
+    body = await _body(request)
+    turn_id = body.get("turn_id")
+    rating = body.get("rating")
+    if not isinstance(turn_id, str) or not 0 < len(turn_id) <= 128:
+        return _json_error(400, "bad-request", "'turn_id' must be a string of 1-128 characters")
+    if rating not in (1, -1) or isinstance(rating, bool):
+        return _json_error(400, "bad-request", "'rating' must be 1 or -1")
+    extra = {}
+    for key in ("question", "answer", "comment"):
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
+            return _json_error(400, "bad-request", f"'{key}' must be a string")
+        if value:
+            extra[key] = value[:4000]
+    store = request.app[STORE_KEY]
+    record = await store.record_feedback(request[SESSION_KEY].user_id, turn_id, int(rating), **extra)
+    return web.json_response(record, status=201)
+
+
+async def list_feedback(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    return web.json_response({"feedback": await store.list_feedback(request[SESSION_KEY].user_id)})
+
+
+# --- the bridge ----------------------------------------------------------------------------------
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    config = request.app[CONFIG_KEY]
+    session = request[SESSION_KEY]
+    satellite_id = request.query.get("satellite_id") or f"web-{session.session_id[:8]}"
+    if not SATELLITE_ID_RE.match(satellite_id):
+        raise web.HTTPBadRequest(text="satellite_id: 1-64 letters, digits, '_', '.', ':', '-'")
+    name = (request.query.get("name") or "Browser")[:64]
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    bridge = HubBridge(ws, config.bridge, user_id=session.user_id, satellite_id=satellite_id, name=name)
+    bridges = request.app[BRIDGES_KEY]
+    bridges.add(ws)
+    _LOGGER.info("Browser satellite %s (%s) connected for user %s", satellite_id, name, session.user_id)
+    try:
+        await bridge.run()
+    finally:
+        bridges.discard(ws)
+        _LOGGER.info("Browser satellite %s left (%s)", satellite_id, bridge.stats)
+    return ws
+
+
+async def _close_websockets(app: web.Application) -> None:
+    for ws in list(app[BRIDGES_KEY]):
+        await ws.close(code=1001, message=b"server shutdown")
+
+
+async def _close_store(app: web.Application) -> None:
+    await app[STORE_KEY].close()
+
+
+def _mount_metrics(app: web.Application) -> None:
+    """Serve the hub's Prometheus metrics at ``/metrics`` too (session cookie or Bearer token)."""
+    from jarvis.server import metrics
+
+    app.router.add_get("/metrics", metrics.metrics_handler())
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response: web.StreamResponse = await handler(request)
+    if not response.prepared:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; media-src 'self' blob:; frame-ancestors 'none'",
+        )
+    return response
+
+
+def create_app(config: WebAppConfig, store: WebStore | None = None) -> web.Application:
+    """Compose the web application. ``store`` defaults to the data dir's memory store."""
+    sessions = SessionStore()
+    app = web.Application(
+        middlewares=[
+            _security_headers,
+            make_auth_middleware(sessions, config.token, config.default_user, config.secure_cookie),
+        ],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[CONFIG_KEY] = config
+    app[SESSIONS_KEY] = sessions
+    app[STORE_KEY] = store or WebStore(config.data_dir)
+    app[BRIDGES_KEY] = set()
+    app.on_shutdown.append(_close_websockets)
+    app.on_cleanup.append(_close_store)
+
+    app.router.add_get("/", index)
+    app.router.add_get("/login", login_page)
+    app.router.add_get("/manifest.webmanifest", manifest)
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/session", session_info)
+    app.router.add_get("/api/pairing.svg", pairing_svg)
+    app.router.add_get("/api/memory", get_memory)
+    app.router.add_put("/api/memory/profile", put_profile)
+    app.router.add_put("/api/memory/dynamic", put_dynamic)
+    app.router.add_post("/api/memory/facts", add_fact)
+    app.router.add_delete("/api/memory/facts/{fact_id}", delete_fact)
+    app.router.add_post("/api/feedback", post_feedback)
+    app.router.add_get("/api/feedback", list_feedback)
+    app.router.add_get("/api/ws", websocket)
+    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    _mount_metrics(app)
+    return app

@@ -1,0 +1,161 @@
+"""Token login and session cookies for the web app.
+
+The only secret is the hub token (:mod:`jarvis.server.tokens`). ``POST /api/login {token}`` or a
+``?token=`` URL (the pairing QR code) trades it for a random session id in an HttpOnly, Secure,
+SameSite=Strict cookie. Sessions live in memory: restarting the server logs browsers out, and they
+log in again with the token (the QR code). Every route except the login page, its assets and
+``POST /api/login`` requires a session; ``/metrics`` also accepts the token as a Bearer header.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from jarvis.server.tokens import tokens_match
+
+_LOGGER = logging.getLogger(__name__)
+
+COOKIE_NAME = "jarvis_session"
+#: A session expires after this long without a request (seconds).
+SESSION_IDLE_S = 30 * 24 * 3600
+#: User ids are path- and SQL-safe short names.
+USER_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+#: Paths anyone may fetch: the login page and what it needs.
+PUBLIC_PATHS = frozenset(
+    {
+        "/login",
+        "/api/login",
+        "/static/login.js",
+        "/static/style.css",
+        "/static/favicon.svg",
+        "/manifest.webmanifest",
+    }
+)
+
+
+@dataclass
+class Session:
+    """One logged-in browser."""
+
+    session_id: str
+    user_id: str
+    created: float
+    last_seen: float
+
+
+class SessionStore:
+    """In-memory sessions keyed by an unguessable id (``secrets.token_urlsafe(32)``)."""
+
+    def __init__(self, idle_s: float = SESSION_IDLE_S) -> None:
+        self.idle_s = idle_s
+        self._sessions: dict[str, Session] = {}
+
+    def create(self, user_id: str) -> Session:
+        now = time.monotonic()
+        session = Session(secrets.token_urlsafe(32), user_id, now, now)
+        self._sessions[session.session_id] = session
+        self._prune(now)
+        return session
+
+    def get(self, session_id: str | None) -> Session | None:
+        if not session_id:
+            return None
+        session = self._sessions.get(session_id)
+        now = time.monotonic()
+        if session is None:
+            return None
+        if now - session.last_seen > self.idle_s:
+            del self._sessions[session_id]
+            return None
+        session.last_seen = now
+        return session
+
+    def drop(self, session_id: str | None) -> None:
+        if session_id:
+            self._sessions.pop(session_id, None)
+
+    def _prune(self, now: float) -> None:
+        expired = [sid for sid, s in self._sessions.items() if now - s.last_seen > self.idle_s]
+        for sid in expired:
+            del self._sessions[sid]
+
+
+SESSION_KEY = web.RequestKey("jarvis.session", Session)
+"""``request[SESSION_KEY]`` holds the :class:`Session` of an authenticated request."""
+
+
+def valid_user_id(user_id: str) -> bool:
+    return bool(USER_ID_RE.match(user_id))
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def set_session_cookie(response: web.StreamResponse, session: Session, secure: bool) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        session.session_id,
+        httponly=True,
+        secure=secure,
+        samesite="Strict",
+        path="/",
+        max_age=SESSION_IDLE_S,
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_auth_middleware(
+    sessions: SessionStore,
+    token: str,
+    default_user: str,
+    secure_cookie: bool,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Middleware: public paths pass; ``?token=`` logs in; otherwise a session is required."""
+
+    @web.middleware
+    async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC_PATHS:
+            return await handler(request)
+
+        if "token" in request.query and request.method == "GET":
+            # The pairing link / QR code: log in, then redirect to the same URL without the token
+            # so it does not stay in the address bar or the history.
+            if not tokens_match(token, request.query.get("token")):
+                _LOGGER.warning("Wrong token in a pairing link from %s", request.remote)
+                raise web.HTTPFound("/login?error=token")
+            user = request.query.get("user") or default_user
+            if not valid_user_id(user):
+                raise web.HTTPFound("/login?error=user")
+            query = {k: v for k, v in request.query.items() if k not in ("token", "user")}
+            clean = request.rel_url.with_query(query)
+            response = web.HTTPFound(str(clean))
+            set_session_cookie(response, sessions.create(user), secure_cookie)
+            raise response
+
+        session = sessions.get(request.cookies.get(COOKIE_NAME))
+        if session is None and request.path == "/metrics" and tokens_match(token, bearer_token(request)):
+            return await handler(request)
+        if session is None:
+            if request.path.startswith("/api/") or request.path == "/metrics":
+                return web.json_response(
+                    {"error": "unauthorized", "message": "log in with the server token first"},
+                    status=401,
+                )
+            raise web.HTTPFound("/login")
+        request[SESSION_KEY] = session
+        return await handler(request)
+
+    return auth_middleware

@@ -1,0 +1,363 @@
+"""The web app's HTTPS API on 127.0.0.1: auth on every route, login, pairing link, memory, feedback.
+
+Real components: the app runs through ``start_web`` (TLS with the generated self-signed certificate,
+port 0), the memory is the brain's real SQLite store in the per-test data dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography import x509
+
+from jarvis.server.brain.memory import MemoryStore
+from jarvis.server.web.__main__ import WebServer, pairing_message, start_web
+from jarvis.server.web.auth import COOKIE_NAME
+
+TOKEN = "web-test-token-0123456789abcdef"
+# Nothing listens here: these tests do not need the hub.
+NO_HUB = "tcp://127.0.0.1:9"
+
+PROTECTED = [
+    ("GET", "/api/session"),
+    ("POST", "/api/logout"),
+    ("GET", "/api/pairing.svg"),
+    ("GET", "/api/memory"),
+    ("PUT", "/api/memory/profile"),
+    ("PUT", "/api/memory/dynamic"),
+    ("POST", "/api/memory/facts"),
+    ("DELETE", "/api/memory/facts/1"),
+    ("POST", "/api/feedback"),
+    ("GET", "/api/feedback"),
+    ("GET", "/api/ws"),
+    ("GET", "/metrics"),
+]
+
+
+@pytest.fixture
+async def server(_isolated_data_dir: Path) -> AsyncIterator[WebServer]:
+    web = await start_web(token=TOKEN, hub_uri=NO_HUB, port=0, data_dir=_isolated_data_dir)
+    try:
+        yield web
+    finally:
+        await web.stop()
+
+
+def client() -> aiohttp.ClientSession:
+    # unsafe=True: keep cookies for an IP-address host; the certificate is self-signed.
+    return aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True),
+        connector=aiohttp.TCPConnector(ssl=False),
+        timeout=aiohttp.ClientTimeout(total=10),
+    )
+
+
+async def login(session: aiohttp.ClientSession, server: WebServer, user: str | None = None) -> None:
+    body = {"token": TOKEN, **({"user": user} if user else {})}
+    async with session.post(server.url + "api/login", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+async def test_self_signed_certificate_made_once_with_local_names(
+    server: WebServer, _isolated_data_dir: Path
+) -> None:
+    cert_path = _isolated_data_dir / "tls" / "cert.pem"
+    key_path = _isolated_data_dir / "tls" / "key.pem"
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in san.get_values_for_type(x509.DNSName)
+    assert "127.0.0.1" in {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+    assert server.url.startswith("https://127.0.0.1:")
+
+    # The server really speaks TLS with that certificate (verified against it as the only CA).
+    context = ssl.create_default_context(cafile=str(cert_path))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.url + "login", ssl=context) as resp,
+    ):
+        assert resp.status == 200
+
+    # A second start reuses the certificate (a phone that trusted it keeps trusting it).
+    again = await start_web(token=TOKEN, hub_uri=NO_HUB, port=0, data_dir=_isolated_data_dir)
+    try:
+        assert again.fingerprint == server.fingerprint
+    finally:
+        await again.stop()
+
+
+async def test_user_certificate_is_used(server: WebServer, tmp_path: Path, _isolated_data_dir: Path) -> None:
+    from jarvis.server.web.tls import generate_self_signed
+
+    cert, key = tmp_path / "mine.pem", tmp_path / "mine.key"
+    generate_self_signed(cert, key, ["jarvis.example"])
+    web = await start_web(
+        token=TOKEN, hub_uri=NO_HUB, port=0, data_dir=_isolated_data_dir, cert=cert, key=key
+    )
+    try:
+        assert web.fingerprint != server.fingerprint
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        async with aiohttp.ClientSession() as session, session.get(web.url + "login", ssl=context) as resp:
+            assert resp.status == 200
+    finally:
+        await web.stop()
+    with pytest.raises(ValueError, match="cannot load certificate"):
+        await start_web(token=TOKEN, hub_uri=NO_HUB, port=0, cert=key, key=cert)
+
+
+# -- auth -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+async def test_every_api_route_needs_auth(server: WebServer, method: str, path: str) -> None:
+    async with client() as session, session.request(method, server.url + path.lstrip("/"), json={}) as resp:
+        assert resp.status == 401
+        assert (await resp.json())["error"] == "unauthorized"
+
+
+async def test_websocket_needs_auth(server: WebServer) -> None:
+    async with client() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(server.url + "api/ws")
+        assert refused.value.status == 401
+
+
+@pytest.mark.parametrize("path", ["/", "/static/app.js", "/static/index.html", "/static/mic-worklet.js"])
+async def test_pages_redirect_to_login(server: WebServer, path: str) -> None:
+    async with client() as session, session.get(server.url + path.lstrip("/"), allow_redirects=False) as resp:
+        assert resp.status == 302
+        assert resp.headers["Location"] == "/login"
+
+
+async def test_login_page_is_public(server: WebServer) -> None:
+    async with client() as session:
+        async with session.get(server.url + "login") as resp:
+            assert resp.status == 200
+            assert "Token" in await resp.text()
+            assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
+        for asset in ("static/login.js", "static/style.css", "static/favicon.svg"):
+            async with session.get(server.url + asset) as resp:
+                assert resp.status == 200, asset
+
+
+@pytest.mark.parametrize("token", ["", "wrong-token-wrong-token-wrong", TOKEN[:-1], TOKEN + "x"])
+async def test_wrong_token_is_refused(server: WebServer, token: str) -> None:
+    async with client() as session:
+        async with session.post(server.url + "api/login", json={"token": token}) as resp:
+            assert resp.status == 401
+            assert COOKIE_NAME not in resp.cookies
+        async with session.get(server.url + "api/session") as resp:
+            assert resp.status == 401
+
+
+async def test_login_sets_a_strict_session_cookie(server: WebServer) -> None:
+    async with client() as session:
+        async with session.post(server.url + "api/login", json={"token": TOKEN}) as resp:
+            assert resp.status == 200
+            cookie = resp.cookies[COOKIE_NAME]
+            assert cookie["httponly"] is True
+            assert cookie["secure"] is True
+            assert cookie["samesite"] == "Strict"
+            assert TOKEN not in cookie.value
+        async with session.get(server.url + "api/session") as resp:
+            info = await resp.json()
+            assert info["user_id"] == "default"
+            assert info["pairing_url"].endswith(f"/?token={TOKEN}")
+        async with session.get(server.url) as resp:
+            assert resp.status == 200
+            assert 'id="orb"' in await resp.text()
+        async with session.post(server.url + "api/logout") as resp:
+            assert resp.status == 200
+        async with session.get(server.url + "api/session") as resp:
+            assert resp.status == 401
+
+
+async def test_pairing_link_logs_in_and_cleans_the_url(server: WebServer) -> None:
+    async with client() as session:
+        url = f"{server.url}?token={TOKEN}&user=alice"
+        async with session.get(url, allow_redirects=False) as resp:
+            assert resp.status == 302
+            assert resp.headers["Location"] == "/"
+            assert resp.cookies[COOKIE_NAME]["httponly"] is True
+        async with session.get(server.url + "api/session") as resp:
+            assert (await resp.json())["user_id"] == "alice"
+    async with client() as session:
+        async with session.get(f"{server.url}?token=nope", allow_redirects=False) as resp:
+            assert resp.status == 302
+            assert resp.headers["Location"] == "/login?error=token"
+        async with session.get(server.url + "api/session") as resp:
+            assert resp.status == 401
+
+
+async def test_pairing_qr_code_and_terminal_message(server: WebServer) -> None:
+    async with client() as session:
+        await login(session, server)
+        async with session.get(server.url + "api/pairing.svg") as resp:
+            assert resp.status == 200
+            assert resp.content_type == "image/svg+xml"
+            svg = await resp.text()
+            assert svg.startswith("<svg") and "<path" in svg
+    text = pairing_message(server, TOKEN)
+    assert f"?token={TOKEN}" in text
+    assert "█" in text  # the QR code drawn in the terminal
+
+
+async def test_metrics_with_bearer_token(server: WebServer) -> None:
+    async with client() as session:
+        async with session.get(server.url + "metrics", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+            assert resp.status == 200
+            assert resp.content_type == "text/plain"
+        async with session.get(server.url + "metrics", headers={"Authorization": "Bearer nope"}) as resp:
+            assert resp.status == 401
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+
+async def test_memory_edit_round_trip(server: WebServer, _isolated_data_dir: Path) -> None:
+    async with client() as session:
+        await login(session, server, user="ann")
+        async with session.get(server.url + "api/memory") as resp:
+            memory = await resp.json()
+            assert memory["user_id"] == "ann"
+            assert memory["onboarding"]["needed"] is True
+            assert memory["facts"] == []
+
+        profile = {"name": "Ann", "age": "34", "interests": "climbing, jazz", "what_matters": "family"}
+        async with session.put(server.url + "api/memory/profile", json=profile) as resp:
+            assert resp.status == 200, await resp.text()
+            memory = await resp.json()
+            assert memory["profile"]["name"] == "Ann"
+            assert memory["onboarding"] == {**memory["onboarding"], "needed": False, "state": "done"}
+        async with session.put(
+            server.url + "api/memory/dynamic", json={"summary": "Likes short answers."}
+        ) as resp:
+            assert (await resp.json())["dynamic"]["version"] == 1
+        async with session.put(
+            server.url + "api/memory/dynamic", json={"summary": "Likes jazz trivia."}
+        ) as resp:
+            assert (await resp.json())["dynamic"] == {
+                **(await resp.json())["dynamic"],
+                "summary": "Likes jazz trivia.",
+                "version": 2,
+                "versions": 2,
+            }
+        for fact in ("allergic to peanuts", "has a cat called Miso"):
+            async with session.post(server.url + "api/memory/facts", json={"text": fact}) as resp:
+                assert resp.status == 201
+                memory = await resp.json()
+        assert [f["fact"] for f in memory["facts"]] == ["allergic to peanuts", "has a cat called Miso"]
+        peanut = memory["facts"][0]["id"]
+        async with session.delete(server.url + f"api/memory/facts/{peanut}") as resp:
+            assert [f["fact"] for f in (await resp.json())["facts"]] == ["has a cat called Miso"]
+        async with session.delete(server.url + f"api/memory/facts/{peanut}") as resp:
+            assert resp.status == 404
+
+    # The edits are in the brain's own store (what `jarvis memory` and the prompts read).
+    store = await MemoryStore.open(_isolated_data_dir / "memory.sqlite3")
+    try:
+        assert (await store.get_profile("ann")).interests == "climbing, jazz"
+        assert await store.latest_summary("ann") == "Likes jazz trivia."
+        assert len(await store.summaries("ann")) == 2  # the old version is kept
+        assert [f.fact for f in await store.list_facts("ann")] == ["has a cat called Miso"]
+        assert (await store.get_profile("default")).is_empty()  # other users untouched
+    finally:
+        await store.close()
+
+
+async def test_memory_is_per_user(server: WebServer) -> None:
+    async with client() as alice, client() as bob:
+        await login(alice, server, user="alice")
+        await login(bob, server, user="bob")
+        async with alice.post(server.url + "api/memory/facts", json={"text": "alice's secret"}) as resp:
+            assert resp.status == 201
+        async with bob.get(server.url + "api/memory") as resp:
+            assert (await resp.json())["facts"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code"),
+    [
+        ("PUT", "api/memory/profile", {"password": "x"}, "bad-field"),
+        ("PUT", "api/memory/profile", {"name": ["a"]}, "bad-field"),
+        ("PUT", "api/memory/dynamic", {"summary": 3}, "bad-request"),
+        ("POST", "api/memory/facts", {"text": "   "}, "bad-request"),
+        ("POST", "api/feedback", {"turn_id": "t1", "rating": 5}, "bad-request"),
+        ("POST", "api/feedback", {"turn_id": "", "rating": 1}, "bad-request"),
+        ("POST", "api/feedback", {"turn_id": "t1", "rating": True}, "bad-request"),
+    ],
+)
+async def test_bad_input_is_refused_and_writes_nothing(
+    server: WebServer, method: str, path: str, body: dict, code: str
+) -> None:
+    async with client() as session:
+        await login(session, server)
+        async with session.get(server.url + "api/memory") as resp:
+            before = await resp.json()
+        async with session.request(method, server.url + path, json=body) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["error"] == code
+        async with session.request(method, server.url + path, data=b"{not json") as resp:
+            assert resp.status == 400
+        async with session.get(server.url + "api/memory") as resp:
+            assert await resp.json() == before
+        async with session.get(server.url + "api/feedback") as resp:
+            assert (await resp.json())["feedback"] == []
+
+
+# -- feedback -------------------------------------------------------------------------------------
+
+
+async def test_feedback_is_stored_with_the_turn(server: WebServer, _isolated_data_dir: Path) -> None:
+    store = await MemoryStore.open(_isolated_data_dir / "memory.sqlite3")
+    try:
+        # The brain logged this turn (as it does for every answered turn).
+        turn_id = await store.add_turn("ann", "conv-1", "What time is it?", "It's 9:41.", "en", "intent")
+        async with client() as session:
+            await login(session, server, user="ann")
+            body = {
+                "turn_id": "hub-turn-7",
+                "rating": 1,
+                "question": "What time is it?",
+                "answer": "It's 9:41.",
+            }
+            async with session.post(server.url + "api/feedback", json=body) as resp:
+                assert resp.status == 201
+                record = await resp.json()
+            assert record["stored_in"] == "memory"
+            assert record["memory_turn_id"] == turn_id
+            # An answer the brain did not log still keeps its rating (web table, with both texts).
+            body = {"turn_id": "hub-turn-8", "rating": -1, "question": "Sing", "answer": "La la."}
+            async with session.post(server.url + "api/feedback", json=body) as resp:
+                assert (await resp.json())["stored_in"] == "web"
+            async with session.get(server.url + "api/feedback") as resp:
+                listed = (await resp.json())["feedback"]
+        assert [(r["stored_in"], r["rating"]) for r in listed] == [("web", -1), ("memory", 1)]
+        assert listed[0]["hub_turn_id"] == "hub-turn-8" and listed[0]["answer"] == "La la."
+        rows = await store.feedback("ann")
+        assert [(r["turn_id"], r["rating"]) for r in rows] == [(turn_id, 1)]
+        assert await store.feedback("default") == []
+    finally:
+        await store.close()
+
+
+async def test_concurrent_logins_do_not_interfere(server: WebServer) -> None:
+    async def one(user: str) -> str:
+        async with client() as session:
+            await login(session, server, user=user)
+            async with session.get(server.url + "api/session") as resp:
+                return str((await resp.json())["user_id"])
+
+    users = [f"user{i}" for i in range(8)]
+    async with asyncio.timeout(20):
+        assert await asyncio.gather(*(one(u) for u in users)) == users
