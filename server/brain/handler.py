@@ -115,7 +115,10 @@ class Brain:
         self.settings = settings or BrainSettings()
         self.agent = Agent(llm, tools, memory, self.settings.agent)
         self.tz = ZoneInfo(self.settings.timezone) if self.settings.timezone else None
+        self.timers: Any = None
+        """The TimerManager whose ``timer-finished`` events :meth:`timer_event` routes (closed with us)."""
         self._background: set[asyncio.Task[Any]] = set()
+        self._subscribers: dict[str | None, set[ServiceHandler]] = {}
 
     # -- context ----------------------------------------------------------------------------------
 
@@ -264,6 +267,29 @@ class Brain:
         if not task.cancelled() and (err := task.exception()) is not None:
             _LOGGER.error("Background task %s failed: %s", task.get_name(), err)
 
+    # -- events that happen later (timer-finished) -----------------------------------------------
+
+    def subscribe(self, satellite_id: str | None, handler: ServiceHandler) -> None:
+        """``handler``'s connection receives later events (``timer-finished``) of this satellite."""
+        self._subscribers.setdefault(satellite_id, set()).add(handler)
+
+    def unsubscribe(self, handler: ServiceHandler) -> None:
+        for handlers in self._subscribers.values():
+            handlers.discard(handler)
+
+    def timer_event(self, satellite_id: str | None, event: Event) -> None:
+        """TimerManager callback: send the event on every open connection of that satellite."""
+        handlers = list(self._subscribers.get(satellite_id, ()))
+        if not handlers:
+            _LOGGER.warning(
+                "%s for satellite %s, but no connection to announce it on", event.type, satellite_id
+            )
+            return
+        for handler in handlers:
+            task = asyncio.create_task(handler.write_event(event), name=f"{event.type}-{satellite_id}")
+            self._background.add(task)
+            task.add_done_callback(self._background_done)
+
     async def drain(self) -> None:
         """Wait for background work (memory refreshes) to finish."""
         while self._background:
@@ -275,6 +301,8 @@ class Brain:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self.timers is not None and hasattr(self.timers, "close"):
+            await self.timers.close()
         await self.llm.close()
 
 
@@ -350,9 +378,13 @@ class BrainHandler(ServiceHandler):
             return True
         return await self.unsupported(event)
 
+    async def disconnect(self) -> None:
+        self.brain.unsubscribe(self)
+
     async def answer(self, transcript: Transcript) -> None:
         started = time.monotonic()
         ctx = self.brain.context_from(transcript)
+        self.brain.subscribe(ctx.satellite_id, self)
         sent_start = False
         reply_context: dict[str, Any] = {"conversation_id": ctx.conversation_id}
         try:
@@ -450,8 +482,11 @@ async def start_brain(
     own_memory = memory is None
     if memory is None:
         memory = await MemoryStore.open()
+    brain_ref: list[Brain] = []
     if timers is None:
-        timers = _default_timers()
+        timers = _default_timers(
+            lambda sat, event: brain_ref[0].timer_event(sat, event) if brain_ref else None
+        )
     if fast_paths is None:
         fast_paths = _default_fast_paths(timers, memory)
     if prefilter is None:
@@ -461,6 +496,8 @@ async def start_brain(
     registry = ToolRegistry(default_tools(memory, timers), sensitive=sensitive_tools)
     registry.extend(extra_tools)
     brain = Brain(llm, memory, registry, fast_paths, prefilter, settings)
+    brain.timers = timers
+    brain_ref.append(brain)
     if probe and hasattr(llm, "probe"):
         await llm.probe()
     server = BrainServer(uri, brain, own_memory)
@@ -469,13 +506,13 @@ async def start_brain(
     return server
 
 
-def _default_timers() -> Any:
+def _default_timers(on_event: Any) -> Any:
     try:
         from .timers import TimerManager  # type: ignore[import-not-found, unused-ignore]
     except ImportError as err:
         _LOGGER.warning("Timers unavailable: %s", err)
         return None
-    return TimerManager()
+    return TimerManager(on_event=on_event)
 
 
 def _default_fast_paths(timers: Any, memory: MemoryStore) -> list[FastPath]:
