@@ -331,3 +331,18 @@ def test_cli_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for flag in ("--uri", "--voice", "--length-scale", "--speaker", "--use-cuda", "--workers", "--zeroconf"):
         assert flag in out
+
+
+async def test_zeroconf_advertises_the_tts_service_on_loopback(engine: PiperEngine) -> None:
+    from jarvis.protocol.discovery import WYOMING_TYPE, advertise_wyoming, browse
+
+    server = await start_tts("tcp://127.0.0.1:0", engine=engine)
+    async with server, advertise_wyoming(None, server, interfaces=["127.0.0.1"]):
+        found = [
+            s for s in await browse(WYOMING_TYPE, 1.5, interfaces=["127.0.0.1"]) if s.port == server.port
+        ]
+        assert len(found) == 1 and found[0].name.startswith("jarvis-tts-")
+        async with await Connection.open(found[0].uri) as conn:
+            await conn.write_event(Describe().event())
+            event = await conn.read_event(timeout=1.0)
+        assert event is not None and Info.from_event(event).tts[0].supports_synthesize_streaming

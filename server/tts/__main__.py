@@ -11,7 +11,6 @@ import contextlib
 import functools
 import logging
 from pathlib import Path
-from typing import Any
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 
@@ -158,20 +157,15 @@ def settings_from_args(args: argparse.Namespace) -> tuple[VoiceSettings, Handler
     return voice, handler
 
 
-async def _advertise(server: TtsServer, name: str) -> contextlib.AbstractAsyncContextManager[Any]:
-    """Zeroconf advertisement through jarvis.protocol.discovery (imported only when asked for)."""
-    from jarvis.protocol import discovery  # type: ignore[attr-defined]
-
-    return discovery.advertise_wyoming(name or None, server)  # type: ignore[no-any-return]
-
-
 async def run(args: argparse.Namespace) -> int:
     voice, handler = settings_from_args(args)
     server = await start_tts(args.uri, voice, handler)
     try:
         async with contextlib.AsyncExitStack() as stack:
             if args.zeroconf is not None:
-                await stack.enter_async_context(await _advertise(server, args.zeroconf))
+                from jarvis.protocol import discovery
+
+                await stack.enter_async_context(discovery.advertise_wyoming(args.zeroconf or None, server))
             await server.serve_forever()
     finally:
         await server.stop()
