@@ -38,6 +38,10 @@ class CalculatorError(ValueError):
     """The expression is not allowed, not valid, or its result is out of bounds."""
 
 
+class CalculatorSyntaxError(CalculatorError):
+    """The text is not an arithmetic expression (bad syntax, a name, a call or a node not allowed)."""
+
+
 def _sqrt(value: Number) -> float:
     if value < 0:
         raise CalculatorError("cannot take the square root of a negative number")
@@ -144,13 +148,13 @@ def _eval(node: ast.AST, depth: int) -> Number:
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise CalculatorError(f"only numbers are allowed, not {value!r}")
+            raise CalculatorSyntaxError(f"only numbers are allowed, not {value!r}")
         return _check(value)
 
     if isinstance(node, ast.BinOp):
         binary = _BINARY.get(type(node.op))
         if binary is None:
-            raise CalculatorError(f"operator {type(node.op).__name__} is not allowed")
+            raise CalculatorSyntaxError(f"operator {type(node.op).__name__} is not allowed")
         left = _eval(node.left, depth)
         right = _eval(node.right, depth)
         return _check(binary(left, right))
@@ -158,22 +162,22 @@ def _eval(node: ast.AST, depth: int) -> Number:
     if isinstance(node, ast.UnaryOp):
         unary = _UNARY.get(type(node.op))
         if unary is None:
-            raise CalculatorError(f"operator {type(node.op).__name__} is not allowed")
+            raise CalculatorSyntaxError(f"operator {type(node.op).__name__} is not allowed")
         return _check(unary(_eval(node.operand, depth)))
 
     if isinstance(node, ast.Name):
         if node.id in _CONSTANTS:
             return _CONSTANTS[node.id]
-        raise CalculatorError(f"unknown name {node.id!r}")
+        raise CalculatorSyntaxError(f"unknown name {node.id!r}")
 
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
-            raise CalculatorError("only sqrt, abs, round, min and max can be called")
+            raise CalculatorSyntaxError("only sqrt, abs, round, min and max can be called")
         if node.keywords:
-            raise CalculatorError("keyword arguments are not allowed")
+            raise CalculatorSyntaxError("keyword arguments are not allowed")
         function, min_args, max_args = _FUNCTIONS[node.func.id]
         if not min_args <= len(node.args) <= max_args:
-            raise CalculatorError(f"{node.func.id}() takes {min_args} to {max_args} arguments")
+            raise CalculatorSyntaxError(f"{node.func.id}() takes {min_args} to {max_args} arguments")
         args = [_eval(arg, depth) for arg in node.args]
         try:
             return _check(function(*args))
@@ -182,7 +186,7 @@ def _eval(node: ast.AST, depth: int) -> Number:
                 raise
             raise CalculatorError(f"{node.func.id}() failed: {err}") from err
 
-    raise CalculatorError(f"{type(node).__name__} is not allowed in a calculation")
+    raise CalculatorSyntaxError(f"{type(node).__name__} is not allowed in a calculation")
 
 
 def evaluate(expression: str) -> Number:
@@ -201,7 +205,7 @@ def evaluate(expression: str) -> Number:
     try:
         tree = ast.parse(text, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
-        raise CalculatorError(f"not a valid expression: {expression!r}") from err
+        raise CalculatorSyntaxError(f"not a valid expression: {expression!r}") from err
     try:
         return _eval(tree, 0)
     except OverflowError as err:

@@ -180,12 +180,7 @@ def _tokenize(text: str, vocab: dict[str, tuple[str, Number]], french: bool) -> 
         # "quatre-vingt(s)" is one tens word (80).
         merged: list[_Token] = []
         for token in tokens:
-            if (
-                token.word in ("vingt", "vingts")
-                and token.joined
-                and merged
-                and merged[-1].word == "quatre"
-            ):
+            if token.word in ("vingt", "vingts") and token.joined and merged and merged[-1].word == "quatre":
                 previous = merged.pop()
                 merged.append(_Token(_TENS, 80, "quatre-vingt", previous.start, token.end, previous.joined))
             else:
