@@ -412,7 +412,7 @@ async def test_onboarding_uses_the_llm_to_parse_when_available(memory: MemorySto
     )
     brain = make_brain(llm, memory, onboarding=True)
     end = await ask(brain, "salut", language="fr")
-    assert "dis-moi ton prénom" in end.text
+    assert "dites-moi votre prénom" in end.text
     end = await ask(brain, "moi c'est Zoé, douze ans, je fais du piano", language="fr")
     assert end.text == "Enchanté, Zoé ! Je m'en souviendrai."
     profile = await memory.get_profile("ann")

@@ -202,3 +202,38 @@ async def test_concurrent_clients_are_answered_independently(memory: MemoryStore
     finally:
         await server.stop()
     assert answers == ["Same answer."] * 4
+
+
+async def test_real_local_intents_answer_without_the_llm(memory: MemoryStore) -> None:
+    """Default fast paths (the hassil IntentRecognizer with the real TimerManager) over TCP."""
+    await memory.update_profile("ann", name="Ann")
+    llm = ScriptedLLM([])
+    server = await start_brain(
+        "tcp://127.0.0.1:0", llm, memory=memory, settings=BrainSettings(onboarding=False)
+    )
+
+    async def turn(text: str, **context: Any) -> list[Event]:
+        async with await Connection.open(server.uri) as conn:
+            await conn.write_event(Transcript(text=text, language="en", context=context).event())
+            return await read_until(conn, "handled-stop")
+
+    try:
+        events = await turn("set a timer for five minutes", satellite_id="kitchen", user_id="ann")
+        assert [e.type for e in events] == [
+            "timer-started",
+            "handled-start",
+            "handled-chunk",
+            "handled",
+            "handled-stop",
+        ]
+        assert events[0].data["total_seconds"] == 300
+        mine = await turn("what's my name", user_id="ann")
+        theirs = await turn("what's my name", user_id="bob")
+        silent = await turn("stop", user_id="ann")
+    finally:
+        await server.stop()
+    assert mine[-2].data["text"] == "Your name is Ann."
+    assert theirs[-2].data["text"] == "I don't know your name yet."
+    assert [e.type for e in silent] == ["handled-start", "handled", "handled-stop"]
+    assert silent[-2].data["text"] == ""
+    assert llm.calls == []

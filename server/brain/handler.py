@@ -487,8 +487,8 @@ async def start_brain(
         timers = _default_timers(
             lambda sat, event: brain_ref[0].timer_event(sat, event) if brain_ref else None
         )
-    if fast_paths is None:
-        fast_paths = _default_fast_paths(timers, memory)
+    if fast_paths is None:  # compiling the intent templates takes a moment: not on the loop
+        fast_paths = await asyncio.to_thread(_default_fast_paths, timers, memory)
     if prefilter is None:
         from .prefilter import Prefilter
 

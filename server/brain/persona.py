@@ -32,13 +32,13 @@ FIXED: dict[str, dict[str, str]] = {
     },
     "confirm": {
         "en": "Are you sure you want me to {action}?",
-        "fr": "Es-tu sûr que je dois {action} ?",
+        "fr": "Êtes-vous sûr de vouloir que je fasse ceci : {action} ?",
     },
     "confirm_done": {"en": "Done.", "fr": "C'est fait."},
     "confirm_dropped": {"en": "Okay, I won't.", "fr": "D'accord, je ne le fais pas."},
     "confirm_expired": {
         "en": "That request expired, please ask again.",
-        "fr": "Cette demande a expiré, redemande-moi.",
+        "fr": "Cette demande a expiré, redemandez-moi.",
     },
     "tool_failed": {"en": "Sorry, that did not work: {error}", "fr": "Désolé, ça n'a pas marché : {error}"},
     "gave_up": {
@@ -52,8 +52,8 @@ FIXED: dict[str, dict[str, str]] = {
     "intro_question": {
         "en": "By the way, I don't know you yet: tell me your name, your age, what you are interested "
         "in and what matters to you.",
-        "fr": "Au fait, je ne te connais pas encore : dis-moi ton prénom, ton âge, ce qui t'intéresse "
-        "et ce qui compte pour toi.",
+        "fr": "Au fait, je ne vous connais pas encore : dites-moi votre prénom, votre âge, ce qui vous "
+        "intéresse et ce qui compte pour vous.",
     },
     "greeting": {"en": "Hello! I'm Jarvis.", "fr": "Bonjour ! Je suis Jarvis."},
     "nice_to_meet": {
