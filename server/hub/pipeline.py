@@ -389,9 +389,12 @@ class PipelineRun:
                         elif HandledStop.is_type(event.type):
                             finished = True
                         elif Handled.is_type(event.type) or NotHandled.is_type(event.type):
-                            answer = event.data.get("text") or ""
-                            self.stamp("first_handled_chunk")
-                            finished = True
+                            # A streaming brain repeats the whole answer in `handled` (for Home
+                            # Assistant) before `handled-stop`: speak it only if no chunk came.
+                            if not self.sentences:
+                                answer = event.data.get("text") or ""
+                                self.stamp("first_handled_chunk")
+                            finished = "handled_start" not in self.stamps
                         elif Error.is_type(event.type):
                             err = Error.from_event(event)
                             raise IntentError(err.code or "brain-failed", err.text)
@@ -484,9 +487,8 @@ class PipelineRun:
         if err.apology is None or self.end_stage != "tts" or self.audio_stopped:
             return
         queue: asyncio.Queue[str | None] = asyncio.Queue()
-        await queue.put(err.apology)
+        await self._sentence(err.apology, queue)
         await queue.put(None)
-        self.sentences.append(err.apology)
         try:
             await self._speak(queue)
         except PipelineError as tts_err:

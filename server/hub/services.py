@@ -86,10 +86,11 @@ class ServicePool:
             return sorted(self.services, key=lambda s: s.retry_at)
         tick = next(self._rr)
         n = len(self.services)
-        # least busy first; among equals, rotate the starting point (round-robin)
+        # least busy first (a down service whose backoff is over gets probed like an idle one);
+        # among equals, rotate the starting point (round-robin)
         return sorted(
             ready,
-            key=lambda s: (not s.up, s.in_flight, (self.services.index(s) - tick) % n),
+            key=lambda s: (s.in_flight, (self.services.index(s) - tick) % n),
         )
 
     def mark_down(self, service: ServiceState, reason: str) -> None:

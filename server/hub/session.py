@@ -54,8 +54,8 @@ class SatelliteSession(ServiceHandler):
         self.name: str | None = None
         self.local_wake = True
         self.conversation_id = self.session_id
-        self.run: PipelineRun | None = None
-        self.run_task: asyncio.Task[None] | None = None
+        self.turn: PipelineRun | None = None
+        self.turn_task: asyncio.Task[None] | None = None
         self._converter: AudioConverter | None = None
         self._vad: VadModel | None = None
         self._wake: WakeWordDetector | None = None
@@ -83,16 +83,16 @@ class SatelliteSession(ServiceHandler):
                 await self.write_error(str(err), "bad-audio")
         elif AudioStop.is_type(event.type):
             await self._flush_audio()
-            if self.run is not None and self.run.wants_audio:
-                self.run.audio.put_nowait(None)
+            if self.turn is not None and self.turn.wants_audio:
+                self.turn.audio.put_nowait(None)
         elif RunPipeline.is_type(event.type):
             await self._on_run_pipeline(event)
         elif Detection.is_type(event.type):
             self._pending_wake_at = time.monotonic()
             await self._barge_in("detection")
         elif Transcript.is_type(event.type):
-            if self.run is not None and self.run.wants_text:
-                self.run.set_text(Transcript.from_event(event).text or "")
+            if self.turn is not None and self.turn.wants_text:
+                self.turn.set_text(Transcript.from_event(event).text or "")
             else:
                 await self.write_error("transcript outside a text turn", "bad-event")
         elif Played.is_type(event.type):
@@ -170,7 +170,7 @@ class SatelliteSession(ServiceHandler):
     async def _route(self, audio: bytes) -> None:
         if not audio:
             return
-        run = self.run
+        run = self.turn
         if run is not None and run.wants_audio:
             run.audio.put_nowait(audio)
             return
@@ -223,11 +223,11 @@ class SatelliteSession(ServiceHandler):
 
     async def _barge_in(self, why: str) -> None:
         """Cancel the running turn (if any) and wait until it has wound down."""
-        task = self.run_task
+        task = self.turn_task
         if task is None or task.done():
             return
         _LOGGER.info(
-            "%s: barge-in (%s) cancels turn %s", self.satellite_id, why, self.run and self.run.info.turn_id
+            "%s: barge-in (%s) cancels turn %s", self.satellite_id, why, self.turn and self.turn.info.turn_id
         )
         await cancel_and_wait(task)
 
@@ -252,15 +252,15 @@ class SatelliteSession(ServiceHandler):
             vad=self._vad,
             wake_at=wake_at,
         )
-        self.run = run
-        self.run_task = asyncio.create_task(self._run_turn(run), name=f"turn-{info.turn_id}")
+        self.turn = run
+        self.turn_task = asyncio.create_task(self._run_turn(run), name=f"turn-{info.turn_id}")
 
     async def _run_turn(self, run: PipelineRun) -> None:
         try:
             await run.run()
         finally:
-            if self.run is run:
-                self.run = None
+            if self.turn is run:
+                self.turn = None
             if self._wake is not None:
                 self._wake.reset()
 
@@ -276,7 +276,7 @@ class SatelliteSession(ServiceHandler):
             _LOGGER.debug("%s: cannot send %s: %s", self.satellite_id, event.type, err)
 
     async def disconnect(self) -> None:
-        task = self.run_task
+        task = self.turn_task
         if task is not None:
             await cancel_and_wait(task)
         if self._wake is not None:

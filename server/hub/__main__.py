@@ -1,0 +1,152 @@
+"""``jarvis hub``: the voice pipeline hub on its own (STT, TTS and brain run elsewhere).
+
+jarvis hub --stt tcp://gpu:10300 --tts tcp://gpu:10200 --brain tcp://gpu:10500
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..config import ConfigError, Settings, load_settings
+from ..tokens import TokenError, load_or_create_token
+from .hub import DEFAULT_PORT, ZEROCONF_TYPE, Hub, start_hub
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="TOML", help="settings file (default: <data dir>/jarvis.toml if present)"
+    )
+    parser.add_argument("--data-dir", help="where the token, memory and certificates live")
+    parser.add_argument(
+        "--no-zeroconf", action="store_true", help="do not advertise services on the local network"
+    )
+
+
+def add_hub_arguments(parser: argparse.ArgumentParser, *, with_services: bool = True) -> None:
+    """Hub flags (shared with ``jarvis serve``); every flag overrides the config file and env."""
+    group = parser.add_argument_group("hub")
+    group.add_argument("--hub-port", type=int, help=f"satellite port (default {DEFAULT_PORT}; 0 = any)")
+    if with_services:
+        for kind, port in (("stt", 10300), ("tts", 10200), ("brain", 10500)):
+            group.add_argument(
+                f"--{kind}",
+                metavar="URIS",
+                help=f"{kind} service(s), comma-separated, e.g. tcp://127.0.0.1:{port},tcp://b:{port}; "
+                "requests go to the least busy one that is up",
+            )
+    group.add_argument("--vad", choices=["silero", "micro"], help="VAD model (default silero)")
+    group.add_argument(
+        "--silence", type=float, dest="silence_s", help="end-of-speech silence in seconds (default 0.6)"
+    )
+    group.add_argument(
+        "--max-utterance", type=float, dest="max_utterance_s", help="longest utterance in seconds (15)"
+    )
+    group.add_argument(
+        "--no-speech-timeout", type=float, dest="no_speech_timeout_s", help="give up without speech (8 s)"
+    )
+    group.add_argument("--wake-word", help="hub-side wake word model for satellites without one (hey_jarvis)")
+    group.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0 = any)")
+
+
+def hub_overrides(args: argparse.Namespace, *, with_services: bool = True) -> dict[str, Any]:
+    overrides: dict[str, Any] = {
+        "data_dir": getattr(args, "data_dir", None),
+        "hub.port": args.hub_port,
+        "hub.vad": args.vad,
+        "hub.silence_s": args.silence_s,
+        "hub.max_utterance_s": args.max_utterance_s,
+        "hub.no_speech_timeout_s": args.no_speech_timeout_s,
+        "hub.wake_word": args.wake_word,
+        "hub.metrics_port": args.metrics_port,
+    }
+    if with_services:
+        overrides.update({"hub.stt": args.stt, "hub.tts": args.tts, "hub.brain": args.brain})
+    if getattr(args, "no_zeroconf", False):
+        overrides["zeroconf.enabled"] = False
+    return overrides
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    add_hub_arguments(parser)
+
+
+@contextlib.asynccontextmanager
+async def advertise(settings: Settings, services: list[tuple[str, str, int]]) -> AsyncIterator[None]:
+    """Advertise ``(service_type, name, port)`` entries over zeroconf while the block runs.
+
+    Uses ``jarvis.protocol.discovery.Advertiser``; without it (or with zeroconf disabled) does nothing.
+    """
+    if not settings.zeroconf.enabled or not services:
+        yield
+        return
+    try:
+        from jarvis.protocol.discovery import Advertiser  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as err:
+        _LOGGER.warning("Zeroconf advertising unavailable: %s", err)
+        yield
+        return
+    kwargs: dict[str, Any] = {}
+    if settings.zeroconf.interfaces:
+        kwargs["interfaces"] = list(settings.zeroconf.interfaces)
+    advertiser = Advertiser(**kwargs)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(advertiser)
+            for service_type, name, port in services:
+                await advertiser.register(service_type, name, port)
+            yield
+    except (OSError, RuntimeError, TypeError, AttributeError) as err:
+        _LOGGER.warning("Zeroconf advertising failed: %s", err)
+        raise
+
+
+async def wait_for_stop_signal() -> None:
+    """Return on SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def run(args: argparse.Namespace) -> int:
+    overrides = hub_overrides(args)
+    if args.host:
+        overrides["hub.host"] = args.host
+    try:
+        settings = load_settings(args.config, overrides=overrides)
+        token, created = load_or_create_token(settings.data_dir)
+    except (ConfigError, TokenError) as err:
+        _LOGGER.error("%s", err)
+        return 2
+    hub_settings = settings.hub
+    missing = [k for k in ("stt", "tts", "brain") if not getattr(hub_settings, k)]
+    if missing:
+        _LOGGER.error(
+            "jarvis hub needs service URIs: %s (or run jarvis serve)", ", ".join(f"--{m}" for m in missing)
+        )
+        return 2
+    hub: Hub = await start_hub(settings, token)
+    try:
+        print(f"Jarvis hub listening on {hub.uri}", flush=True)
+        if created:
+            print(f"New hub token (stored in the data dir): {token}", flush=True)
+        async with advertise(settings, [(ZEROCONF_TYPE, hub_settings.name, hub.port)]):
+            await wait_for_stop_signal()
+    finally:
+        await hub.stop()
+    return 0
