@@ -446,3 +446,24 @@ async def test_memory_refresh_never_delays_the_answer(memory: MemoryStore) -> No
     async with asyncio.timeout(5):
         await brain.drain()
     assert await memory.latest_summary("ann") == "xSummary."
+
+
+async def test_always_listening_asks_the_llm_whether_it_was_addressed(memory: MemoryStore) -> None:
+    llm = ScriptedLLM(["no", "Yes.", "It is sunny."])
+    brain = make_brain(llm, memory, always_listening=True)
+    end = await ask(brain, "and then she told him to leave")
+    assert not end.handled and len(llm.calls) == 1
+    assert "and then she told him to leave" in llm.calls[0].messages[-1]["content"]
+    assert llm.calls[0].tools == []
+    end = await ask(brain, "Jarvis, what's the weather like?")
+    assert end.handled and end.text == "It is sunny."
+    assert await memory.count_turns("ann") == 1  # the ambient sentence was not stored
+
+
+async def test_always_listening_without_llm_only_fast_paths_answer(memory: MemoryStore) -> None:
+    from jarvis.server.brain.llm.none import NoLLM
+
+    settings = BrainSettings(onboarding=False, always_listening=True)
+    brain = Brain(NoLLM(), memory, ToolRegistry(default_tools(memory)), [EchoIntent()], None, settings)
+    assert not (await ask(brain, "so I said to the neighbour")).handled
+    assert (await ask(brain, "echo Hi.")).text == "Hi."
