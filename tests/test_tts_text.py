@@ -44,19 +44,26 @@ def test_abbreviation_does_not_end_a_sentence(head: str, tail: str) -> None:
     assert splitter.add(tail) == [(head + tail).strip()]
 
 
-def test_token_deltas_give_the_same_sentences_as_the_whole_text() -> None:
-    text = (
-        "Sure, I set a timer for five minutes in the kitchen. It ends at 3:45 PM. "
-        "Mr. Smith called twice! Do you want me to call him back?"
-    )
+REPLIES = [
+    "Sure, I set a timer for five minutes in the kitchen. It ends at 3:45 PM. "
+    "Mr. Smith called twice! Do you want me to call him back?",
+    "The weather in Berlin is sunny today, with a high of twenty two degrees. Tomorrow, rain.",
+    "I turned off all the lights, as asked. Good night!",
+    "Here is the list:\n\n- milk\n- eggs\n\nAnything else?",
+]
+
+
+@pytest.mark.parametrize("text", REPLIES)
+@pytest.mark.parametrize("delta", [1, 3, 7, 1000])
+def test_token_deltas_give_the_same_pieces_as_the_whole_text(text: str, delta: int) -> None:
     whole = split_sentences(text)
     splitter = SentenceSplitter()
     streamed: list[str] = []
-    for i in range(0, len(text), 3):
-        streamed += splitter.add(text[i : i + 3])
+    for i in range(0, len(text), delta):
+        streamed += splitter.add(text[i : i + delta])
     streamed += splitter.finish()
     assert streamed == whole
-    assert " ".join(whole) == text
+    assert " ".join(whole).split() == text.split()
 
 
 def test_first_clause_of_a_reply_is_split_off() -> None:
@@ -109,3 +116,20 @@ def test_truncate_cuts_at_a_sentence_or_word_boundary() -> None:
     words = truncate_text("word " * 100, 52)
     assert len(words) <= 52 and words.split() == ["word"] * len(words.split())
     assert truncate_text("short", 100) == "short"
+
+
+def test_first_clause_is_released_while_the_sentence_is_still_arriving() -> None:
+    splitter = SentenceSplitter()
+    assert splitter.add("The weather in Berlin is sunny today,") == []
+    assert splitter.add(" with a high") == []  # too little after the comma to know yet
+    assert splitter.add(" of twenty") == ["The weather in Berlin is sunny today,"]
+    assert splitter.add(" two degrees.") == []
+    assert splitter.add(" Tomorrow") == ["with a high of twenty two degrees."]
+    assert splitter.finish() == ["Tomorrow"]
+
+
+def test_short_tail_after_the_first_comma_keeps_the_sentence_whole_when_streamed() -> None:
+    splitter = SentenceSplitter()
+    for delta in ["I turned off all the lights,", " as asked.", " Good night"]:
+        pieces = splitter.add(delta)
+    assert pieces == ["I turned off all the lights, as asked."]

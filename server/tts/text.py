@@ -46,16 +46,23 @@ def _looks_like_abbreviation(text: str) -> bool:
     return last_word in _LOWER_ABBREVIATIONS or bool(_ABBREVIATION_RE.search(stripped))
 
 
+def first_clause_end(text: str, min_words: int = 4) -> int | None:
+    """Offset just past the first clause boundary with at least ``min_words`` words on each side."""
+    for match in _CLAUSE_RE.finditer(text):
+        if len(text[: match.end()].split()) < min_words:
+            continue
+        if len(text[match.end() :].split()) < min_words:
+            return None
+        return match.end()
+    return None
+
+
 def split_first_clause(sentence: str, min_words: int = 4) -> list[str]:
     """Cut ``sentence`` at its first clause boundary if both parts have at least ``min_words`` words."""
-    for match in _CLAUSE_RE.finditer(sentence):
-        head, tail = sentence[: match.end()].strip(), sentence[match.end() :].strip()
-        if len(head.split()) < min_words:
-            continue
-        if len(tail.split()) < min_words:
-            break
-        return [head, tail]
-    return [sentence]
+    end = first_clause_end(sentence, min_words)
+    if end is None:
+        return [sentence]
+    return [sentence[:end].strip(), sentence[end:].strip()]
 
 
 class SentenceSplitter:
@@ -70,10 +77,23 @@ class SentenceSplitter:
     def add(self, chunk: str) -> list[str]:
         """Add a text delta; return the pieces that are complete now."""
         pieces = list(self._detector.add_chunk(chunk))
+        detector = self._detector
+        if self._split_first and not self._emitted and not pieces and not detector.current_sentence:
+            # The first sentence is still arriving: release its first clause as soon as enough of
+            # the rest has arrived to know it will be split anyway (same rule as a whole sentence).
+            end = first_clause_end(detector.remaining_text, self._min_clause_words)
+            if end is not None:
+                head = detector.remaining_text[:end].strip()
+                detector.remaining_text = detector.remaining_text[end:]
+                self._emitted = True
+                return [head, *self._post(self._flush_if_complete())]
+        return self._post(pieces + self._flush_if_complete())
+
+    def _flush_if_complete(self) -> list[str]:
         buffered = self._detector.current_sentence + self._detector.remaining_text
         if buffered.strip() and _ENDS_SENTENCE_RE.search(buffered) and not _looks_like_abbreviation(buffered):
-            pieces.append(self._detector.finish())
-        return self._post(pieces)
+            return [self._detector.finish()]
+        return []
 
     def finish(self) -> list[str]:
         """End of text: return whatever is left."""
