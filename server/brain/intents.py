@@ -22,6 +22,7 @@ the handler should stop speaking / end the turn and say nothing (see :func:`is_s
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -121,8 +122,8 @@ _EN_BEFORE = [
     (re.compile(r"\b(?:an|a) (hour|minute|second)\b", re.I), r"1 \1"),
 ]
 _EN_AFTER: list[tuple[re.Pattern[str], Any]] = [
-    (re.compile(rf"\b({_NUMBER}) hours? and a half\b", re.I), _plus_half(3600, 0.5, "minutes")),
-    (re.compile(rf"\b({_NUMBER}) minutes? and a half\b", re.I), _plus_half(60, 0.5, "seconds")),
+    (re.compile(rf"\b({_NUMBER}) hours? and (?:a half|0\.5)(?!\d)", re.I), _plus_half(3600, 0.5, "minutes")),
+    (re.compile(rf"\b({_NUMBER}) minutes? and (?:a half|0\.5)(?!\d)", re.I), _plus_half(60, 0.5, "seconds")),
 ]
 _FR_BEFORE = [
     (re.compile(r"\b(?:une |1 )?demi[- ]heure\b", re.I), "30 minutes"),
@@ -131,7 +132,7 @@ _FR_BEFORE = [
     (re.compile(r"\btrois quarts d['’ ]heure\b", re.I), "45 minutes"),
 ]
 _FR_AFTER: list[tuple[re.Pattern[str], Any]] = [
-    (re.compile(r"\b(?:une|un)\s+(heure|minute|seconde)", re.I), r"1 \1"),
+    (re.compile(r"\b(?:une|un)\s+(heure|minute|seconde)\b", re.I), r"1 \1"),
     (re.compile(rf"\b({_NUMBER}) heures? et demie?\b", re.I), _plus_half(3600, 0.5, "minutes")),
     (re.compile(rf"\b({_NUMBER}) heures? et quart\b", re.I), _plus_half(3600, 0.25, "minutes")),
     (re.compile(rf"\b({_NUMBER}) minutes? et demie?\b", re.I), _plus_half(60, 0.5, "secondes")),
@@ -480,6 +481,20 @@ def _score(result: RecognizeResult) -> tuple[int, int, int, str]:
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _load_intents(root: str) -> dict[str, Intents]:
+    """Compile the templates of every language once per process (they are read-only afterwards)."""
+    compiled: dict[str, Intents] = {}
+    for lang in LANGUAGES:
+        files = sorted((Path(root) / lang).glob("*.yaml"))
+        if not files:
+            raise FileNotFoundError(f"no sentence templates in {Path(root) / lang}")
+        compiled[lang] = Intents.from_files(files)
+        # hassil parses templates lazily: pay that once here, not on the first user turn.
+        list(recognize_all("warm up", compiled[lang], language=lang))
+    return compiled
+
+
 class IntentRecognizer:
     """Recognises and answers local intents. Templates are compiled once, at construction."""
 
@@ -491,15 +506,8 @@ class IntentRecognizer:
     ) -> None:
         self.timers = timers
         self.profile_name = profile_name
-        self._intents: dict[str, Intents] = {}
         root = sentences_dir or Path(str(resources.files("jarvis.server.brain").joinpath("sentences")))
-        for lang in LANGUAGES:
-            files = sorted((root / lang).glob("*.yaml"))
-            if not files:
-                raise FileNotFoundError(f"no sentence templates in {root / lang}")
-            self._intents[lang] = Intents.from_files(files)
-            # hassil parses templates lazily: pay that once here, not on the first user turn.
-            list(recognize_all("warm up", self._intents[lang], language=lang))
+        self._intents = _load_intents(str(root))
         self._handlers: dict[str, Callable[[RecognizeResult, TurnContext, str, str], Awaitable[Reply | None]]]
         self._handlers = {
             GET_TIME: self._get_time,

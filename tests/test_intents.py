@@ -1,0 +1,443 @@
+"""Local intents (hassil templates), English and French, numbers in words, real TimerManager."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from wyoming.timer import TimerCancelled, TimerStarted
+
+from jarvis.server.brain.context import TurnContext
+from jarvis.server.brain.intents import (
+    CALCULATE,
+    CANCEL_TIMER,
+    GET_DATE,
+    GET_NAME,
+    GET_TIME,
+    LIST_TIMERS,
+    START_TIMER,
+    STOP,
+    TIMER_STATUS,
+    IntentRecognizer,
+    IntentReply,
+    is_stop,
+    prepare,
+    speak_duration,
+    to_arithmetic,
+)
+from jarvis.server.brain.timers import TimerManager
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedClockContext(TurnContext):
+    """Test double: a TurnContext whose clock is frozen at ``fixed`` (so answers are exact)."""
+
+    fixed: datetime = datetime(2026, 3, 1, 15, 5, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.fixed
+
+
+PROFILES = {"marie": "Marie", "bob": "Bob"}
+
+
+async def profile_name(user_id: str) -> str | None:
+    return PROFILES.get(user_id)
+
+
+@pytest.fixture
+async def timers() -> AsyncIterator[TimerManager]:
+    manager = TimerManager()
+    yield manager
+    await manager.close()
+
+
+@pytest.fixture
+def recognizer(timers: TimerManager) -> IntentRecognizer:
+    return IntentRecognizer(timers, profile_name=profile_name)
+
+
+async def ask(
+    recognizer: IntentRecognizer, text: str, language: str = "en", **kwargs: object
+) -> IntentReply | None:
+    reply = await recognizer.handle(TurnContext(text=text, language=language, **kwargs))  # type: ignore[arg-type]
+    assert reply is None or isinstance(reply, IntentReply)
+    return reply
+
+
+async def answer(
+    recognizer: IntentRecognizer, text: str, language: str = "en", **kwargs: object
+) -> IntentReply:
+    reply = await ask(recognizer, text, language, **kwargs)
+    assert reply is not None, f"{text!r} was not recognised"
+    return reply
+
+
+# -- time and date ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "fixed", "expected"),
+    [
+        ("What time is it?", "en", datetime(2026, 3, 1, 15, 5), "It's 3:05 PM."),
+        ("what's the time", "en", datetime(2026, 3, 1, 9, 30), "It's 9:30 AM."),
+        ("Hey Jarvis, what time is it please?", "en", datetime(2026, 3, 1, 0, 0), "It's 12 AM."),
+        ("tell me the time", "en", datetime(2026, 3, 1, 12, 45), "It's 12:45 PM."),
+        ("Quelle heure est-il ?", "fr", datetime(2026, 3, 1, 15, 5), "Il est 15 h 05."),
+        ("il est quelle heure", "fr", datetime(2026, 3, 1, 8, 0), "Il est 8 h."),
+        ("Tu as l'heure ?", "fr", datetime(2026, 3, 1, 12, 0), "Il est midi."),
+        ("quelle heure est-il", "fr-FR", datetime(2026, 3, 1, 0, 0), "Il est minuit."),
+    ],
+)
+async def test_time(
+    recognizer: IntentRecognizer, text: str, language: str, fixed: datetime, expected: str
+) -> None:
+    reply = await recognizer.handle(FixedClockContext(text=text, language=language, fixed=fixed))
+    assert isinstance(reply, IntentReply)
+    assert (reply.intent, reply.speech, reply.events) == (GET_TIME, expected, [])
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "fixed", "expected"),
+    [
+        ("what's the date today", "en", datetime(2026, 11, 25), "Today is Wednesday, November 25, 2026."),
+        ("What day is it?", "en", datetime(2026, 1, 1), "Today is Thursday, January 1, 2026."),
+        (
+            "Quel jour sommes-nous ?",
+            "fr",
+            datetime(2026, 11, 25),
+            "Nous sommes le mercredi 25 novembre 2026.",
+        ),
+        ("on est quel jour aujourd'hui", "fr", datetime(2026, 8, 1), "Nous sommes le samedi 1er août 2026."),
+        ("quelle est la date", "fr", datetime(2026, 2, 14), "Nous sommes le samedi 14 février 2026."),
+    ],
+)
+async def test_date(
+    recognizer: IntentRecognizer, text: str, language: str, fixed: datetime, expected: str
+) -> None:
+    reply = await recognizer.handle(FixedClockContext(text=text, language=language, fixed=fixed))
+    assert isinstance(reply, IntentReply)
+    assert (reply.intent, reply.speech) == (GET_DATE, expected)
+
+
+async def test_time_uses_the_turns_timezone(recognizer: IntentRecognizer) -> None:
+    """Real clock: the answer's hour is Tokyo's, not the server's."""
+    tokyo = ZoneInfo("Asia/Tokyo")
+    before = datetime.now(tokyo)
+    reply = await answer(recognizer, "quelle heure est-il", "fr", tz=tokyo)
+    after = datetime.now(tokyo)
+    candidates = {f"Il est {t.hour} h {t.minute:02d}." for t in (before, after)}
+    candidates |= {f"Il est {t.hour} h." for t in (before, after) if t.minute == 0}
+    candidates |= {"Il est midi.", "Il est minuit."} & {reply.speech}
+    assert reply.speech in candidates
+
+
+# -- timers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "seconds", "name", "speech"),
+    [
+        ("set a timer for five minutes", "en", 300, None, "Timer set for 5 minutes."),
+        ("Set a pasta timer for 10 minutes.", "en", 600, "pasta", "Pasta timer set for 10 minutes."),
+        ("set a timer for 1 hour and 30 minutes", "en", 5400, None, "Timer set for 1 hour and 30 minutes."),
+        ("set a timer for one hour and thirty minutes", "en", 5400, None, None),
+        ("set a timer for an hour and a half", "en", 5400, None, None),
+        ("start a timer for one and a half hours", "en", 5400, None, None),
+        ("set a timer for half an hour", "en", 1800, None, "Timer set for 30 minutes."),
+        ("set a 10 minute pasta timer", "en", 600, "pasta", None),
+        ("set a timer for two minutes and thirty seconds called eggs", "en", 150, "eggs", None),
+        ("timer for forty five seconds", "en", 45, None, "Timer set for 45 seconds."),
+        ("set a timer for a minute", "en", 60, None, "Timer set for 1 minute."),
+        ("Mets un minuteur de cinq minutes", "fr", 300, None, "Minuteur réglé sur 5 minutes."),
+        (
+            "Mets un minuteur pour les pâtes de 10 minutes",
+            "fr",
+            600,
+            "pâtes",
+            "Minuteur pâtes réglé sur 10 minutes.",
+        ),
+        ("lance un minuteur de vingt minutes pour le gâteau", "fr", 1200, "gâteau", None),
+        ("mets un minuteur de 1h30", "fr", 5400, None, "Minuteur réglé sur 1 heure et 30 minutes."),
+        ("mets un minuteur d'une heure et demie", "fr", 5400, None, None),
+        ("minuteur de un quart d'heure", "fr", 900, None, None),
+        ("mets un minuteur de deux minutes et trente secondes", "fr", 150, None, None),
+        ("mets un minuteur de quatre-vingt-dix secondes", "fr", 90, None, None),
+    ],
+)
+async def test_set_timer(
+    recognizer: IntentRecognizer,
+    timers: TimerManager,
+    text: str,
+    language: str,
+    seconds: int,
+    name: str | None,
+    speech: str | None,
+) -> None:
+    reply = await answer(recognizer, text, language, satellite_id="kitchen")
+    assert reply.intent == START_TIMER
+    if speech is not None:
+        assert reply.speech == speech
+    [event] = reply.events
+    started = TimerStarted.from_event(event)
+    assert (started.total_seconds, started.name) == (seconds, name)
+    [timer] = timers.list("kitchen")
+    assert (timer.id, timer.name, timer.satellite_id) == (started.id, name, "kitchen")
+
+
+async def test_timer_without_duration_asks_for_one(
+    recognizer: IntentRecognizer, timers: TimerManager
+) -> None:
+    reply = await answer(recognizer, "set a timer for 0 minutes")
+    assert reply.intent == START_TIMER
+    assert "how long" in reply.speech.lower()
+    assert reply.events == [] and timers.list() == []
+
+
+async def test_cancel_timers(recognizer: IntentRecognizer, timers: TimerManager) -> None:
+    await answer(recognizer, "set a pasta timer for 10 minutes", satellite_id="kitchen")
+    await answer(recognizer, "set a timer for 5 minutes", satellite_id="kitchen")
+    await answer(recognizer, "set a timer for 5 minutes", satellite_id="office")
+
+    reply = await answer(recognizer, "cancel the pasta timer", satellite_id="kitchen")
+    assert (reply.intent, reply.speech) == (CANCEL_TIMER, "Pasta timer cancelled.")
+    assert [TimerCancelled.is_type(e.type) for e in reply.events] == [True]
+
+    reply = await answer(recognizer, "cancel the pasta timer", satellite_id="kitchen")
+    assert (reply.speech, reply.events) == ("There is no pasta timer.", [])
+
+    reply = await answer(recognizer, "cancel the timer", satellite_id="kitchen")
+    assert reply.speech == "Timer cancelled."
+    assert [t.satellite_id for t in timers.list()] == ["office"]  # other satellites untouched
+
+    reply = await answer(recognizer, "stop the timer", satellite_id="kitchen")
+    assert reply.speech == "There is no timer to cancel."
+
+
+async def test_cancel_by_duration_and_all(recognizer: IntentRecognizer, timers: TimerManager) -> None:
+    for text in ("set a timer for 5 minutes", "set a timer for 10 minutes", "set a timer for 20 minutes"):
+        await answer(recognizer, text)
+    reply = await answer(recognizer, "cancel the 10 minute timer")
+    assert reply.speech == "Timer cancelled."
+    assert sorted(t.total_seconds for t in timers.list()) == [300, 1200]
+    reply = await answer(recognizer, "cancel all timers")
+    assert (reply.speech, len(reply.events)) == ("2 timers cancelled.", 2)
+    assert timers.list() == []
+
+
+async def test_cancel_timers_french(recognizer: IntentRecognizer, timers: TimerManager) -> None:
+    await answer(recognizer, "mets un minuteur de 10 minutes pour les pâtes", "fr")
+    await answer(recognizer, "mets un minuteur de 3 minutes pour les œufs", "fr")
+    reply = await answer(recognizer, "annule le minuteur des pâtes", "fr")
+    assert (reply.intent, reply.speech) == (CANCEL_TIMER, "Minuteur pâtes annulé.")
+    assert [t.name for t in timers.list()] == ["œufs"]
+    reply = await answer(recognizer, "annule tous les minuteurs", "fr")
+    assert reply.speech == "Minuteur œufs annulé."
+    reply = await answer(recognizer, "arrête le minuteur", "fr")
+    assert reply.speech == "Il n'y a aucun minuteur à annuler."
+
+
+async def test_time_left(recognizer: IntentRecognizer, timers: TimerManager) -> None:
+    reply = await answer(recognizer, "how much time is left")
+    assert (reply.intent, reply.speech) == (TIMER_STATUS, "You have no timers running.")
+
+    await answer(recognizer, "set a pasta timer for 10 minutes")
+    reply = await answer(recognizer, "how much time is left on the pasta timer?")
+    # 10 minutes minus the few milliseconds since: rounded up, never announces less than is left.
+    assert reply.speech == "10 minutes left on the pasta timer."
+    reply = await answer(recognizer, "how much time is left")
+    assert reply.speech == "10 minutes left on the pasta timer."
+
+    await answer(recognizer, "set a timer for one hour and five minutes")
+    reply = await answer(recognizer, "how long is left on my timer")
+    assert reply.speech == (
+        "You have 2 timers. The pasta timer has 10 minutes left. "
+        "The timer for 1 hour and 5 minutes has 1 hour and 5 minutes left."
+    )
+    reply = await answer(recognizer, "how much time is left on the pizza timer")
+    assert reply.speech == "There is no pizza timer."
+
+
+async def test_time_left_french(recognizer: IntentRecognizer) -> None:
+    await answer(recognizer, "mets un minuteur de 10 minutes pour les pâtes", "fr")
+    reply = await answer(recognizer, "Combien de temps reste-t-il sur le minuteur des pâtes ?", "fr")
+    assert (reply.intent, reply.speech) == (TIMER_STATUS, "Il reste 10 minutes sur le minuteur pâtes.")
+    reply = await answer(recognizer, "il reste combien de temps", "fr")
+    assert reply.speech == "Il reste 10 minutes sur le minuteur pâtes."
+
+
+async def test_list_timers(recognizer: IntentRecognizer) -> None:
+    reply = await answer(recognizer, "what timers do I have")
+    assert (reply.intent, reply.speech) == (LIST_TIMERS, "You have no timers running.")
+    await answer(recognizer, "set an egg timer for 3 minutes")
+    reply = await answer(recognizer, "list my timers")
+    assert reply.speech == "You have 1 timer. 3 minutes left on the egg timer."
+    reply = await answer(recognizer, "quels sont mes minuteurs", "fr")
+    assert reply.speech == "Vous avez 1 minuteur. Il reste 3 minutes sur le minuteur egg."
+
+
+def test_speak_duration() -> None:
+    assert speak_duration(5400, "en") == "1 hour and 30 minutes"
+    assert speak_duration(3661, "en") == "1 hour, 1 minute and 1 second"
+    assert speak_duration(3661, "fr") == "1 heure, 1 minute et 1 seconde"
+    assert speak_duration(3601, "en", drop_seconds_over_an_hour=True) == "1 hour and 1 minute"
+    assert speak_duration(0.2, "en") == "1 second"
+    assert speak_duration(0, "fr") == "0 secondes"
+
+
+# -- arithmetic ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "speech"),
+    [
+        ("what is twenty three times four", "en", "23 times 4 is 92."),
+        ("What's 23 + 4?", "en", "23 plus 4 is 27."),
+        ("what is 10 divided by 4", "en", "10 divided by 4 is 2.5."),
+        ("calculate two to the power of ten", "en", "2 to the power of 10 is 1024."),
+        ("what is the square root of sixteen", "en", "The square root of 16 is 4."),
+        ("what's 15 percent of 200", "en", "15 percent of 200 is 30."),
+        ("how much is one hundred and five minus seven", "en", "105 minus 7 is 98."),
+        ("what is 3 minus 10", "en", "3 minus 10 is minus 7."),
+        ("twelve times twelve", "en", "12 times 12 is 144."),
+        ("what is 2 x 3", "en", "2 times 3 is 6."),
+        ("what is 1,000 plus 1", "en", "1000 plus 1 is 1001."),
+        ("Combien font 12 plus 7 ?", "fr", "12 plus 7 égale 19."),
+        ("combien font vingt-trois fois quatre", "fr", "23 fois 4 égale 92."),
+        ("combien fait deux virgule cinq fois quatre", "fr", "2,5 fois 4 égale 10."),
+        ("combien font 2,5 fois 3", "fr", "2,5 fois 3 égale 7,5."),
+        ("calcule la racine carrée de quatre-vingt-un", "fr", "La racine carrée de 81 égale 9."),
+        ("combien font un plus un", "fr", "1 plus 1 égale 2."),
+        ("combien font dix divisé par quatre", "fr", "10 divisé par 4 égale 2,5."),
+    ],
+)
+async def test_arithmetic(recognizer: IntentRecognizer, text: str, language: str, speech: str) -> None:
+    reply = await answer(recognizer, text, language)
+    assert (reply.intent, reply.speech) == (CALCULATE, speech)
+
+
+async def test_arithmetic_errors_are_spoken(recognizer: IntentRecognizer) -> None:
+    reply = await answer(recognizer, "what is ten divided by zero")
+    assert (reply.intent, reply.speech) == (CALCULATE, "You can't divide by zero.")
+    reply = await answer(recognizer, "combien font 5 divisé par 0", "fr")
+    assert reply.speech == "On ne peut pas diviser par zéro."
+    reply = await answer(recognizer, "what is 9 to the power of 9999")
+    assert "too large" in reply.speech
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("what is the capital of France", "en"),
+        ("what is the weather like", "en"),
+        ("what is 5", "en"),  # a number, no operation: the agent may know what the user means
+        ("what is love", "en"),
+        ("turn the volume to 5", "en"),
+        ("play 99 red balloons", "en"),
+        ("what is __import__('os')", "en"),
+        ("combien font les impôts cette année", "fr"),
+        ("c'est quoi la capitale de la France", "fr"),
+    ],
+)
+async def test_not_arithmetic_goes_to_the_agent(
+    recognizer: IntentRecognizer, text: str, language: str
+) -> None:
+    assert await ask(recognizer, text, language) is None
+
+
+def test_to_arithmetic() -> None:
+    result = to_arithmetic("23 × 4", "en")
+    assert result is not None and (result.expression, result.spoken) == ("23*4", "23 times 4")
+    result = to_arithmetic("2^8", "en")
+    assert result is not None and result.expression == "2**8"
+    result = to_arithmetic("5 squared plus 1", "en")
+    assert result is not None and result.expression == "5**2+1"
+    result = to_arithmetic("3 au carré", "fr")
+    assert result is not None and (result.expression, result.spoken) == ("3**2", "3 au carré")
+    assert to_arithmetic("the square root of", "en") is None
+    assert to_arithmetic("5 & 3", "en") is None
+
+
+# -- name, stop, fall-through -----------------------------------------------------------------
+
+
+async def test_whats_my_name(timers: TimerManager) -> None:
+    recognizer = IntentRecognizer(timers, profile_name=profile_name)
+    reply = await answer(recognizer, "what's my name", user_id="marie")
+    assert (reply.intent, reply.speech) == (GET_NAME, "Your name is Marie.")
+    reply = await answer(recognizer, "who am I", user_id="bob")
+    assert reply.speech == "Your name is Bob."
+    reply = await answer(recognizer, "what is my name", user_id="stranger")
+    assert reply.speech == "I don't know your name yet."
+    reply = await answer(recognizer, "comment je m'appelle ?", "fr", user_id="marie")
+    assert reply.speech == "Vous vous appelez Marie."
+    reply = await answer(recognizer, "quel est mon nom", "fr", user_id="stranger")
+    assert reply.speech == "Je ne connais pas encore votre nom."
+
+    without_memory = IntentRecognizer(timers)
+    reply = await answer(without_memory, "what's my name", user_id="marie")
+    assert reply.speech == "I don't know your name yet."
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("stop", "en"),
+        ("Stop.", "en"),
+        ("never mind", "en"),
+        ("Nevermind", "en"),
+        ("cancel", "en"),
+        ("forget it", "en"),
+        ("be quiet", "en"),
+        ("annule", "fr"),
+        ("Arrête !", "fr"),
+        ("arrête", "fr"),
+        ("laisse tomber", "fr"),
+        ("tais-toi", "fr"),
+        ("c'est bon", "fr"),
+    ],
+)
+async def test_stop(recognizer: IntentRecognizer, text: str, language: str) -> None:
+    reply = await answer(recognizer, text, language)
+    assert (reply.intent, reply.speech, reply.events, reply.stop) == (STOP, "", [], True)
+    assert is_stop(reply)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("turn on the kitchen light", "en"),
+        ("tell me a joke", "en"),
+        ("what's the weather tomorrow", "en"),
+        ("remember that I like jazz", "en"),
+        ("stop the music in the living room", "en"),
+        ("allume la lumière", "fr"),
+        ("quel temps fera-t-il demain", "fr"),
+        ("raconte-moi une blague", "fr"),
+        ("what time is it", "de"),  # no German templates
+        ("", "en"),
+        ("   ", "fr"),
+    ],
+)
+async def test_other_requests_go_to_the_agent(recognizer: IntentRecognizer, text: str, language: str) -> None:
+    assert await ask(recognizer, text, language) is None
+    assert not is_stop(None)
+
+
+def test_prepare() -> None:
+    assert prepare("set a timer for twenty five minutes", "en") == "set a timer for 25 minutes"
+    assert prepare("an hour and a half", "en") == "90 minutes"
+    assert prepare("2 hours and a half", "en") == "150 minutes"
+    assert prepare("une heure et quart", "fr") == "75 minutes"
+    assert prepare("mets un minuteur de 1h30", "fr") == "mets un minuteur de 1 heures 30 minutes"
+    assert prepare("une minute et demie", "fr") == "90 secondes"
+
+
+async def test_language_variants(recognizer: IntentRecognizer) -> None:
+    reply = await answer(recognizer, "what is two plus two", "en-GB")
+    assert reply.speech == "2 plus 2 is 4."
+    reply = await answer(recognizer, "combien font deux plus deux", "fr_CA")
+    assert reply.speech == "2 plus 2 égale 4."
