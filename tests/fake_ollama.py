@@ -35,6 +35,7 @@ class FakeOllama:
     """One entry per /api/chat call: the ``message`` parts to stream."""
     chunk_delay: float = 0.0
     pull_total: int = 1_000_000
+    capabilities: list[str] = field(default_factory=lambda: ["completion", "tools"])
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -154,7 +155,7 @@ class FakeOllama:
                 "template": "{{ .Prompt }}",
                 "details": {"format": "gguf", "family": "qwen2", "parameter_size": "3.1B"},
                 "model_info": {"general.architecture": "qwen2"},
-                "capabilities": ["completion", "tools"],
+                "capabilities": self.capabilities,
                 "modified_at": "2025-05-01T10:00:00.000000000Z",
             }
         )

@@ -52,12 +52,16 @@ async def collect(stream: AsyncIterator[ChatDelta]) -> tuple[str, list[ToolCall]
     return text, calls
 
 
-async def test_ollama_streams_text_and_tool_calls(fake_ollama: FakeOllama) -> None:
+async def test_ollama_streams_text_and_tool_calls(
+    fake_ollama: FakeOllama, caplog: pytest.LogCaptureFixture
+) -> None:
     fake_ollama.add_chat({"tool_calls": [{"function": {"name": "get_time", "arguments": {"tz": "UTC"}}}]})
     fake_ollama.add_chat("It is ", "noon. ", "Enjoy!")
     backend = OllamaBackend(fake_ollama.url, "qwen2.5:3b")
     try:
-        assert await backend.available()
+        with caplog.at_level("WARNING"):
+            assert await backend.available()
+        assert not [r for r in caplog.records if "tool calling" in r.getMessage()]
         text, calls = await collect(backend.chat([{"role": "user", "content": "time?"}], TOOLS))
         assert text == "" and calls == [ToolCall("get_time", {"tz": "UTC"}, "call_1")]
         messages = [
@@ -110,6 +114,21 @@ async def test_ollama_pulls_when_asked_with_progress(
     assert any("[##########] 100%" in m for m in messages)
     assert any("[#####.....]  50%" in m for m in messages)
     assert any("Model llama3.2:3b is ready" in m for m in messages)
+
+
+async def test_ollama_model_without_tools_is_flagged(
+    fake_ollama: FakeOllama, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_ollama.capabilities = ["completion"]
+    backend = OllamaBackend(fake_ollama.url, "qwen2.5:3b")
+    try:
+        with caplog.at_level("WARNING"):
+            assert await backend.available()
+            assert await backend.available()
+    finally:
+        await backend.close()
+    warnings = [r.getMessage() for r in caplog.records if "does not support tool calling" in r.getMessage()]
+    assert len(warnings) == 1 and len(fake_ollama.bodies("/api/show")) == 1
 
 
 async def test_ollama_unreachable_is_not_available() -> None:

@@ -75,6 +75,7 @@ class OllamaBackend(LLMBackend):
         self._client = ollama.AsyncClient(host=self.host, timeout=request_timeout)
         self._probe = ollama.AsyncClient(host=self.host, timeout=probe_timeout)
         self._told_missing = False
+        self._checked_tools = False
 
     async def close(self) -> None:
         await self._client.close()
@@ -87,9 +88,13 @@ class OllamaBackend(LLMBackend):
             _LOGGER.debug("Ollama at %s not reachable: %s", self.host, err)
             return False
         if any(_same_model(m.model or "", self.model) for m in listing.models):
+            await self._check_tools()
             return True
         if self.pull:
-            return await self.pull_model()
+            if not await self.pull_model():
+                return False
+            await self._check_tools()
+            return True
         if not self._told_missing:
             _LOGGER.warning(
                 "Ollama is running at %s but model %s is missing: run `ollama pull %s` "
@@ -100,6 +105,26 @@ class OllamaBackend(LLMBackend):
             )
             self._told_missing = True
         return False
+
+    async def _check_tools(self) -> None:
+        """Warn once if the model cannot call tools (the agent then only chats)."""
+        if self._checked_tools:
+            return
+        self._checked_tools = True
+        try:
+            shown = await self._probe.show(self.model)
+        except (ConnectionError, httpx.HTTPError, ollama.ResponseError) as err:
+            _LOGGER.debug("Could not inspect %s: %s", self.model, err)
+            return
+        capabilities = shown.capabilities or []
+        if capabilities and "tools" not in capabilities:
+            _LOGGER.warning(
+                "Model %s does not support tool calling (capabilities: %s): timers, memory and "
+                "home control through the LLM will not work; use e.g. --model %s",
+                self.model,
+                ", ".join(capabilities),
+                DEFAULT_MODEL,
+            )
 
     async def pull_model(self) -> bool:
         """Pull the model, logging a progress bar every 10 %; True when it succeeded."""
