@@ -55,12 +55,15 @@ class SttSettings:
     host: str = "127.0.0.1"
     port: int = 10300
     """0 = any free port."""
-    model: str | None = None
-    """faster-whisper model name or path; None = the bundled tiny.en."""
+    model: str = ""
+    """faster-whisper model name or path; empty = the bundled tiny.en."""
     language: str = "en"
     device: str = "cpu"
-    compute_type: str = "int8"
+    compute_type: str = "default"
+    """CTranslate2 compute type; "default" = int8 on CPU."""
     beam_size: int = 1
+    workers: int = 2
+    """Decodes that may run at once."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ class TtsSettings:
     host: str = "127.0.0.1"
     port: int = 10200
     voice: str | None = None
-    """Piper voice model path; None = the bundled voice."""
+    """Piper voice model path (.onnx); None = the bundled voice."""
+    workers: int = 0
+    """Sentences synthesized at once; 0 = number of CPU cores."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +84,19 @@ class BrainSettings:
 
     host: str = "127.0.0.1"
     port: int = 10500
-    llm: str = "ollama"
-    """LLM backend: "ollama", "openai" (any OpenAI-compatible server) or "scripted" (tests)."""
-    llm_url: str = "http://127.0.0.1:11434"
-    model: str = "qwen2.5:3b"
+    llm: str = "auto"
+    """auto, ollama, openai (needs llm_url), none (local intents only), or scripted:PLAN.json (tests)."""
+    ollama_host: str | None = None
+    """Ollama URL; None = $OLLAMA_HOST or http://localhost:11434."""
+    model: str | None = None
+    """LLM model name; None = the brain's default."""
+    llm_url: str | None = None
+    """OpenAI-compatible server, e.g. http://localhost:8000/v1."""
+    llm_api_key: str | None = None
     timezone: str | None = None
     """IANA name, e.g. "Europe/Berlin"; None = the server's local timezone."""
+    onboarding: bool = True
+    """Ask a new user to introduce themselves."""
 
 
 @dataclass(frozen=True)

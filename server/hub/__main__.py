@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ..config import ConfigError, Settings, load_settings
@@ -81,43 +81,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.asynccontextmanager
-async def advertise(settings: Settings, services: list[tuple[str, str, int]]) -> AsyncIterator[None]:
-    """Advertise ``(service_type, name, port)`` entries over zeroconf while the block runs.
+async def advertise(settings: Settings, servers: list[tuple[str, Any, str]]) -> AsyncIterator[None]:
+    """Advertise ``(kind, started WyomingServer, service type)`` entries over zeroconf in the block.
 
-    Uses ``jarvis.protocol.discovery.Advertiser``; without it (or with zeroconf disabled) does nothing.
+    Instance names are ``jarvis-<kind>-<host>``; a failure to advertise is logged, never fatal.
     """
-    if not settings.zeroconf.enabled or not services:
+    if not settings.zeroconf.enabled or not servers:
         yield
         return
-    try:
-        from jarvis.protocol.discovery import Advertiser  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as err:
-        _LOGGER.warning("Zeroconf advertising unavailable: %s", err)
+    from jarvis.protocol.discovery import advertise_wyoming, instance_name
+
+    interfaces = list(settings.zeroconf.interfaces) or None
+    async with contextlib.AsyncExitStack() as stack:
+        for kind, server, service_type in servers:
+            try:
+                await stack.enter_async_context(
+                    advertise_wyoming(instance_name(kind), server, service_type, interfaces=interfaces)
+                )
+            except (OSError, ValueError, RuntimeError) as err:
+                _LOGGER.warning("Could not advertise %s over zeroconf: %s", kind, err)
         yield
-        return
-    kwargs: dict[str, Any] = {}
-    if settings.zeroconf.interfaces:
-        kwargs["interfaces"] = list(settings.zeroconf.interfaces)
-    advertiser = Advertiser(**kwargs)
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(advertiser)
-            for service_type, name, port in services:
-                await advertiser.register(service_type, name, port)
-            yield
-    except (OSError, RuntimeError, TypeError, AttributeError) as err:
-        _LOGGER.warning("Zeroconf advertising failed: %s", err)
-        raise
 
 
-async def wait_for_stop_signal() -> None:
-    """Return on SIGINT or SIGTERM."""
+@contextlib.contextmanager
+def stop_signal() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT or SIGTERM while the block runs (install it before starting anything)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -140,13 +134,14 @@ async def run(args: argparse.Namespace) -> int:
             "jarvis hub needs service URIs: %s (or run jarvis serve)", ", ".join(f"--{m}" for m in missing)
         )
         return 2
-    hub: Hub = await start_hub(settings, token)
-    try:
-        print(f"Jarvis hub listening on {hub.uri}", flush=True)
-        if created:
-            print(f"New hub token (stored in the data dir): {token}", flush=True)
-        async with advertise(settings, [(ZEROCONF_TYPE, hub_settings.name, hub.port)]):
-            await wait_for_stop_signal()
-    finally:
-        await hub.stop()
+    with stop_signal() as stop:
+        hub: Hub = await start_hub(settings, token)
+        try:
+            print(f"Jarvis hub listening on {hub.uri}", flush=True)
+            if created:
+                print(f"New hub token (stored in the data dir): {token}", flush=True)
+            async with advertise(settings, [("hub", hub.server, ZEROCONF_TYPE)]):
+                await stop.wait()
+        finally:
+            await hub.stop()
     return 0

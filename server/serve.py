@@ -1,0 +1,216 @@
+"""``jarvis serve``: STT, TTS, brain and hub (and the web app) in one process, on the embedded defaults.
+
+Each part is the same Wyoming server ``jarvis stt|tts|brain|hub`` would run; the hub talks to the others
+over loopback TCP, so a split deployment uses the same code path. Settings come from one TOML file
+(``--config``, default ``<data dir>/jarvis.toml``), ``JARVIS_*`` environment variables and the flags
+below, in that order of precedence (docs/configuration.md). Ctrl-C or SIGTERM stops every server,
+cancels and awaits their tasks and withdraws the zeroconf advertisements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, Settings, load_settings
+from .hub.__main__ import (
+    add_config_argument,
+    add_hub_arguments,
+    advertise,
+    hub_overrides,
+    stop_signal,
+)
+from .hub.hub import ZEROCONF_TYPE, start_hub
+from .tokens import TokenError, load_or_create_token
+
+_LOGGER = logging.getLogger(__name__)
+
+WYOMING_TYPE = "_wyoming._tcp.local."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Precedence: flags > JARVIS_<SECTION>_<KEY> environment variables (e.g. JARVIS_HUB_PORT=10601) > "
+        "the TOML config file > defaults. See docs/configuration.md."
+    )
+    add_config_argument(parser)
+    parser.add_argument(
+        "--host", help="address every service binds (default 127.0.0.1; 0.0.0.0 for the whole network)"
+    )
+    ports = parser.add_argument_group("ports (0 = any free port)")
+    ports.add_argument("--stt-port", type=int, help="speech-to-text (default 10300)")
+    ports.add_argument("--tts-port", type=int, help="text-to-speech (default 10200)")
+    ports.add_argument("--brain-port", type=int, help="brain (default 10500)")
+    ports.add_argument("--web-port", type=int, help="HTTPS web app (default 8443)")
+    ports.add_argument("--no-web", action="store_true", help="do not start the web app")
+    models = parser.add_argument_group("models")
+    models.add_argument("--stt-model", help="faster-whisper model name or path (default: bundled tiny.en)")
+    models.add_argument("--language", help="speech language (default en)")
+    models.add_argument("--device", choices=["cpu", "cuda", "auto"], help="STT device (default cpu)")
+    models.add_argument("--voice", help="piper voice .onnx (default: the bundled voice)")
+    models.add_argument(
+        "--llm", help="auto (default), ollama, openai, none (local intents only) or scripted:PLAN.json"
+    )
+    models.add_argument("--model", help="LLM model name (Ollama default: the brain's default)")
+    models.add_argument("--ollama-host", help="Ollama URL (default $OLLAMA_HOST or http://localhost:11434)")
+    models.add_argument("--llm-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1")
+    models.add_argument("--timezone", help="IANA timezone of the users, e.g. Europe/Berlin")
+    add_hub_arguments(parser, with_services=False)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = hub_overrides(args, with_services=False)
+    if args.host:
+        for section in ("stt", "tts", "brain", "hub", "web"):
+            overrides[f"{section}.host"] = args.host
+    overrides.update(
+        {
+            "stt.port": args.stt_port,
+            "tts.port": args.tts_port,
+            "brain.port": args.brain_port,
+            "web.port": args.web_port,
+            "stt.model": args.stt_model,
+            "stt.language": args.language,
+            "stt.device": args.device,
+            "tts.voice": args.voice,
+            "brain.llm": args.llm,
+            "brain.model": args.model,
+            "brain.ollama_host": args.ollama_host,
+            "brain.llm_url": args.llm_url,
+            "brain.timezone": args.timezone,
+        }
+    )
+    if args.no_web:
+        overrides["web.enabled"] = False
+    return load_settings(args.config, overrides=overrides)
+
+
+def _uri(host: str, port: int) -> str:
+    return f"tcp://{host}:{port}"
+
+
+async def start_services(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
+    """Start STT, TTS and brain; each is stopped when ``stack`` closes. Returns the started servers."""
+    from .brain.handler import BrainSettings as BrainServiceSettings
+    from .brain.handler import start_brain
+    from .brain.llm.select import make_llm
+    from .brain.memory import DB_NAME, MemoryStore
+    from .stt.__main__ import start_stt
+    from .stt.engine import SttSettings as EngineSttSettings
+    from .tts.__main__ import start_tts
+    from .tts.engine import VoiceSettings
+
+    cfg_stt, cfg_tts, cfg_brain = settings.stt, settings.tts, settings.brain
+    stt = await start_stt(
+        _uri(cfg_stt.host, cfg_stt.port),
+        EngineSttSettings(
+            model=cfg_stt.model,
+            device=cfg_stt.device,
+            compute_type=cfg_stt.compute_type,
+            language=None if cfg_stt.language == "auto" else cfg_stt.language,
+            beam_size=cfg_stt.beam_size,
+            workers=cfg_stt.workers,
+        ),
+    )
+    stack.push_async_callback(stt.stop)
+
+    voice = VoiceSettings(workers=cfg_tts.workers)
+    if cfg_tts.voice:
+        voice = VoiceSettings(model=Path(cfg_tts.voice), workers=cfg_tts.workers)
+    tts = await start_tts(_uri(cfg_tts.host, cfg_tts.port), voice)
+    stack.push_async_callback(tts.stop)
+
+    llm = make_llm(
+        cfg_brain.llm,
+        ollama_host=cfg_brain.ollama_host,
+        model=cfg_brain.model,
+        llm_url=cfg_brain.llm_url,
+        api_key=cfg_brain.llm_api_key,
+    )
+    memory = await MemoryStore.open(settings.resolved_data_dir() / DB_NAME)
+    stack.push_async_callback(memory.close)
+    brain = await start_brain(
+        _uri(cfg_brain.host, cfg_brain.port),
+        llm,
+        memory=memory,
+        settings=BrainServiceSettings(
+            onboarding=cfg_brain.onboarding, default_user=settings.default_user, timezone=cfg_brain.timezone
+        ),
+    )
+    stack.push_async_callback(brain.stop)
+    return {"stt": stt, "tts": tts, "brain": brain}
+
+
+def _connect_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        from jarvis.protocol.discovery import primary_ipv4
+
+        return primary_ipv4()
+    return host
+
+
+async def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+        token, created = load_or_create_token(settings.data_dir)
+    except (ConfigError, TokenError, ValueError) as err:
+        print(f"jarvis serve: {err}", file=sys.stderr)
+        return 2
+    with stop_signal() as stop:
+        return await _serve(settings, token, created, stop)
+
+
+async def _serve(settings: Settings, token: str, created: bool, stop: asyncio.Event) -> int:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            servers = await start_services(settings, stack)
+        except (OSError, ValueError) as err:
+            print(f"jarvis serve: cannot start: {err}", file=sys.stderr)
+            return 1
+        hub = await start_hub(
+            settings,
+            token,
+            stt=[servers["stt"].uri],
+            tts=[servers["tts"].uri],
+            brain=[servers["brain"].uri],
+        )
+        stack.push_async_callback(hub.stop)
+        # The web app (server/web) is started here once it provides start_web(...).
+
+        lines = [
+            "Jarvis is running:",
+            f"  stt    {servers['stt'].uri}",
+            f"  tts    {servers['tts'].uri}",
+            f"  brain  {servers['brain'].uri}",
+            f"  hub    {hub.uri}    <- satellites connect here",
+        ]
+        if hub.metrics is not None:
+            lines.append(f"  metrics {hub.metrics.url}")
+        lines.append(
+            f"Token{' (new)' if created else ''}: {token}   (stored in {settings.resolved_data_dir()})"
+        )
+        lines.append(
+            "Connect a satellite:  jarvis satellite "
+            f"--server tcp://{_connect_host(settings.hub.host)}:{hub.port} --token {token}"
+        )
+        lines.append("Ready. Ctrl-C stops.")
+        print("\n".join(lines), flush=True)
+
+        async with advertise(
+            settings,
+            [
+                ("stt", servers["stt"], WYOMING_TYPE),
+                ("tts", servers["tts"], WYOMING_TYPE),
+                ("brain", servers["brain"], WYOMING_TYPE),
+                ("hub", hub.server, ZEROCONF_TYPE),
+            ],
+        ):
+            await stop.wait()
+        print("Stopping…", flush=True)
+    _LOGGER.info("Stopped cleanly")
+    return 0
