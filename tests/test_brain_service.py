@@ -237,3 +237,14 @@ async def test_real_local_intents_answer_without_the_llm(memory: MemoryStore) ->
     assert [e.type for e in silent] == ["handled-start", "handled", "handled-stop"]
     assert silent[-2].data["text"] == ""
     assert llm.calls == []
+
+
+async def test_zeroconf_advertises_the_brain_on_loopback(memory: MemoryStore) -> None:
+    from jarvis.protocol import discovery
+
+    server = await serve(ScriptedLLM([]), memory)
+    try:
+        async with discovery.advertise_wyoming(None, server, interfaces=["127.0.0.1"]) as ad:
+            assert ad.name.startswith("jarvis-brain-") and ad.port == server.port
+    finally:
+        await server.stop()

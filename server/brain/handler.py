@@ -432,6 +432,11 @@ class BrainServer(WyomingServer):
         self._own_memory = own_memory
         super().__init__(uri, partial(BrainHandler, brain=brain, info=self.info_cache))
 
+    @property
+    def info(self) -> Info:
+        """What ``describe`` answers now (zeroconf names the service from it)."""
+        return build_info(self.brain.llm.name)
+
     async def stop(self) -> None:
         try:
             await super().stop()
