@@ -275,13 +275,27 @@ async def test_openai_streams_text_and_assembles_tool_call_fragments(fake_openai
             ToolCall("get_time", {"tz": "UTC"}, "call_a"),
             ToolCall("calculate", {"expression": "2+2"}, "call_b"),
         ]
-        text, calls = await collect(backend.chat([{"role": "user", "content": "again"}], []))
+        followup = [
+            {"role": "user", "content": "time?"},
+            {
+                "role": "assistant",
+                "content": "Let me check. ",
+                "tool_calls": [c.as_message_call() for c in calls],
+            },
+            {"role": "tool", "tool_call_id": "call_a", "name": "get_time", "content": "12:00"},
+        ]
+        text, calls = await collect(backend.chat(followup, []))
         assert (text, calls) == ("It is noon.", [])
     finally:
         await backend.close()
     first, second = fake_openai.bodies
     assert first["stream"] is True and first["model"] == "qwen2.5-3b-instruct"
     assert first["tools"] == TOOLS and "tools" not in second
+    assert second["messages"][1]["tool_calls"][0]["function"] == {
+        "name": "get_time",
+        "arguments": '{"tz": "UTC"}',
+    }
+    assert second["messages"][2] == {"role": "tool", "tool_call_id": "call_a", "content": "12:00"}
 
 
 async def test_openai_http_error_is_an_llm_error(fake_openai: FakeOpenAI) -> None:

@@ -12,6 +12,7 @@ full text (Home Assistant reads only that), and ``handled-stop``. A rejected tra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -193,8 +194,9 @@ class Brain:
                     yield TurnEnd(False, source="prefilter")  # ambient talk, nothing to answer it with
                     return
                 source = "agent"
-                async for item in self.agent.answer(ctx, snap):
-                    yield out(item)
+                async with contextlib.aclosing(self.agent.answer(ctx, snap)) as answer:
+                    async for item in answer:
+                        yield out(item)
             if settings.onboarding and snap.profile.onboarding == "new" and spoken and source != "onboarding":
                 if snap.profile.is_empty():
                     yield out(Output(text=say("intro_question", ctx.language)))
@@ -385,42 +387,46 @@ class BrainHandler(ServiceHandler):
         started = time.monotonic()
         ctx = self.brain.context_from(transcript)
         self.brain.subscribe(ctx.satellite_id, self)
-        sent_start = False
-        reply_context: dict[str, Any] = {"conversation_id": ctx.conversation_id}
         try:
-            async for item in self.brain.turn(ctx):
-                if isinstance(item, TurnEnd):
-                    if not item.handled:
-                        await self.write_event(NotHandled(context=reply_context).event())
-                        return
-                    if not sent_start:
-                        await self.write_event(HandledStart(context=reply_context).event())
-                    reply_context = {**reply_context, "turn_id": item.turn_id, "user_id": ctx.user_id}
-                    await self.write_event(Handled(text=item.text, context=reply_context).event())
-                    await self.write_event(HandledStop().event())
-                    _LOGGER.info(
-                        "%s %s/%s %r -> %r (%s, %.0f ms)",
-                        self.peer,
-                        ctx.user_id,
-                        ctx.conversation_id,
-                        ctx.text,
-                        item.text,
-                        item.source,
-                        (time.monotonic() - started) * 1000,
-                    )
-                    return
-                for extra in item.events:
-                    await self.write_event(extra)
-                if item.text:
-                    if not sent_start:
-                        await self.write_event(HandledStart(context=reply_context).event())
-                        sent_start = True
-                    await self.write_event(HandledChunk(text=item.text).event())
+            async with contextlib.aclosing(self.brain.turn(ctx)) as items:
+                await self._send(ctx, items, started)
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception as err:
             _LOGGER.exception("Turn %r failed", ctx.text)
             await self.write_error(f"the brain failed on this turn: {err}", "brain-error")
+
+    async def _send(self, ctx: TurnContext, items: AsyncIterator[Output | TurnEnd], started: float) -> None:
+        sent_start = False
+        reply_context: dict[str, Any] = {"conversation_id": ctx.conversation_id}
+        async for item in items:
+            if isinstance(item, TurnEnd):
+                if not item.handled:
+                    await self.write_event(NotHandled(context=reply_context).event())
+                    return
+                if not sent_start:
+                    await self.write_event(HandledStart(context=reply_context).event())
+                reply_context = {**reply_context, "turn_id": item.turn_id, "user_id": ctx.user_id}
+                await self.write_event(Handled(text=item.text, context=reply_context).event())
+                await self.write_event(HandledStop().event())
+                _LOGGER.info(
+                    "%s %s/%s %r -> %r (%s, %.0f ms)",
+                    self.peer,
+                    ctx.user_id,
+                    ctx.conversation_id,
+                    ctx.text,
+                    item.text,
+                    item.source,
+                    (time.monotonic() - started) * 1000,
+                )
+                return
+            for extra in item.events:
+                await self.write_event(extra)
+            if item.text:
+                if not sent_start:
+                    await self.write_event(HandledStart(context=reply_context).event())
+                    sent_start = True
+                await self.write_event(HandledChunk(text=item.text).event())
 
 
 class BrainServer(WyomingServer):

@@ -20,6 +20,28 @@ def api_base(url: str) -> str:
     return url if url.endswith("/v1") else f"{url}/v1"
 
 
+def to_openai_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Only the fields the Chat Completions API defines (strict servers reject others)."""
+    out: list[dict[str, Any]] = []
+    for msg in messages:
+        role = msg["role"]
+        if role == "tool":
+            out.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": msg.get("tool_call_id", ""),
+                    "content": msg.get("content", ""),
+                }
+            )
+        elif role == "assistant" and msg.get("tool_calls"):
+            out.append(
+                {"role": "assistant", "content": msg.get("content") or None, "tool_calls": msg["tool_calls"]}
+            )
+        else:
+            out.append({"role": role, "content": msg.get("content") or ""})
+    return out
+
+
 class _ToolCallAssembler:
     """Tool calls arrive as fragments keyed by ``index``; the arguments string is concatenated."""
 
@@ -111,7 +133,7 @@ class OpenAIBackend(LLMBackend):
     ) -> AsyncIterator[ChatDelta]:
         if self.model is None and not await self.available():
             raise LLMError(f"no model available at {self.base}")
-        body: dict[str, Any] = {"model": self.model, "messages": list(messages), "stream": True}
+        body: dict[str, Any] = {"model": self.model, "messages": to_openai_messages(messages), "stream": True}
         if tools:
             body["tools"] = list(tools)
         calls = _ToolCallAssembler()
