@@ -8,16 +8,19 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from wyoming.timer import TimerCancelled, TimerStarted
+from wyoming.timer import TimerCancelled, TimerStarted, TimerUpdated
 
 from jarvis.server.brain.context import TurnContext
 from jarvis.server.brain.intents import (
+    ADD_TIMER_TIME,
     CALCULATE,
     CANCEL_TIMER,
     GET_DATE,
     GET_NAME,
     GET_TIME,
     LIST_TIMERS,
+    PAUSE_TIMER,
+    RESUME_TIMER,
     START_TIMER,
     STOP,
     TIMER_STATUS,
@@ -277,6 +280,53 @@ async def test_list_timers(recognizer: IntentRecognizer) -> None:
     assert reply.speech == "You have 1 timer. 3 minutes left on the egg timer."
     reply = await answer(recognizer, "quels sont mes minuteurs", "fr")
     assert reply.speech == "Vous avez 1 minuteur. Il reste 3 minutes sur le minuteur egg."
+
+
+async def test_pause_resume_and_add_time(recognizer: IntentRecognizer, timers: TimerManager) -> None:
+    await answer(recognizer, "set a pasta timer for 10 minutes")
+    reply = await answer(recognizer, "pause the pasta timer")
+    assert (reply.intent, reply.speech) == (PAUSE_TIMER, "Pasta timer paused.")
+    assert TimerUpdated.from_event(reply.events[0]).is_active is False
+    reply = await answer(recognizer, "how much time is left")
+    assert reply.speech == "10 minutes left on the pasta timer (paused)."
+    reply = await answer(recognizer, "pause the timer")
+    assert (reply.speech, reply.events) == ("That timer is already paused.", [])
+
+    reply = await answer(recognizer, "resume the pasta timer")
+    assert (reply.intent, reply.speech) == (RESUME_TIMER, "Pasta timer resumed.")
+    assert TimerUpdated.from_event(reply.events[0]).is_active is True
+
+    reply = await answer(recognizer, "add five minutes to the pasta timer")
+    assert (reply.intent, reply.speech) == (
+        ADD_TIMER_TIME,
+        "Added 5 minutes to the pasta timer. 15 minutes left.",
+    )
+    assert 899 <= TimerUpdated.from_event(reply.events[0]).total_seconds <= 900
+    reply = await answer(recognizer, "take 2 minutes off the timer")
+    assert reply.speech == "Removed 2 minutes from the pasta timer. 13 minutes left."
+    reply = await answer(recognizer, "take 20 minutes off the timer")
+    assert (reply.speech, reply.events) == ("There isn't that much time left on the timer.", [])
+
+    await answer(recognizer, "set a timer for 3 minutes")
+    reply = await answer(recognizer, "add a minute to the timer")
+    assert reply.speech == "You have 2 timers. Which one? Say for example: the pasta timer."
+    reply = await answer(recognizer, "pause the timers")
+    assert (reply.speech, len(reply.events)) == ("2 timers paused.", 2)
+    assert all(not timer.is_active for timer in timers.list())
+
+
+async def test_pause_resume_and_add_time_french(recognizer: IntentRecognizer) -> None:
+    await answer(recognizer, "mets un minuteur de 10 minutes pour les pâtes", "fr")
+    reply = await answer(recognizer, "mets le minuteur des pâtes en pause", "fr")
+    assert (reply.intent, reply.speech) == (PAUSE_TIMER, "Minuteur pâtes en pause.")
+    reply = await answer(recognizer, "reprends le minuteur des pâtes", "fr")
+    assert (reply.intent, reply.speech) == (RESUME_TIMER, "Minuteur pâtes relancé.")
+    reply = await answer(recognizer, "ajoute cinq minutes au minuteur des pâtes", "fr")
+    assert reply.speech == "J'ai ajouté 5 minutes au minuteur pâtes. Il reste 15 minutes."
+    reply = await answer(recognizer, "enlève une minute du minuteur", "fr")
+    assert reply.speech == "J'ai retiré 1 minute du minuteur pâtes. Il reste 14 minutes."
+    reply = await answer(recognizer, "reprends le minuteur", "fr")
+    assert reply.speech == "C'est déjà en marche."
 
 
 def test_speak_duration() -> None:

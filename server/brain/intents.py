@@ -51,6 +51,9 @@ START_TIMER = "JarvisStartTimer"
 CANCEL_TIMER = "JarvisCancelTimer"
 TIMER_STATUS = "JarvisTimerStatus"
 LIST_TIMERS = "JarvisListTimers"
+PAUSE_TIMER = "JarvisPauseTimer"
+RESUME_TIMER = "JarvisResumeTimer"
+ADD_TIMER_TIME = "JarvisAddTimerTime"
 CALCULATE = "JarvisCalculate"
 GET_NAME = "JarvisGetName"
 STOP = "JarvisStop"
@@ -331,6 +334,32 @@ _EXPR_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[+\-−*×/÷^()%]|[^\W\d_]+(?:'[^\W\
 _FILLERS = {"en": {"the", "and", "is", "equals", "equal", "to"}, "fr": {"la", "le", "et", "egale"}}
 
 
+_CALCULATOR_ERRORS = (
+    # (part of the CalculatorError message, English, French)
+    ("divide by zero", "You can't divide by zero.", "On ne peut pas diviser par zéro."),
+    ("too long", "Sorry, that calculation is too long for me.", "Désolé, ce calcul est trop long pour moi."),
+    (
+        "square root of a negative",
+        "A negative number has no real square root.",
+        "Un nombre négatif n'a pas de racine carrée réelle.",
+    ),
+    (
+        "fractional power",
+        "I can't raise a negative number to a fractional power.",
+        "Je ne peux pas élever un nombre négatif à une puissance fractionnaire.",
+    ),
+)
+
+
+def _calculator_error(message: str, lang: str) -> str:
+    for key, english, french in _CALCULATOR_ERRORS:
+        if key in message:
+            return french if lang == "fr" else english
+    if lang == "fr":
+        return "Désolé, je ne peux pas calculer ça : le nombre est trop grand."
+    return "Sorry, I can't calculate that: the number is too large."
+
+
 @dataclass
 class Arithmetic:
     expression: str
@@ -516,6 +545,9 @@ class IntentRecognizer:
             CANCEL_TIMER: self._cancel_timer,
             TIMER_STATUS: self._timer_status,
             LIST_TIMERS: self._list_timers,
+            PAUSE_TIMER: self._pause_resume_timer,
+            RESUME_TIMER: self._pause_resume_timer,
+            ADD_TIMER_TIME: self._add_timer_time,
             CALCULATE: self._calculate,
             GET_NAME: self._get_name,
             STOP: self._stop,
@@ -717,6 +749,101 @@ class IntentRecognizer:
             speech = self._describe(timers, lang)
         return IntentReply(speech=speech, intent=LIST_TIMERS)
 
+    def _name_slot(self, result: RecognizeResult, lang: str, prepared: str) -> tuple[bool, str | None]:
+        """(ok, name): ok is False when the ``{name}`` wildcard holds something that is not a name."""
+        if "name" not in result.entities:
+            return True, None
+        name = _clean_name(self._slot_text(result, "name", prepared) or "", lang)
+        return name is not None, name
+
+    @staticmethod
+    def _no_timer(name: str | None, lang: str) -> str:
+        if lang == "fr":
+            return f"Il n'y a pas de minuteur {name}." if name else "Aucun minuteur en cours."
+        return f"There is no {name} timer." if name else "You have no timers running."
+
+    @staticmethod
+    def _which_timer(count: int, lang: str) -> str:
+        if lang == "fr":
+            return f"Vous avez {count} minuteurs : lequel ? Dites par exemple : le minuteur des pâtes."
+        return f"You have {count} timers. Which one? Say for example: the pasta timer."
+
+    async def _pause_resume_timer(
+        self, result: RecognizeResult, ctx: TurnContext, lang: str, prepared: str
+    ) -> Reply | None:
+        ok, name = self._name_slot(result, lang, prepared)
+        if not ok:
+            return None
+        intent = result.intent.name
+        pause = intent == PAUSE_TIMER
+        timers = [t for t in self._matching_timers(ctx, name) if t.is_active == pause]
+        if not timers:
+            if self._matching_timers(ctx, name):  # they exist, but are already in the wanted state
+                if lang == "fr":
+                    speech = "C'est déjà en pause." if pause else "C'est déjà en marche."
+                else:
+                    speech = "That timer is already paused." if pause else "That timer is already running."
+                return IntentReply(speech=speech, intent=intent)
+            return IntentReply(speech=self._no_timer(name, lang), intent=intent)
+        events = [self.timers.pause(t) if pause else self.timers.resume(t) for t in timers]
+        if lang == "fr":
+            done = "en pause" if pause else "relancé"
+            if len(timers) == 1:
+                speech = f"Minuteur {timers[0].name} {done}." if timers[0].name else f"Minuteur {done}."
+            else:
+                speech = f"{len(timers)} minuteurs {'en pause' if pause else 'relancés'}."
+        else:
+            done = "paused" if pause else "resumed"
+            if len(timers) == 1:
+                label = f"{_capitalize(timers[0].name)} timer" if timers[0].name else "Timer"
+                speech = f"{label} {done}."
+            else:
+                speech = f"{len(timers)} timers {done}."
+        return IntentReply(speech=speech, events=events, intent=intent)
+
+    async def _add_timer_time(
+        self, result: RecognizeResult, ctx: TurnContext, lang: str, prepared: str
+    ) -> Reply | None:
+        ok, name = self._name_slot(result, lang, prepared)
+        if not ok:
+            return None
+        delta = self._duration(result)
+        if delta <= 0:
+            return None
+        subtract = bool((result.intent_metadata or {}).get("subtract"))
+        timers = self._matching_timers(ctx, name)
+        if not timers:
+            return IntentReply(speech=self._no_timer(name, lang), intent=ADD_TIMER_TIME)
+        if len(timers) > 1:
+            return IntentReply(speech=self._which_timer(len(timers), lang), intent=ADD_TIMER_TIME)
+        timer = timers[0]
+        try:
+            event = self.timers.adjust(timer, -delta if subtract else delta)
+        except TimerError as err:
+            _LOGGER.info("Timer adjustment refused: %s", err)
+            if lang == "fr":
+                speech = "Il ne reste pas assez de temps sur ce minuteur."
+            else:
+                speech = "There isn't that much time left on the timer."
+            if not subtract:
+                speech = (
+                    "Désolé, les minuteurs sont limités à 100 heures."
+                    if lang == "fr"
+                    else "Sorry, timers can run for at most 100 hours."
+                )
+            return IntentReply(speech=speech, intent=ADD_TIMER_TIME)
+        amount = speak_duration(delta, lang)
+        left = speak_duration(self.timers.remaining(timer), lang, drop_seconds_over_an_hour=True)
+        label = self._label(timer, lang)
+        if lang == "fr":
+            label = label.replace("le minuteur", "au minuteur" if not subtract else "du minuteur", 1)
+            verb = "retiré" if subtract else "ajouté"
+            speech = f"J'ai {verb} {amount} {label}. Il reste {left}."
+        else:
+            verb, prep = ("Removed", "from") if subtract else ("Added", "to")
+            speech = f"{verb} {amount} {prep} {label}. {_capitalize(left)} left."
+        return IntentReply(speech=speech, events=[event], intent=ADD_TIMER_TIME)
+
     async def _calculate(
         self, result: RecognizeResult, ctx: TurnContext, lang: str, prepared: str
     ) -> Reply | None:
@@ -732,14 +859,7 @@ class IntentRecognizer:
             return None  # not arithmetic after all: let the agent have it
         except calculator.CalculatorError as err:
             _LOGGER.info("Calculation %r refused: %s", arithmetic.expression, err)
-            if "divide by zero" in str(err):
-                speech = "On ne peut pas diviser par zéro." if lang == "fr" else "You can't divide by zero."
-            else:
-                speech = (
-                    "Désolé, je ne peux pas calculer ça : le nombre est trop grand."
-                    if lang == "fr"
-                    else "Sorry, I can't calculate that: the number is too large."
-                )
+            speech = _calculator_error(str(err), lang)
             return IntentReply(speech=speech, intent=CALCULATE)
         answer = speak_number(value, lang)
         verb = "égale" if lang == "fr" else "is"
