@@ -491,3 +491,56 @@ async def test_language_variants(recognizer: IntentRecognizer) -> None:
     assert reply.speech == "2 plus 2 is 4."
     reply = await answer(recognizer, "combien font deux plus deux", "fr_CA")
     assert reply.speech == "2 plus 2 égale 4."
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        # The sentences docs/intents.md promises, beyond those tested above.
+        ("do you have the time", "en", GET_TIME),
+        ("Could you tell me what time it is?", "en", GET_TIME),
+        ("What's the time, Jarvis?", "en", GET_TIME),
+        ("quelle est l'heure", "fr", GET_TIME),
+        ("Jarvis, quelle heure est-il ?", "fr", GET_TIME),
+        ("Dis-moi l'heure", "fr", GET_TIME),
+        ("what's today's date", "en", GET_DATE),
+        ("on est le combien", "fr", GET_DATE),
+        ("minuteur 1 h 30", "fr", START_TIMER),
+        ("Can you set a timer for 10 minutes please?", "en", START_TIMER),
+        ("Peux-tu mettre un minuteur de 5 minutes ?", "fr", START_TIMER),
+        ("how long is left on my timer", "en", TIMER_STATUS),
+        ("how long until the timer goes off", "en", TIMER_STATUS),
+        ("quand sonne le minuteur", "fr", TIMER_STATUS),
+        ("are there any timers running", "en", LIST_TIMERS),
+        ("est-ce que j'ai des minuteurs en cours", "fr", LIST_TIMERS),
+        ("combien de minuteurs", "fr", LIST_TIMERS),
+        ("stop the 10 minute timer", "en", CANCEL_TIMER),
+        ("that's all", "en", STOP),
+        ("shut up", "en", STOP),
+        ("oublie", "fr", STOP),
+        ("ça suffit", "fr", STOP),
+        ("tu connais mon nom", "fr", GET_NAME),
+        ("qui suis-je", "fr", GET_NAME),
+        ("Dis-moi mon nom", "fr", GET_NAME),
+        ("do you know my name", "en", GET_NAME),
+        ("What is 1/3?", "en", CALCULATE),
+    ],
+)
+async def test_documented_sentences(
+    recognizer: IntentRecognizer, text: str, language: str, intent: str
+) -> None:
+    reply = await answer(recognizer, text, language)
+    assert reply.intent == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "speech"),
+    [
+        ("what year is it", "en", "It's 2026."),
+        ("en quelle année sommes-nous ?", "fr", "Nous sommes en 2026."),
+    ],
+)
+async def test_year(recognizer: IntentRecognizer, text: str, language: str, speech: str) -> None:
+    reply = await recognizer.handle(FixedClockContext(text=text, language=language))
+    assert isinstance(reply, IntentReply)
+    assert (reply.intent, reply.speech) == (GET_DATE, speech)

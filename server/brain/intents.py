@@ -649,7 +649,11 @@ class IntentRecognizer:
         return IntentReply(speech=speak_time(ctx.now(), lang), intent=GET_TIME)
 
     async def _get_date(self, result: RecognizeResult, ctx: TurnContext, lang: str, prepared: str) -> Reply:
-        return IntentReply(speech=speak_date(ctx.now(), lang), intent=GET_DATE)
+        now = ctx.now()
+        if (result.intent_metadata or {}).get("year"):
+            speech = f"Nous sommes en {now.year}." if lang == "fr" else f"It's {now.year}."
+            return IntentReply(speech=speech, intent=GET_DATE)
+        return IntentReply(speech=speak_date(now, lang), intent=GET_DATE)
 
     async def _start_timer(
         self, result: RecognizeResult, ctx: TurnContext, lang: str, prepared: str
