@@ -184,7 +184,7 @@ async def _servers(args: argparse.Namespace, log_dir: Path) -> AsyncIterator[lis
     voice = Path(args.voice) if args.voice else default_voice_path()
     async with contextlib.AsyncExitStack() as stack:
         targets: list[Target] = []
-        ours = [("jarvis", [])]
+        ours: list[tuple[str, list[str]]] = [("jarvis", [])]
         if args.compare_no_split:
             ours.append(("jarvis, no clause split", ["--no-split-first-clause"]))
         for name, extra in ours:
