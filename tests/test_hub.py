@@ -19,6 +19,7 @@ from wyoming.pipeline import PipelineStage, RunPipeline
 
 from jarvis.protocol.service import Connection
 from jarvis.server.bench.procs import free_port
+from jarvis.server.brain.handler import start_brain
 from jarvis.server.brain.llm.scripted import ScriptedLLM, ScriptedTurn
 from jarvis.server.config import HubSettings, Settings
 from jarvis.server.hub.client import HubClient, HubRefused, TurnResult
@@ -77,17 +78,6 @@ async def tts(piper_engine: PiperEngine) -> AsyncIterator[Any]:
 @pytest.fixture
 def llm() -> ScriptedLLM:
     return ScriptedLLM(["Sure. The kitchen light is on now."], loop=True)
-
-
-async def start_brain(uri: str, llm: ScriptedLLM, **kw: Any) -> Any:
-    """The real brain service with a scripted LLM."""
-    import importlib.util
-
-    from jarvis.server.brain import handler
-
-    if importlib.util.find_spec("jarvis.server.brain.tools.timer_tools") is None:  # TEMP: not landed yet
-        handler._default_timers = lambda: None  # type: ignore[attr-defined]
-    return await handler.start_brain(uri, llm, **kw)
 
 
 @pytest.fixture
@@ -422,3 +412,51 @@ def test_endpointer_no_speech_and_max_length() -> None:
     assert capped.process(speech) == [VadEvent.SPEECH_START, VadEvent.ENDPOINT]
     with pytest.raises(ValueError, match="unknown VAD"):
         make_vad("nope")
+
+
+# -- timers ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_timer_rings_on_the_satellite_that_set_it(hub: Hub) -> None:
+    async with (
+        await HubClient.connect(hub.uri, TOKEN, "kitchen") as kitchen,
+        await HubClient.connect(hub.uri, TOKEN, "office") as office,
+    ):
+        result = await kitchen.text_turn("set a timer for 2 seconds", end_stage="handle")
+        started = result.first("timer-started")
+        assert started is not None, result.types()
+        timer_id = started[1].data["id"]
+        assert result.sentences[0] == "Timer set for 2 seconds."
+        assert "audio-start" not in result.types()  # end_stage=handle: text only
+        ring = TurnResult()
+        await kitchen.read_turn(ring, timeout=10, until="timer-finished")
+        assert ring.events[-1][1].data["id"] == timer_id
+        assert hub.timers.active() == []
+        # the other satellite heard nothing
+        other = await office.text_turn("what time is it", end_stage="handle")
+        assert "timer-finished" not in other.types()
+
+
+@pytest.mark.slow
+async def test_cancelled_timer_does_not_ring(hub: Hub) -> None:
+    async with await HubClient.connect(hub.uri, TOKEN, "kitchen") as sat:
+        await sat.text_turn("set a pasta timer for 30 seconds", end_stage="handle")
+        assert len(hub.timers.active("kitchen")) == 1
+        result = await sat.text_turn("cancel the pasta timer", end_stage="handle")
+        assert "timer-cancelled" in result.types()
+        assert hub.timers.active() == []
+
+
+@pytest.mark.slow
+async def test_timer_finished_while_away_is_delivered_on_reconnect(hub: Hub) -> None:
+    sat = await HubClient.connect(hub.uri, TOKEN, "kitchen")
+    async with sat:
+        result = await sat.text_turn("set a timer for 2 seconds", end_stage="handle")
+        timer_id = result.first("timer-started")[1].data["id"]  # type: ignore[index]
+    async with asyncio.timeout(10):
+        await hub.timers.pending_added.wait()
+    async with await HubClient.connect(hub.uri, TOKEN, "kitchen") as again:
+        ring = TurnResult()
+        await again.read_turn(ring, timeout=10, until="timer-finished")
+        assert ring.events[-1][1].data["id"] == timer_id

@@ -197,11 +197,12 @@ class HubClient:
         await self.send(Played().event())
         return result
 
-    async def text_turn(self, text: str, timeout: float = 60.0) -> TurnResult:
+    async def text_turn(self, text: str, timeout: float = 60.0, end_stage: str = "tts") -> TurnResult:
+        """A typed question; ``end_stage="handle"`` skips speech synthesis (answer text only)."""
         from wyoming.asr import Transcript
 
         result = TurnResult()
-        await self.start_turn("handle")
+        await self.start_turn("handle", end_stage)
         await self.send(Transcript(text=text).event())
         await self.read_turn(result, timeout)
         return result

@@ -40,6 +40,8 @@ class TimerBook:
         self._timers: dict[str, _Timer] = {}
         self._pending: dict[str, list[Event]] = {}
         """satellite_id -> finished events waiting for it to reconnect."""
+        self.pending_added = asyncio.Event()
+        """Set whenever a finished timer could not be delivered (for tests and monitoring)."""
 
     def active(self, satellite_id: str | None = None) -> list[str]:
         return [t.id for t in self._timers.values() if satellite_id in (None, t.satellite_id)]
@@ -105,6 +107,7 @@ class TimerBook:
                 timer.satellite_id,
             )
             self._pending.setdefault(timer.satellite_id, []).append(event)
+            self.pending_added.set()
 
     def take_pending(self, satellite_id: str) -> list[Event]:
         """Finished-timer events waiting for this satellite (removed from the book)."""
