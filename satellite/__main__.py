@@ -69,6 +69,8 @@ _CONFIG_KEYS: dict[str, Any] = {
     "reconnect_min": float,
     "reconnect_max": float,
     "discovery_timeout": float,
+    "hub_name": str,
+    "discovery_interfaces": list,
     "connect_timeout": float,
 }
 
@@ -81,7 +83,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     hub.add_argument(
         "--config", type=Path, help=f"TOML config file (default: <data dir>/{CONFIG_FILENAME} if present)"
     )
-    hub.add_argument("--discovery-timeout", type=float, help="seconds one zeroconf search waits [5]")
+    hub.add_argument("--hub-name", help="with zeroconf: the hub's advertised instance name")
+    hub.add_argument(
+        "--discovery-interface",
+        action="append",
+        dest="discovery_interfaces",
+        help="with zeroconf: browse on this interface address only (repeatable)",
+    )
+    hub.add_argument("--discovery-timeout", type=float, help="seconds one zeroconf search waits [3]")
     hub.add_argument("--connect-timeout", type=float, help="seconds to connect and authenticate [5]")
 
     who = parser.add_argument_group("identity")
@@ -171,6 +180,8 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
             uri=v.get("server") or None,
             token=str(v.get("token") or ""),
             discovery_timeout_s=pick("discovery_timeout", ServerSettings.discovery_timeout_s),
+            hub_name=v.get("hub_name"),
+            discovery_interfaces=tuple(v["discovery_interfaces"]) if v.get("discovery_interfaces") else None,
             connect_timeout_s=pick("connect_timeout", ServerSettings.connect_timeout_s),
         ),
         identity=IdentitySettings(

@@ -63,6 +63,9 @@ class AudioSource(ABC):
     def chunks(self) -> AsyncIterator[bytes]:
         """Yield chunks; stops only when cancelled or closed."""
 
+    def connected(self) -> None:
+        """The satellite has a hub session (a file source starts playing then)."""
+
     async def close(self) -> None:
         """Release the device or file."""
 
@@ -70,8 +73,10 @@ class AudioSource(ABC):
 class WavSource(AudioSource):
     """A WAV file played as the microphone, then silence forever.
 
-    The file is paced at real time unless ``fast``; the silence after it is always paced, so a
-    satellite left running never floods the hub.
+    Playback starts at the first hub session (:meth:`connected`); until then it yields silence,
+    so a satellite that takes a while to connect does not speak its file to nobody. The file is
+    paced at real time unless ``fast``; the silence is always paced, so a satellite left running
+    never floods the hub.
     """
 
     def __init__(self, path: Path, chunk_ms: int = 30, fast: bool = False) -> None:
@@ -82,6 +87,10 @@ class WavSource(AudioSource):
         self.chunk_bytes = TARGET_FORMAT.rate * chunk_ms // 1000 * TARGET_FORMAT.frame_bytes
         self.finished = asyncio.Event()
         """Set once the whole file has been yielded."""
+        self._go = asyncio.Event()
+
+    def connected(self) -> None:
+        self._go.set()
 
     @staticmethod
     def _read(path: Path) -> bytes:
@@ -95,8 +104,16 @@ class WavSource(AudioSource):
 
     async def chunks(self) -> AsyncIterator[bytes]:
         step = self.chunk_ms / 1000
-        start = time.monotonic()
-        index = 0
+        silence = bytes(self.chunk_bytes)
+        start, index = time.monotonic(), 0
+        while not self._go.is_set():  # silence (paced) until the first hub session
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, start + index * step - time.monotonic())):
+                    await self._go.wait()
+                    break
+            index += 1
+            yield silence
+        start, index = time.monotonic(), 0
         for offset in range(0, len(self.pcm), self.chunk_bytes):
             chunk = self.pcm[offset : offset + self.chunk_bytes]
             if len(chunk) < self.chunk_bytes:
@@ -109,7 +126,6 @@ class WavSource(AudioSource):
             yield chunk
         self.finished.set()
         _LOGGER.debug("End of %s; silence from now on", self.path)
-        silence = bytes(self.chunk_bytes)
         start, index = time.monotonic(), 0
         while True:
             await _sleep_until(start + index * step)

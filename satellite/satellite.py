@@ -213,22 +213,29 @@ class Satellite:
     # Link to the hub
 
     async def _resolve_uri(self) -> str:
-        if self.settings.server.uri:
-            return self.settings.server.uri
+        server = self.settings.server
+        if server.uri:
+            return server.uri
         from jarvis.protocol import discovery
 
-        timeout = self.settings.server.discovery_timeout_s
-        found = await discovery.browse(SERVICE_TYPE, timeout)
+        found = await discovery.browse(
+            SERVICE_TYPE, server.discovery_timeout_s, interfaces=server.discovery_interfaces
+        )
+        if server.hub_name is not None:
+            found = [s for s in found if s.name == server.hub_name]
         if not found:
-            raise ConnectionError(f"no hub found over zeroconf ({SERVICE_TYPE}) within {timeout:g} s")
-        service = found[0]
-        uri = getattr(service, "uri", None)
-        if callable(uri):
-            uri = uri()
-        if not uri:
-            uri = f"tcp://{service.host}:{service.port}"
-        _LOGGER.info("Found hub %s at %s", getattr(service, "name", "?"), uri)
-        return str(uri)
+            wanted = f"hub {server.hub_name!r}" if server.hub_name else "hub"
+            raise ConnectionError(
+                f"no {wanted} found over zeroconf ({SERVICE_TYPE}) within {server.discovery_timeout_s:g} s"
+            )
+        if len(found) > 1:
+            _LOGGER.warning(
+                "Several hubs advertised (%s); using %s (choose one with --hub-name)",
+                ", ".join(s.name for s in found),
+                found[0].name,
+            )
+        _LOGGER.info("Found hub %s at %s", found[0].name, found[0].uri)
+        return found[0].uri
 
     async def _link_loop(self) -> None:
         link = self.settings.link
@@ -316,6 +323,7 @@ class Satellite:
     async def _session(self, conn: Connection) -> None:
         self._send_queue = asyncio.Queue(maxsize=SEND_QUEUE_SIZE)
         self._set_state(State.IDLE)
+        self.source.connected()
         if self._detector is not None:
             self._detector.reset()
         else:  # the hub listens for the wake word: stream everything, always

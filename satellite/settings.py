@@ -39,8 +39,12 @@ class ServerSettings:
     """``tcp://host:port``; None = find the hub over zeroconf."""
     token: str = ""
     """The hub's token (``jarvis serve`` prints it)."""
-    discovery_timeout_s: float = 5.0
+    discovery_timeout_s: float = 3.0
     """How long one zeroconf browse waits for the hub."""
+    hub_name: str | None = None
+    """With zeroconf: connect only to the hub advertised under this instance name."""
+    discovery_interfaces: tuple[str, ...] | None = None
+    """With zeroconf: interface addresses to browse on (None = all)."""
     connect_timeout_s: float = 5.0
     """TCP connect and auth reply timeout."""
 

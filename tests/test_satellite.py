@@ -225,7 +225,7 @@ def question_pcm() -> bytes:
 
 
 def make_settings(
-    uri: str, tmp_path: Path, input_wav: Path | None = None, **changes: object
+    uri: str | None, tmp_path: Path, input_wav: Path | None = None, **changes: object
 ) -> SatelliteSettings:
     settings = SatelliteSettings(
         server=ServerSettings(uri=uri, token=TOKEN, connect_timeout_s=5.0),
@@ -572,3 +572,37 @@ async def test_barge_in_stops_playback_and_starts_new_turn(tmp_path: Path) -> No
     assert len(played) == 1  # only the second turn's answer was played to the end
     # The WAV holds the audio the hub sent: (all of) the first answer, then the second one.
     assert read_wav(tmp_path / "out.wav")[1] == hub.answer + hub.later_answer
+
+
+async def test_finds_hub_over_zeroconf(tmp_path: Path) -> None:
+    """No --server: the satellite browses _jarvis._tcp on loopback and connects to the named hub."""
+    import uuid
+
+    from jarvis.protocol.discovery import Advertiser
+
+    hub = HubTestDouble(answer_pcm())
+    await hub.start()
+    port = hub.server.port if hub.server else 0
+    name = f"jarvis-hub-test-{uuid.uuid4().hex[:8]}"
+    settings = make_settings(None, tmp_path, write_wav(tmp_path / "in.wav", silence(0.2)), run=RunSettings())
+    settings = replace(
+        settings,
+        server=replace(
+            settings.server, hub_name=name, discovery_interfaces=("127.0.0.1",), discovery_timeout_s=1.0
+        ),
+    )
+    sat = Satellite(settings, WavSource(settings.mic.input_wav), WavFileSink(tmp_path / "out.wav"))
+    try:
+        async with Advertiser(["127.0.0.1"]) as advertiser:
+            await advertiser.advertise(name, "_jarvis._tcp.local.", port, host="127.0.0.1")
+            task = asyncio.create_task(sat.run())
+            try:
+                async with asyncio.timeout(WAIT):
+                    await sat.wait_until(lambda s: s.connections == 1 and s.state is State.IDLE)
+            finally:
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+    finally:
+        await hub.stop()
+    assert hub.auths[0].satellite_id == "test-sat"
