@@ -248,3 +248,65 @@ async def test_zeroconf_advertises_the_brain_on_loopback(memory: MemoryStore) ->
             assert ad.name.startswith("jarvis-brain-") and ad.port == server.port
     finally:
         await server.stop()
+
+
+async def test_client_leaving_mid_answer_does_not_hurt_the_next_one(memory: MemoryStore) -> None:
+    gate = asyncio.Event()
+    llm = ScriptedLLM(
+        [
+            ScriptedTurn(chunks=["One thing. ", "Two things. ", "Three."], gate=gate, gate_before=2),
+            "Next answer.",
+        ]
+    )
+    server = await serve(llm, memory)
+    try:
+        conn = await Connection.open(server.uri)
+        await conn.write_event(Transcript(text="count").event())
+        await read_until(conn, "handled-chunk")
+        await conn.close()
+        gate.set()
+        async with await Connection.open(server.uri) as conn2:
+            await conn2.write_event(Transcript(text="again").event())
+            events = await read_until(conn2, "handled-stop")
+        assert events[-2].data["text"] == "Next answer."
+    finally:
+        await server.stop()
+
+
+async def test_a_failing_fast_path_falls_through_to_the_agent(memory: MemoryStore) -> None:
+    class Broken:
+        async def handle(self, ctx: Any) -> None:
+            raise RuntimeError("template bug")
+
+    server = await serve(ScriptedLLM(["The agent answered."]), memory, fast_paths=[Broken()])
+    try:
+        async with await Connection.open(server.uri) as conn:
+            await conn.write_event(Transcript(text="hello").event())
+            events = await read_until(conn, "handled-stop")
+    finally:
+        await server.stop()
+    assert events[-2].data["text"] == "The agent answered."
+
+
+async def test_a_broken_turn_gets_an_error_event_and_the_connection_survives(memory: MemoryStore) -> None:
+    server = await serve(ScriptedLLM(["Fine again."]), memory)
+    real_snapshot = memory.snapshot
+    failures = iter([True])
+
+    async def flaky_snapshot(*args: Any, **kw: Any) -> Any:
+        if next(failures, False):
+            raise OSError("disk unplugged")
+        return await real_snapshot(*args, **kw)
+
+    memory.snapshot = flaky_snapshot  # type: ignore[method-assign]
+    try:
+        async with await Connection.open(server.uri) as conn:
+            await conn.write_event(Transcript(text="hello").event())
+            error = await conn.read_event(timeout=5)
+            assert error is not None and error.type == "error" and error.data["code"] == "brain-error"
+            assert "disk unplugged" in error.data["text"]
+            await conn.write_event(Transcript(text="hello again").event())
+            events = await read_until(conn, "handled-stop")
+            assert events[-2].data["text"] == "Fine again."
+    finally:
+        await server.stop()
