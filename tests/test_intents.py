@@ -523,6 +523,7 @@ async def test_language_variants(recognizer: IntentRecognizer) -> None:
         ("qui suis-je", "fr", GET_NAME),
         ("Dis-moi mon nom", "fr", GET_NAME),
         ("do you know my name", "en", GET_NAME),
+        ("tell me my name", "en", GET_NAME),
         ("What is 1/3?", "en", CALCULATE),
     ],
 )
