@@ -184,9 +184,14 @@ def _language(language: str) -> str:
 class HAIntentRecognizer:
     """Fast path for Home Assistant commands. ``await handle(ctx)`` -> Reply | None."""
 
-    def __init__(self, client: HomeAssistantClient, registry_timeout_s: float = 3.0) -> None:
+    def __init__(
+        self, client: HomeAssistantClient, registry_timeout_s: float = 3.0, retry_after_s: float = 30.0
+    ) -> None:
         self.client = client
         self.registry_timeout_s = registry_timeout_s
+        self.retry_after_s = retry_after_s
+        """After Home Assistant failed to answer, skip it for this long (no added latency per turn)."""
+        self._down_until = 0.0
         self._intents = {
             lang: Intents.from_dict(
                 {
@@ -277,11 +282,16 @@ class HAIntentRecognizer:
     # ----- the fast path ----------------------------------------------------------------------------
     async def handle(self, ctx: TurnContext) -> Reply | None:
         started = time.monotonic()
+        if started < self._down_until:
+            return None
         try:
             async with asyncio.timeout(self.registry_timeout_s):
                 registry = await self.client.registry()
         except (HomeAssistantError, TimeoutError) as err:
-            _LOGGER.warning("Home Assistant intents skipped: %s", err)
+            self._down_until = time.monotonic() + self.retry_after_s
+            _LOGGER.warning(
+                "Home Assistant intents off for %.0f s: %s", self.retry_after_s, err or "timed out"
+            )
             return None
         match = self.recognize(ctx.text, ctx.language, registry, ctx.area)
         if match is None:

@@ -140,6 +140,8 @@ class HomeAssistantClient:
                         )
                     results[msg["id"]] = msg.get("result")
                 return [results[i] for i in ids]
+        except aiohttp.ClientConnectionError as err:
+            raise HomeAssistantError(f"cannot reach Home Assistant at {self.base_url}: {err!r}") from err
         except (aiohttp.ClientError, TimeoutError, ValueError) as err:
             raise HomeAssistantError(f"Home Assistant WebSocket failed: {err!r}") from err
 
