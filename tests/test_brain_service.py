@@ -310,3 +310,18 @@ async def test_a_broken_turn_gets_an_error_event_and_the_connection_survives(mem
             assert events[-2].data["text"] == "Fine again."
     finally:
         await server.stop()
+
+
+async def test_context_can_switch_on_the_always_listening_check(memory: MemoryStore) -> None:
+    llm = ScriptedLLM(["no"])
+    server = await serve(llm, memory)
+    try:
+        async with await Connection.open(server.uri) as conn:
+            await conn.write_event(
+                Transcript(text="pass the salt please", context={"always_listening": True}).event()
+            )
+            events = await read_until(conn, "not-handled")
+    finally:
+        await server.stop()
+    assert [e.type for e in events] == ["not-handled"]
+    assert "pass the salt please" in llm.calls[0].messages[-1]["content"]

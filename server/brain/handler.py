@@ -150,9 +150,16 @@ class Brain:
 
     # -- one turn ---------------------------------------------------------------------------------
 
-    async def turn(self, ctx: TurnContext) -> AsyncIterator[Output | TurnEnd]:
-        """Answer one turn: :class:`Output` items as they are ready, then one :class:`TurnEnd`."""
+    async def turn(
+        self, ctx: TurnContext, always_listening: bool | None = None
+    ) -> AsyncIterator[Output | TurnEnd]:
+        """Answer one turn: :class:`Output` items as they are ready, then one :class:`TurnEnd`.
+
+        ``always_listening`` overrides the setting for this turn (the transcript's context may say
+        the satellite has no wake word).
+        """
         settings = self.settings
+        ambient = settings.always_listening if always_listening is None else always_listening
         snap = await self.memory.snapshot(ctx.user_id, ctx.conversation_id, settings.agent.history_turns)
         spoken: list[str] = []
 
@@ -169,12 +176,12 @@ class Brain:
                 yield out(item)
         else:
             if self.prefilter is not None:
-                verdict = self.prefilter.check(ctx.text, ctx.language, settings.always_listening)
+                verdict = self.prefilter.check(ctx.text, ctx.language, ambient)
                 if not verdict.accepted:
                     _LOGGER.info("Prefilter rejected %r (%s)", ctx.text, getattr(verdict, "reason", ""))
                     yield TurnEnd(False, source="prefilter")
                     return
-            if settings.always_listening and not await self._addressed(ctx, snap):
+            if ambient and not await self._addressed(ctx, snap):
                 yield TurnEnd(False, source="prefilter")
                 return
             if settings.onboarding and snap.profile.onboarding == "asked":
@@ -190,7 +197,7 @@ class Brain:
                     for item in _reply_outputs(reply):
                         yield out(item)
             if not source:
-                if settings.always_listening and not await self.llm.available():
+                if ambient and not await self.llm.available():
                     yield TurnEnd(False, source="prefilter")  # ambient talk, nothing to answer it with
                     return
                 source = "agent"
@@ -388,7 +395,10 @@ class BrainHandler(ServiceHandler):
         ctx = self.brain.context_from(transcript)
         self.brain.subscribe(ctx.satellite_id, self)
         try:
-            async with contextlib.aclosing(self.brain.turn(ctx)) as items:
+            context = transcript.context if isinstance(transcript.context, dict) else {}
+            ambient = context.get("always_listening")
+            turn = self.brain.turn(ctx, bool(ambient) if ambient is not None else None)
+            async with contextlib.aclosing(turn) as items:
                 await self._send(ctx, items, started)
         except (ConnectionError, asyncio.CancelledError):
             raise
