@@ -40,6 +40,8 @@ def prefilter() -> Prefilter:
         "Thank you. Thank you.",
         "Thanks for watching! Don't forget to like and subscribe.",
         "you you you",
+        "Thanks for watching, and I'll see you in the next one!",
+        "I'll see you guys in the next video.",
     ],
 )
 def test_english_hallucinations_rejected(prefilter: Prefilter, text: str) -> None:
@@ -61,6 +63,8 @@ def test_english_hallucinations_rejected(prefilter: Prefilter, text: str) -> Non
         "Sous-titrage ST' 501",
         "Abonnez-vous !",
         "Merci. Au revoir.",
+        "Merci d'avoir regardé cette vidéo, à la prochaine !",
+        "Merci à tous et à bientôt.",
     ],
 )
 def test_french_hallucinations_rejected(prefilter: Prefilter, text: str) -> None:
@@ -97,6 +101,7 @@ def test_sound_annotations(prefilter: Prefilter, text: str) -> None:
         ("Quelle heure est-il à Montréal ?", "fr"),
         ("Éteins la lumière de la cuisine", "fr"),
         ("Merci, et quelle est la météo demain ?", "fr"),
+        ("Thanks for watching the kids, what's on my calendar?", "en"),
         ("Ça va, Jarvis ?", "fr"),
         ("12 + 7", "en"),
         ("Play the song Пусть всегда будет солнце by the choir from the festival last year", "en"),
