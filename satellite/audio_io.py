@@ -218,6 +218,9 @@ class MicrophoneSource(AudioSource):
 class AudioSink(ABC):
     """Plays the hub's answers and feedback sounds."""
 
+    async def start(self) -> None:
+        """Open the device (called once before anything plays, so a bad device fails early)."""
+
     @abstractmethod
     async def start_answer(self, fmt: AudioFormat) -> None:
         """An answer begins (``audio-start``) in this format."""
@@ -360,6 +363,9 @@ class SpeakerSink(AudioSink):
             ) from err
         _LOGGER.info("Speaker %s open at %d Hz", self.device or "default", rate)
         return self._fmt
+
+    async def start(self) -> None:
+        self._ensure_open()
 
     def _enqueue(self, pcm: bytes) -> None:
         if not pcm:

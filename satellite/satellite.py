@@ -137,7 +137,6 @@ class Satellite:
         self._done: asyncio.Future[ExitCode] | None = None
         self._turn_started: float | None = None
         self._audio_timestamp_ms = 0
-        self._hub_stream_started = False
 
     # ------------------------------------------------------------------------------------------
     # Lifecycle
@@ -145,12 +144,14 @@ class Satellite:
     async def run(self) -> ExitCode:
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
-        self._speaker_task = asyncio.create_task(self._speaker_loop(), name="speaker")
-        tasks = [
-            asyncio.create_task(self._mic_loop(), name="microphone"),
-            asyncio.create_task(self._link_loop(), name="link"),
-        ]
+        tasks: list[asyncio.Task[Any]] = []
         try:
+            await self.sink.start()
+            self._speaker_task = asyncio.create_task(self._speaker_loop(), name="speaker")
+            tasks = [
+                asyncio.create_task(self._mic_loop(), name="microphone"),
+                asyncio.create_task(self._link_loop(), name="link"),
+            ]
             timeout = self.settings.run.turn_timeout_s if self.settings.run.once else None
             try:
                 async with asyncio.timeout(timeout):
@@ -350,7 +351,6 @@ class Satellite:
 
     def _end_session(self) -> None:
         self._send_queue = None
-        self._hub_stream_started = False
         self.session = None
         if self.state in (State.PLAYING, State.STREAMING, State.WAITING):
             _LOGGER.info("Turn abandoned: the hub went away")
@@ -593,15 +593,18 @@ class Satellite:
         queue = self._speaker_queue
         while True:
             kind, item = await queue.get()
-            if kind == "start":
-                await self.sink.start_answer(item)
-            elif kind == "chunk":
-                await self.sink.play(item)
-            elif kind == "sound":
-                await self.sink.play_sound(item)
-            elif kind == "end":
-                await self.sink.drain()
-                await self._answer_played()
+            try:
+                if kind == "start":
+                    await self.sink.start_answer(item)
+                elif kind == "chunk":
+                    await self.sink.play(item)
+                elif kind == "sound":
+                    await self.sink.play_sound(item)
+                elif kind == "end":
+                    await self.sink.drain()
+                    await self._answer_played()
+            except (OSError, RuntimeError, ValueError) as err:  # a device hiccup must not end the satellite
+                _LOGGER.error("Playback failed (%s): %s", kind, err)
 
     async def _answer_played(self) -> None:
         await self._send(Played().event())
