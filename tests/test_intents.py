@@ -470,6 +470,7 @@ async def test_stop(recognizer: IntentRecognizer, text: str, language: str) -> N
         ("what time is it", "de"),  # no German templates
         ("", "en"),
         ("   ", "fr"),
+        ("set a " + "very " * 60 + "long timer for 5 minutes", "en"),  # too long for a command
     ],
 )
 async def test_other_requests_go_to_the_agent(recognizer: IntentRecognizer, text: str, language: str) -> None:

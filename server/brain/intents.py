@@ -44,6 +44,8 @@ from .timers import Timer, TimerError, TimerManager
 _LOGGER = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "fr")
+MAX_TEXT_LENGTH = 250
+"""Characters. Local intents are short commands; longer text goes straight to the agent."""
 
 GET_TIME = "JarvisGetTime"
 GET_DATE = "JarvisGetDate"
@@ -561,7 +563,7 @@ class IntentRecognizer:
         """The prepared text and every matching template result, best first."""
         lang = base_language(language)
         intents = self._intents.get(lang)
-        if intents is None or not text.strip():
+        if intents is None or not text.strip() or len(text) > MAX_TEXT_LENGTH:
             return text, []
         prepared = prepare(text, lang)
         results = list(recognize_all(_strip_accents_same_length(prepared), intents, language=lang))
