@@ -31,7 +31,7 @@
   // ---------------------------------------------------------------- shared state
   const stats = {
     wsMessages: 0, audioBytesReceived: 0, audioChunksReceived: 0, audioChunksScheduled: 0, audioStreams: 0,
-    playing: false, playedStreams: 0, scheduledSeconds: 0, gaps: 0, micBytesSent: 0, micFramesSent: 0,
+    playing: false, playedStreams: 0, scheduledSeconds: 0, gaps: 0, gapSeconds: 0, sentences: 0, micBytesSent: 0, micFramesSent: 0,
     turns: 0, lastTurnMetrics: null, reconnects: 0,
   };
   const jarvis = { state: "connecting", stats, satelliteId, log: [], settings };
@@ -75,10 +75,11 @@
     const log = $("log");
     log.scrollTop = log.scrollHeight;
   }
-  function addMsg(kind, text) {
+  function addMsg(kind, text, icon) {
     $("empty-log")?.remove();
     const el = document.createElement("div");
     el.className = "msg " + kind;
+    if (icon) el.appendChild(svgIcon(icon));
     const t = document.createElement("div");
     t.className = "text";
     t.textContent = text || "";
@@ -136,18 +137,20 @@
     meta.appendChild(lat);
     t.latencyEl = lat;
     if (t.metrics) showLatency(t);
-    const mk = (label, title, fn) => {
+    const mk = (icon, title, fn, label) => {
       const b = document.createElement("button");
       b.className = "chip-btn";
-      b.textContent = label;
+      b.append(svgIcon(icon));
+      if (label) b.append(document.createTextNode(label));
       b.title = title;
+      b.setAttribute("aria-label", title);
       b.addEventListener("click", () => fn(b));
       meta.appendChild(b);
       return b;
     };
-    const up = mk("👍", "Good answer", (b) => sendFeedback(t, 1, b, down));
-    const down = mk("👎", "Bad answer", (b) => sendFeedback(t, -1, b, up));
-    mk("↻ Regenerate", "Ask the same question again", () => regenerate(t.question));
+    const up = mk(ICONS.up, "Good answer", (b) => sendFeedback(t, 1, b, down));
+    const down = mk(ICONS.down, "Bad answer", (b) => sendFeedback(t, -1, b, up));
+    mk(ICONS.again, "Ask the same question again", () => regenerate(t.question), "Regenerate");
     t.assistantEl.appendChild(meta);
     scrollLog();
   }
@@ -156,8 +159,9 @@
     const s = t.metrics.stages_ms || {};
     const keys = Object.keys(s);
     if (!keys.length) return;
-    const total = Math.max(...keys.map((k) => s[k]));
-    t.latencyEl.textContent = `${(total / 1000).toFixed(2)} s`;
+    // Time to the first word of the answer, from the end of the question (speech or text).
+    const from = s.speech_end ?? s.endpoint ?? s.transcript ?? 0;
+    if (s.first_audio !== undefined) t.latencyEl.textContent = `answered in ${((s.first_audio - from) / 1000).toFixed(2)} s`;
     t.latencyEl.title = keys.map((k) => `${k}: ${Math.round(s[k])} ms`).join("\n");
   }
   async function sendFeedback(t, rating, btn, other) {
@@ -171,6 +175,25 @@
     } catch (err) {
       toast("Could not save feedback: " + err.message);
     }
+  }
+
+  // Icons as SVG paths (emoji fonts are missing on some systems).
+  const ICONS = {
+    up: "M7 10v11M7 10l4-7c1.3 0 2.5 1.1 2.2 2.6L12.6 9H19a2 2 0 0 1 2 2.3l-1.3 7.4A2 2 0 0 1 17.7 21H7M3 10h4v11H3z",
+    down: "M17 14V3M17 14l-4 7c-1.3 0-2.5-1.1-2.2-2.6l.6-3.4H5a2 2 0 0 1-2-2.3l1.3-7.4A2 2 0 0 1 6.3 3H17M21 14h-4V3h4z",
+    again: "M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7",
+    timer: "M12 8v5l3 2M9 2h6M12 22a8 8 0 1 0 0-16 8 8 0 0 0 0 16z",
+    hello: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM8 14s1.5 2 4 2 4-2 4-2M9 9h.01M15 9h.01",
+  };
+  function svgIcon(d) {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("class", "ico");
+    const p = document.createElementNS(ns, "path");
+    p.setAttribute("d", d);
+    svg.appendChild(p);
+    return svg;
   }
 
   // ---------------------------------------------------------------- REST
@@ -252,6 +275,7 @@
   const player = {
     format: { rate: 22050, width: 2, channels: 1 },
     nextTime: 0,
+    lead: 0.08, // seconds of jitter buffer before a stream starts (adapts after an underrun)
     sources: new Set(),
     open: false, // between audio-start and audio-stop
     onDone: null,
@@ -278,10 +302,15 @@
       src.connect(outGain);
       const now = c.currentTime;
       let at = this.nextTime;
-      if (at < now + 0.02) {
-        // First chunk (small jitter buffer) or the network fell behind (a gap).
-        if (this.nextTime > 0) stats.gaps++;
-        at = now + 0.08;
+      if (at < now + 0.01) {
+        // The first chunk of a stream starts after a small jitter buffer. Later, this means the
+        // audio arrived slower than real time (an underrun): count it and buffer more from now on.
+        if (this.nextTime > 0) {
+          stats.gaps++;
+          stats.gapSeconds += now - this.nextTime;
+          this.lead = Math.min(this.lead * 2, 0.64);
+        }
+        at = now + this.lead;
       }
       src.start(at);
       this.nextTime = at + audio.duration;
@@ -420,6 +449,7 @@
         setState("thinking");
         break;
       case "synthesize":
+        stats.sentences++;
         if (data.text) appendAnswer(data.text);
         break;
       case "audio-start":
@@ -459,14 +489,14 @@
         break;
       }
       case "timer-started":
-        addMsg("system", `⏱ Timer set${data.name ? ` (${data.name})` : ""}: ${fmtSeconds(data.total_seconds)}`);
+        addMsg("system", `Timer set${data.name ? ` (${data.name})` : ""}: ${fmtSeconds(data.total_seconds)}`, ICONS.timer);
         break;
       case "timer-cancelled":
-        addMsg("system", "⏱ Timer cancelled");
+        addMsg("system", "Timer cancelled", ICONS.timer);
         break;
       case "timer-finished":
-        addMsg("system", `⏰ Timer done${data.name ? `: ${data.name}` : ""}`);
-        toast("⏰ Timer done");
+        addMsg("system", `Timer done${data.name ? `: ${data.name}` : ""}`, ICONS.timer);
+        toast("Timer done");
         beep();
         break;
       default:
@@ -567,7 +597,6 @@
     function draw(ts) {
       const t = ts / 1000;
       const w = canvas.width, h = canvas.height, cx = w / 2, cy = h / 2;
-      const dpr = 1;
       let target = 0;
       if (current === "speaking") target = analyserLevel(outAnalyser);
       else if (current === "listening" || current === "wake") target = analyserLevel(micAnalyser) * (current === "wake" ? 0.6 : 1);
@@ -583,33 +612,40 @@
       halo.addColorStop(1, `hsla(${hue}, ${sat * 100}%, 50%, 0)`);
       g.fillStyle = halo;
       g.fillRect(0, 0, w, h);
-      // wobbling sphere outline (three soft layers)
-      for (let layer = 2; layer >= 0; layer--) {
-        const r0 = base * (1 + layer * 0.06);
+      // Two wobbling blobs: a translucent aura that swells with the sound, and the sphere itself.
+      const blob = (r0, amp, speed, phase) => {
         g.beginPath();
-        const n = 96;
+        const n = 120;
         for (let i = 0; i <= n; i++) {
           const a = (i / n) * Math.PI * 2;
-          const wob = Math.sin(a * 3 + t * (1.1 + layer * 0.3)) * 0.018 + Math.sin(a * 5 - t * 1.7 + layer) * 0.012 * (1 + level * 5) + Math.sin(a * 2 + t * 0.6) * 0.01;
-          const r = r0 * (1 + wob * (1 + level * 2.5));
+          const wob =
+            Math.sin(a * 3 + t * speed + phase) * 0.5 +
+            Math.sin(a * 5 - t * speed * 1.4 + phase * 2) * 0.3 +
+            Math.sin(a * 2 + t * speed * 0.5) * 0.2;
+          const r = r0 * (1 + amp * wob);
           const x = cx + Math.cos(a) * r, y = cy + Math.sin(a) * r;
           if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
         }
         g.closePath();
-        if (layer === 0) {
-          const body = g.createRadialGradient(cx - base * 0.35, cy - base * 0.4, base * 0.05, cx, cy, base * 1.05);
-          body.addColorStop(0, `hsla(${hue - 10}, 90%, 92%, 1)`);
-          body.addColorStop(0.28, `hsla(${hue}, ${sat * 100}%, 68%, 1)`);
-          body.addColorStop(0.72, `hsla(${hue + 40}, ${sat * 90}%, 38%, 1)`);
-          body.addColorStop(1, `hsla(${hue + 60}, ${sat * 80}%, 14%, 1)`);
-          g.fillStyle = body;
-          g.fill();
-        } else {
-          g.strokeStyle = `hsla(${hue + layer * 20}, ${sat * 100}%, 70%, ${0.10 + 0.12 * level})`;
-          g.lineWidth = 2 * dpr;
-          g.stroke();
-        }
-      }
+      };
+      blob(base * (1.1 + 0.12 * level), 0.035 + 0.09 * level, 0.9, 1.3);
+      const aura = g.createRadialGradient(cx, cy, base * 0.8, cx, cy, base * 1.3);
+      aura.addColorStop(0, `hsla(${hue + 20}, ${sat * 100}%, 62%, ${0.22 + 0.3 * level})`);
+      aura.addColorStop(1, `hsla(${hue + 20}, ${sat * 100}%, 55%, 0)`);
+      g.fillStyle = aura;
+      g.fill();
+      blob(base, 0.012 + 0.05 * level, 1.3, 0);
+      const body = g.createRadialGradient(cx - base * 0.35, cy - base * 0.4, base * 0.05, cx, cy, base * 1.05);
+      body.addColorStop(0, `hsla(${hue - 10}, 90%, 92%, 1)`);
+      body.addColorStop(0.28, `hsla(${hue}, ${sat * 100}%, 66%, 1)`);
+      body.addColorStop(0.72, `hsla(${hue + 40}, ${sat * 90}%, 36%, 1)`);
+      body.addColorStop(1, `hsla(${hue + 60}, ${sat * 80}%, 14%, 1)`);
+      g.fillStyle = body;
+      g.fill();
+      // rim light
+      g.strokeStyle = `hsla(${hue}, ${sat * 100}%, 80%, ${0.12 + 0.25 * level})`;
+      g.lineWidth = 1.5;
+      g.stroke();
       // thinking: an orbiting spark
       if (current === "thinking" || current === "connecting" || current === "server-down") {
         const a = t * 2.4;
@@ -807,7 +843,7 @@
     })
     .then((mem) => {
       if (mem && mem.onboarding.needed) {
-        addMsg("system", "👋 " + mem.onboarding.question + " (You can answer out loud or in the Memory menu.)");
+        addMsg("system", mem.onboarding.question + " (Answer out loud, or in the Memory menu.)", ICONS.hello);
       }
     })
     .catch((err) => setState("error", err.message));

@@ -1,0 +1,314 @@
+"""The web page in a real headless chromium against the whole stack on 127.0.0.1.
+
+STT (faster-whisper tiny.en), TTS (piper), the brain (local intents; its LLM is the brain's
+``ScriptedLLM`` test double, only reached for non-intent questions), the hub and the web app all run
+in this test's event loop on port 0. Chromium's fake microphone plays a piper-synthesized
+"Hey Jarvis, what time is it?"; the page must show the transcript and the answer and play the audio.
+
+Chromium is the Debian package (``script/test`` installs it); playwright only drives it (no browser
+download). Screenshots go to ``tmp_path``, or to ``docs/`` with ``JARVIS_UPDATE_SCREENSHOTS=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import wave
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from speech import silence, speak
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("JARVIS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+TOKEN = "browser-test-token-0123456789abcdef"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--ignore-certificate-errors",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"no chromium at {CHROMIUM}: install it with `apt-get install -y chromium` (script/test does)",
+        allow_module_level=True,
+    )
+async_api = pytest.importorskip("playwright.async_api", reason="pip install playwright (dev extra)")
+
+
+def write_wav(path: Path, pcm: bytes, rate: int = 16000) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm)
+    return path
+
+
+def screenshot_path(tmp_path: Path, name: str) -> Path:
+    if os.environ.get("JARVIS_UPDATE_SCREENSHOTS") == "1":
+        return DOCS / name
+    return tmp_path / name
+
+
+# -- the stack, models loaded once per module ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def whisper_model() -> Any:
+    from jarvis.server.stt.engine import ModelLoader, SttSettings
+
+    return ModelLoader.load_sync(SttSettings(workers=1))
+
+
+@pytest.fixture(scope="module")
+def piper_engine() -> Iterator[Any]:
+    from jarvis.server.tts.engine import PiperEngine, VoiceSettings
+
+    engine = PiperEngine.load(VoiceSettings(workers=1, threads=1))
+    yield engine
+    engine.close()
+
+
+@dataclass
+class Stack:
+    web: Any
+    hub: Any
+    services: dict[str, list[str]]
+
+    @property
+    def url(self) -> str:
+        return str(self.web.url)
+
+
+@pytest.fixture
+async def stack(whisper_model: Any, piper_engine: Any, _isolated_data_dir: Path) -> AsyncIterator[Stack]:
+    from jarvis.server.brain.handler import start_brain
+    from jarvis.server.brain.llm.scripted import ScriptedLLM
+    from jarvis.server.config import HubSettings, Settings
+    from jarvis.server.hub.hub import Hub
+    from jarvis.server.stt.__main__ import start_stt
+    from jarvis.server.stt.engine import ModelLoader, SttEngine, SttSettings
+    from jarvis.server.tts.__main__ import start_tts
+    from jarvis.server.web.__main__ import start_web
+
+    settings = SttSettings(workers=1)
+    engine = SttEngine(settings, loader=ModelLoader.preloaded(settings, whisper_model))
+    stt = await start_stt("tcp://127.0.0.1:0", engine=engine)
+    tts = await start_tts("tcp://127.0.0.1:0", engine=piper_engine)
+    llm = ScriptedLLM(["Here you go. This answer came from the scripted test model."], loop=True)
+    brain = await start_brain("tcp://127.0.0.1:0", llm, probe=False)
+    hub = Hub(Settings(hub=HubSettings(port=0)), TOKEN, stt=[stt.uri], tts=[tts.uri], brain=[brain.uri])
+    await hub.start()
+    web = await start_web(token=TOKEN, hub_uri=hub.uri, port=0, data_dir=_isolated_data_dir)
+    services = {"stt": [stt.uri], "tts": [tts.uri], "brain": [brain.uri]}
+    state = Stack(web, hub, services)
+    try:
+        yield state
+    finally:
+        await web.stop()
+        await state.hub.stop()
+        await brain.stop()
+        await tts.stop()
+        await stt.stop()
+        await engine.close()
+
+
+@pytest.fixture
+def spoken_command(tmp_path: Path) -> Path:
+    # Leading silence: the page is listening before the words start; trailing silence: the endpoint.
+    pcm = silence(1.5) + speak("Hey Jarvis, what time is it?") + silence(6.0)
+    return write_wav(tmp_path / "hey-jarvis-what-time-is-it.wav", pcm)
+
+
+async def launch(playwright: Any, wav: Path) -> Any:
+    args = [*LAUNCH_ARGS, f"--use-file-for-fake-audio-capture={wav}%noloop"]
+    return await playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+
+
+async def wait_state(page: Any, states: tuple[str, ...], timeout_ms: int = 20000) -> str:
+    handle = await page.wait_for_function(
+        "states => window.jarvis && states.includes(window.jarvis.state) && window.jarvis.state",
+        arg=list(states),
+        timeout=timeout_ms,
+    )
+    return str(await handle.json_value())
+
+
+def spoken_time_matches(answer: str, before: datetime, after: datetime) -> bool:
+    """The answer names the current hour (digits or words, 12- or 24-hour clock)."""
+    from speech import normalize
+
+    words = " ".join(normalize(answer))
+    for moment in (before, after):
+        hour12 = moment.hour % 12 or 12
+        for hour in {moment.hour, hour12}:
+            if re.search(rf"\b{hour}\b", answer) or f" {' '.join(normalize(str(hour)))} " in f" {words} ":
+                return True
+    return False
+
+
+# -- tests ----------------------------------------------------------------------------------------
+
+
+async def test_spoken_question_in_the_browser(stack: Stack, spoken_command: Path, tmp_path: Path) -> None:
+    async with async_api.async_playwright() as pw:
+        browser = await launch(pw, spoken_command)
+        try:
+            context = await browser.new_context(
+                viewport={"width": 1280, "height": 800}, ignore_https_errors=True
+            )
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+
+            # The pairing link logs in and lands on the page with a clean URL.
+            await page.goto(f"{stack.url}?token={TOKEN}")
+            assert page.url == stack.url
+            assert await wait_state(page, ("idle",)) == "idle"
+
+            before = datetime.now()
+            await page.click("label.toggle:has(#wake-toggle)")  # always listening: hub-side wake word
+            await wait_state(page, ("wake",))
+            # "Hey Jarvis, what time is it?" -> detection, transcript, answer, audio
+            await page.wait_for_selector(".msg.user:not(.partial)", timeout=40000)
+            await page.wait_for_function(
+                "() => window.jarvis.stats.playedStreams >= 1 && !window.jarvis.stats.playing", timeout=60000
+            )
+            after = datetime.now()
+            stats = await page.evaluate("window.jarvis.stats")
+            transcript = await page.inner_text(".msg.user .text")
+            answer = await page.inner_text(".msg.assistant .text")
+            await page.wait_for_selector(".msg.assistant .meta .chip-btn")  # feedback buttons shown
+            state = await wait_state(page, ("wake",))
+
+            assert "time" in transcript.lower(), transcript
+            assert spoken_time_matches(answer, before, after), answer
+            assert stats["audioBytesReceived"] > 16000  # at least half a second of 16 kHz speech
+            assert stats["audioChunksScheduled"] == stats["audioChunksReceived"]
+            assert stats["scheduledSeconds"] > 0.5
+            # Chunks are scheduled back to back; an underrun can only happen between sentences,
+            # when the server had not synthesized the next one yet (the page adapts its buffer).
+            assert stats["gaps"] <= max(0, stats["sentences"] - 1), stats
+            assert stats["micBytesSent"] > 16000 * 2 * 2  # the mic streamed (16 kHz, 16-bit)
+            assert state == "wake"  # back to listening for the wake word
+            await page.screenshot(path=str(screenshot_path(tmp_path, "screenshot-web.png")))
+
+            # 👍 on the answer is stored with the turn the brain logged.
+            await page.click(".msg.assistant .meta .chip-btn >> nth=0")
+            await page.wait_for_selector(".msg.assistant .meta .chip-btn.chosen")
+            feedback = await page.evaluate("fetch('/api/feedback').then(r => r.json()).then(d => d.feedback)")
+            assert feedback and feedback[0]["rating"] == 1 and feedback[0]["stored_in"] == "memory"
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_phone_text_turn_regenerate_and_memory(stack: Stack, tmp_path: Path) -> None:
+    quiet = write_wav(tmp_path / "quiet.wav", silence(1.0))
+    async with async_api.async_playwright() as pw:
+        browser = await launch(pw, quiet)
+        try:
+            context = await browser.new_context(
+                viewport={"width": 390, "height": 844},
+                device_scale_factor=2,
+                is_mobile=True,
+                has_touch=True,
+                ignore_https_errors=True,
+            )
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+
+            # Sign in on the login page.
+            await page.goto(stack.url)
+            assert page.url.endswith("/login")
+            await page.fill("#token", "not-the-token-at-all-000000")
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("#login-error:has-text('wrong token')")
+            await page.fill("#token", TOKEN)
+            await page.fill("#user", "ann")
+            await page.click("button[type=submit]")
+            await page.wait_for_url(stack.url)
+            await wait_state(page, ("idle",))
+            # First run: the onboarding question is shown, in the log and in the memory menu.
+            await page.wait_for_selector(".msg.system:has-text('your name')")
+            await page.click("#btn-memory")
+            await page.wait_for_selector("#onboarding:not(.hidden)")
+            await page.click("#drawer-memory [data-close]")
+
+            # A typed question: answered by a local intent, spoken and logged.
+            await page.fill("#text-input", "What's the date today?")
+            await page.press("#text-input", "Enter")
+            await page.wait_for_function("() => window.jarvis.stats.playedStreams >= 1", timeout=60000)
+            first = await page.inner_text(".msg.assistant .text")
+            assert str(datetime.now().day) in first or datetime.now().strftime("%B") in first, first
+            await page.wait_for_selector(".msg.assistant .meta")
+            await page.screenshot(path=str(screenshot_path(tmp_path, "screenshot-phone.png")))
+
+            # Regenerate asks the same question again as a text turn.
+            await page.click(".msg.assistant .meta .chip-btn:has-text('Regenerate')")
+            await page.wait_for_function("() => window.jarvis.stats.playedStreams >= 2", timeout=60000)
+            users = await page.locator(".msg.user .text").all_inner_texts()
+            assert users == ["What's the date today?", "What's the date today?"]
+
+            # Memory menu: fill in the profile (answers the onboarding question) and add a fact.
+            await page.click("#btn-memory")
+            await page.wait_for_selector("#profile-name")
+            await page.fill("#profile-name", "Ann")
+            await page.fill("#profile-interests", "climbing and jazz")
+            await page.click("#profile-form button[type=submit]")
+            await page.wait_for_selector("#onboarding.hidden", state="attached")  # answered
+            await page.fill("#fact-input", "has a cat called Miso")
+            await page.press("#fact-input", "Enter")
+            await page.wait_for_selector("#facts li:has-text('Miso')")
+            await page.screenshot(path=str(screenshot_path(tmp_path, "screenshot-phone-memory.png")))
+            memory = await page.evaluate("fetch('/api/memory').then(r => r.json())")
+            assert memory["user_id"] == "ann"
+            assert memory["profile"]["name"] == "Ann"
+            assert [f["fact"] for f in memory["facts"]] == ["has a cat called Miso"]
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_server_down_is_shown_and_recovers(stack: Stack, tmp_path: Path) -> None:
+    """The web app keeps serving while the hub is away; the page says so and reconnects."""
+    from jarvis.server.config import HubSettings, Settings
+    from jarvis.server.hub.hub import Hub
+
+    quiet = write_wav(tmp_path / "quiet.wav", silence(1.0))
+    async with async_api.async_playwright() as pw:
+        browser = await launch(pw, quiet)
+        try:
+            context = await browser.new_context(ignore_https_errors=True)
+            page = await context.new_page()
+            await page.goto(f"{stack.url}?token={TOKEN}")
+            await wait_state(page, ("idle",))
+            port = stack.hub.port
+            await stack.hub.stop()
+            await wait_state(page, ("server-down",))
+            assert "retrying" in (await page.inner_text("#state-sub")).lower()
+            assert await page.get_attribute("#status", "data-level") == "warn"
+            # A hub comes back on the same port: the page reconnects by itself.
+            stack.hub = Hub(Settings(hub=HubSettings(port=port)), TOKEN, **stack.services)
+            await stack.hub.start()
+            await wait_state(page, ("idle",), timeout_ms=30000)
+        finally:
+            await browser.close()
