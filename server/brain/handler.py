@@ -32,9 +32,11 @@ from jarvis.protocol.service import ServiceHandler, WyomingServer
 
 from .agent import Agent, AgentSettings, Output
 from .context import Reply, TurnContext
+from .intents import IntentRecognizer
 from .llm import LLMBackend, complete
 from .memory import MemoryStore, UserSnapshot
 from .persona import say
+from .timers import TimerManager
 from .tools.base import Tool
 from .tools.registry import ToolRegistry
 
@@ -527,21 +529,11 @@ async def start_brain(
     return server
 
 
-def _default_timers(on_event: Any) -> Any:
-    try:
-        from .timers import TimerManager  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as err:
-        _LOGGER.warning("Timers unavailable: %s", err)
-        return None
+def _default_timers(on_event: Any) -> TimerManager:
     return TimerManager(on_event=on_event)
 
 
-def _default_fast_paths(timers: Any, memory: MemoryStore) -> list[FastPath]:
-    try:
-        from .intents import IntentRecognizer  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as err:
-        _LOGGER.warning("Local intents unavailable: %s", err)
-        return []
+def _default_fast_paths(timers: TimerManager, memory: MemoryStore) -> list[FastPath]:
     return [IntentRecognizer(timers, memory_lookup(memory))]
 
 
