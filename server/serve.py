@@ -143,7 +143,34 @@ async def start_services(settings: Settings, stack: contextlib.AsyncExitStack) -
         ),
     )
     stack.push_async_callback(brain.stop)
-    return {"stt": stt, "tts": tts, "brain": brain}
+    return {"stt": stt, "tts": tts, "brain": brain, "memory": memory}
+
+
+async def _start_web(
+    settings: Settings, token: str, hub: Any, servers: dict[str, Any], stack: contextlib.AsyncExitStack
+) -> str | None:
+    """Start the web app (server/web) if enabled; returns what to print (URL, pairing link, QR code)."""
+    if not settings.web.enabled:
+        return None
+    from .web.__main__ import pairing_message, start_web
+
+    wildcard = settings.hub.host in ("0.0.0.0", "::", "")
+    try:
+        web = await start_web(
+            token=token,
+            hub_uri=f"tcp://127.0.0.1:{hub.port}" if wildcard else hub.uri,
+            host=settings.web.host,
+            port=settings.web.port,
+            data_dir=settings.resolved_data_dir(),
+            default_user=settings.default_user,
+            memory=servers.get("memory"),
+            server_name=settings.hub.name,
+        )
+    except (OSError, ValueError) as err:  # e.g. the port is taken: the voice services still run
+        _LOGGER.error("Web app not started: %s", err)
+        return f"  web    not started: {err}"
+    stack.push_async_callback(web.stop)
+    return pairing_message(web, token)
 
 
 def _connect_host(host: str) -> str:
@@ -180,7 +207,7 @@ async def _serve(settings: Settings, token: str, created: bool, stop: asyncio.Ev
             brain=[servers["brain"].uri],
         )
         stack.push_async_callback(hub.stop)
-        # The web app (server/web) is started here once it provides start_web(...).
+        web_text = await _start_web(settings, token, hub, servers, stack)
 
         lines = [
             "Jarvis is running:",
@@ -198,6 +225,8 @@ async def _serve(settings: Settings, token: str, created: bool, stop: asyncio.Ev
             "Connect a satellite:  jarvis satellite "
             f"--server tcp://{_connect_host(settings.hub.host)}:{hub.port} --token {token}"
         )
+        if web_text:
+            lines.append(web_text)
         lines.append("Ready. Ctrl-C stops.")
         print("\n".join(lines), flush=True)
 

@@ -136,7 +136,10 @@ def pairing_message(server: WebServer, token: str, qr: bool = True) -> str:
     if server.lan_url != server.url:
         lines.append(f"On your LAN:  {server.lan_url}")
     elif server.host in ("127.0.0.1", "localhost", "::1"):
-        lines.append("              (bound to this machine only; use --web-host 0.0.0.0 to pair a phone)")
+        lines.append(
+            "              (this machine only: start with --host 0.0.0.0 or JARVIS_WEB_HOST=0.0.0.0"
+            " to pair a phone)"
+        )
     lines.append(f"Pairing link: {link}")
     if server.fingerprint:
         lines.append(f"Certificate:  self-signed or yours, SHA-256 {server.fingerprint[:47]}…")
