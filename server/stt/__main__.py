@@ -83,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="decodes run at once (default 2)")
     parser.add_argument(
-        "--cpu-threads", type=int, default=0, help="threads per decode (default cores/workers)"
+        "--cpu-threads", type=int, default=0, help="threads per decode (default: cores, at most 4)"
     )
     parser.add_argument("--download-dir", help="where named models are downloaded (default: HF cache)")
     parser.add_argument(

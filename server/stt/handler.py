@@ -36,7 +36,7 @@ from jarvis.protocol import __version__
 from jarvis.protocol.audio import AudioConverter, AudioFormatError, validate_format
 from jarvis.protocol.service import ServiceHandler
 
-from .engine import SttEngine, SttModelError, model_display_name, whisper_languages
+from .engine import Priority, SttEngine, SttModelError, model_display_name, whisper_languages
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -122,6 +122,10 @@ class _Utterance:
     """Samples covered by the last finished decode."""
     decoded_text: str = ""
     decode_task: asyncio.Task[None] | None = None
+    decode_task_end: int = 0
+    """Samples the in-flight decode covers."""
+    decode_started: bool = False
+    """Whether the in-flight decode got a worker (False: still queued, cheap to cancel)."""
     last_decode_seconds: float = 0.0
     previous_partial: list[str] = field(default_factory=list)
     committed: list[str] = field(default_factory=list)
@@ -279,36 +283,61 @@ class SttHandler(ServiceHandler):
     # -- incremental decoding ----------------------------------------------------------------------
 
     def _maybe_decode(self, utt: _Utterance) -> None:
-        """Start a decode of the analysed audio if one is due and none is in flight."""
+        """Start a decode of the analysed audio if one is due.
+
+        At most one decode is in flight per connection. When speech has just ended, that decode
+        (``ENDPOINT`` priority) is probably the final transcript; it replaces a partial that is
+        still queued. Partials are skipped while every worker is busy: they are only progress.
+        """
         if utt is not self._utt or not utt.speech_seen:
-            return
-        if utt.decode_task is not None and not utt.decode_task.done():
             return
         end = utt.vad_samples
         if end <= utt.decoded_end:
             return
         settings = self.streaming
         endpoint = utt.silence_run >= settings.endpoint_silence * RATE
+        in_flight = utt.decode_task is not None and not utt.decode_task.done()
         if endpoint:
-            if utt.decoded_end >= utt.last_speech_end:
-                return  # the last decode already covers all speech
+            if max(utt.decoded_end, utt.decode_task_end if in_flight else 0) >= utt.last_speech_end:
+                return  # a decode (done or running) already covers all speech
+            if in_flight:
+                if utt.decode_started:
+                    return  # runs on a worker; we try again when it is done
+                assert utt.decode_task is not None
+                utt.decode_task.cancel()  # still queued: replace it by the endpoint decode
+            priority = Priority.ENDPOINT
         else:
+            if in_flight or self.engine.saturated:
+                return
             interval = max(settings.partial_interval, 1.5 * utt.last_decode_seconds)
             if end - utt.decoded_end < interval * RATE:
                 return
-        utt.decode_task = asyncio.create_task(self._partial_decode(utt, end), name=f"stt-partial {self.peer}")
+            priority = Priority.PARTIAL
+        utt.decode_task_end = end
+        utt.decode_started = False
+        utt.decode_task = asyncio.create_task(
+            self._partial_decode(utt, end, priority), name=f"stt-{priority.name.lower()} {self.peer}"
+        )
 
-    async def _partial_decode(self, utt: _Utterance, end: int) -> None:
+    def _mark_started(self, utt: _Utterance, end: int) -> None:
+        if utt.decode_task_end == end:
+            utt.decode_started = True
+
+    async def _partial_decode(self, utt: _Utterance, end: int, priority: Priority) -> None:
         try:
-            result = await self.engine.transcribe(bytes(utt.pcm[: end * 2]), self._language)
+            result = await self.engine.transcribe(
+                bytes(utt.pcm[: end * 2]), self._language, priority, lambda: self._mark_started(utt, end)
+            )
         except SttModelError:
             return  # reported once, at audio-stop
-        utt.decoded_end = end
-        utt.decoded_text = result.text
+        if end > utt.decoded_end:
+            utt.decoded_end = end
+            utt.decoded_text = result.text
         utt.last_decode_seconds = result.decode_seconds
         _LOGGER.debug(
-            "%s: partial %.2f s audio in %.2f s: %r",
+            "%s: %s decode of %.2f s audio in %.2f s: %r",
             self.peer,
+            priority.name.lower(),
             end / RATE,
             result.decode_seconds,
             result.text,
@@ -352,9 +381,14 @@ class SttHandler(ServiceHandler):
         assert utt.converter is not None
         utt.pcm += utt.converter.flush()
         try:
-            if utt.decode_task is not None:
-                await utt.decode_task
             await self._analyse(utt, final=True)
+            task = utt.decode_task
+            if task is not None and not task.done():
+                if utt.decode_task_end >= utt.last_speech_end:
+                    await task  # it covers all the speech: its text will be the transcript
+                else:
+                    task.cancel()  # superseded by the final decode; do not wait for it
+                    await asyncio.wait([task])
             text, how = await self._final_text(utt)
         except SttModelError as err:
             _LOGGER.error("%s: %s", self.peer, err)
@@ -375,7 +409,7 @@ class SttHandler(ServiceHandler):
             return "", "no speech"
         if utt.decoded_end > 0 and utt.decoded_end >= utt.last_speech_end:
             return utt.decoded_text, "reused last decode"
-        result = await self.engine.transcribe(bytes(utt.pcm), self._language)
+        result = await self.engine.transcribe(bytes(utt.pcm), self._language, Priority.FINAL)
         return result.text, "decoded"
 
     async def _finish(self, utt: _Utterance | None, text: str) -> None:

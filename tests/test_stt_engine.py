@@ -1,0 +1,87 @@
+"""STT engine pieces that need no model: the priority worker slots, settings, language rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from jarvis.server.stt.engine import (
+    Priority,
+    PrioritySlots,
+    SttEngine,
+    SttSettings,
+    is_english_only,
+    model_display_name,
+)
+
+
+async def _let_tasks_start() -> None:
+    """One pass of the event loop: tasks created before this ran up to their first wait."""
+    await asyncio.sleep(0)
+
+
+async def test_waiters_served_by_priority_then_arrival() -> None:
+    slots = PrioritySlots(1)
+    await slots.acquire(Priority.PARTIAL)
+    order: list[str] = []
+
+    async def want(priority: Priority, name: str) -> None:
+        await slots.acquire(priority)
+        order.append(name)
+        slots.release()
+
+    names = [(Priority.PARTIAL, "partial-1"), (Priority.FINAL, "final-1"), (Priority.ENDPOINT, "endpoint"),
+             (Priority.FINAL, "final-2"), (Priority.PARTIAL, "partial-2")]  # fmt: skip
+    tasks = [asyncio.create_task(want(p, n)) for p, n in names]
+    await _let_tasks_start()
+    assert slots.waiting == len(names)
+    slots.release()
+    async with asyncio.timeout(5):
+        await asyncio.gather(*tasks)
+    assert order == ["final-1", "final-2", "endpoint", "partial-1", "partial-2"]
+    assert slots.free == 1
+
+
+async def test_cancelled_waiter_gives_up_its_place() -> None:
+    slots = PrioritySlots(1)
+    await slots.acquire(Priority.FINAL)
+    cancelled = asyncio.create_task(slots.acquire(Priority.FINAL))
+    later = asyncio.create_task(slots.acquire(Priority.PARTIAL))
+    await _let_tasks_start()
+    assert slots.waiting == 2
+    cancelled.cancel()
+    await asyncio.wait([cancelled])
+    slots.release()
+    async with asyncio.timeout(5):
+        await later
+    assert cancelled.cancelled() and slots.free == 0
+    slots.release()
+    assert slots.free == 1
+
+
+def test_settings_and_names() -> None:
+    settings = SttSettings()
+    assert settings.resolved_compute_type == "int8"
+    assert SttSettings(device="cuda").resolved_compute_type == "default"
+    assert settings.resolved_cpu_threads >= 1
+    assert model_display_name("") == "tiny.en"
+    assert model_display_name("small.en") == "small.en"
+    assert is_english_only("") and is_english_only("base.en") and not is_english_only("medium")
+
+
+async def test_language_rules() -> None:
+    english = SttEngine(SttSettings())
+    assert english.resolve_language("de") == "en"  # an English-only model cannot do German
+    multi = SttEngine(SttSettings(model="small", language="auto"))
+    assert multi.resolve_language(None) is None
+    assert multi.resolve_language("de") == "de"
+    await english.close()
+    await multi.close()
+
+
+def test_bad_settings_rejected() -> None:
+    with pytest.raises(ValueError):
+        SttEngine(SttSettings(workers=0))
+    with pytest.raises(ValueError):
+        SttEngine(SttSettings(beam_size=0))
