@@ -136,6 +136,8 @@ class Satellite:
         self._speaker_task: asyncio.Task[None] | None = None
         self._done: asyncio.Future[ExitCode] | None = None
         self._turn_started: float | None = None
+        self._turn_marks: dict[str, float] = {}
+        """Monotonic times of this turn's events (printed as ``timing:`` after ``played``)."""
         self._audio_timestamp_ms = 0
 
     # ------------------------------------------------------------------------------------------
@@ -424,10 +426,12 @@ class Satellite:
             await self._send(Pong(text=Ping.from_event(event).text).event())
         elif AudioChunk.is_type(etype):
             if self.state is State.PLAYING:
+                self._mark("first_audio")
                 self._speaker_queue.put_nowait(("chunk", AudioChunk.from_event(event).audio))
         elif AudioStart.is_type(etype):
             await self._on_audio_start(AudioStart.from_event(event))
         elif AudioStop.is_type(etype):
+            self._mark("audio_stop")
             if self.state is State.PLAYING:
                 self._speaker_queue.put_nowait(("end", None))
         elif Detection.is_type(etype):
@@ -435,8 +439,10 @@ class Satellite:
         elif VoiceStarted.is_type(etype):
             _LOGGER.debug("Hub: voice started")
         elif VoiceStopped.is_type(etype):
+            self._mark("voice_stopped")
             await self._end_utterance()
         elif Transcript.is_type(etype):
+            self._mark("transcript")
             text = Transcript.from_event(event).text
             self.printer(f"transcript: {text}")
             await self._end_utterance()
@@ -478,6 +484,7 @@ class Satellite:
             _LOGGER.warning("Hub sent unplayable audio: %s", err)
             return
         self._set_state(State.PLAYING)
+        self._mark("audio_start")
         self._speaker_queue.put_nowait(("start", fmt))
 
     async def _on_hub_detection(self, detection: Detection) -> None:
@@ -487,6 +494,7 @@ class Satellite:
         if self.state is State.PLAYING:
             self._stop_playback()
         self._turn_started = time.monotonic()
+        self._turn_marks = {"wake": self._turn_started}
         self._set_state(State.STREAMING)
         if self._awake_sound is not None:
             self._speaker_queue.put_nowait(("sound", self._awake_sound))
@@ -568,6 +576,7 @@ class Satellite:
         preroll = bytes(self._preroll[-want:]) if want > 0 else b""
         self._preroll.clear()
         self._turn_started = time.monotonic()
+        self._turn_marks = {"wake": self._turn_started}
         self._set_state(State.STREAMING)
         _LOGGER.info("Wake word %r detected; streaming to the hub", detector.wake_word)
         await self._send(Detection(name=detector.model, timestamp=None).event())
@@ -606,8 +615,17 @@ class Satellite:
             except (OSError, RuntimeError, ValueError) as err:  # a device hiccup must not end the satellite
                 _LOGGER.error("Playback failed (%s): %s", kind, err)
 
+    def _mark(self, name: str) -> None:
+        if self._turn_started is not None and name not in self._turn_marks:
+            self._turn_marks[name] = time.monotonic()
+
     async def _answer_played(self) -> None:
         await self._send(Played().event())
+        self._mark("played")
+        if self._turn_started is not None:
+            start = self._turn_started
+            marks = {name: round((t - start) * 1000, 1) for name, t in self._turn_marks.items()}
+            self.printer(f"timing: {json.dumps(marks)}")
         self.turns_completed += 1
         self._notify()
         self._turn_started = None

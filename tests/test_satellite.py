@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import wave
 from dataclasses import replace
@@ -359,6 +360,9 @@ async def test_one_turn_output_wav_equals_hub_audio(tmp_path: Path, question_pcm
     assert hub.run_pipelines[0].start_stage.value == "asr" and hub.run_pipelines[0].end_stage.value == "tts"
     assert "transcript: what time is it" in lines and "answer: It is nine o'clock." in lines
     assert any(line.startswith("metrics: ") and '"endpoint": 1.0' in line for line in lines)
+    timing = json.loads(next(line for line in lines if line.startswith("timing: ")).removeprefix("timing: "))
+    order = ["wake", "voice_stopped", "transcript", "audio_start", "first_audio", "audio_stop", "played"]
+    assert list(timing) == order and [timing[k] for k in order] == sorted(timing.values())
     # Audio only left after the wake word: the 0.5 s of leading silence was never sent, but the
     # pre-roll (0.3 s) before the detection was.
     first = next(e for e in hub.received if AudioChunk.is_type(e.type))
