@@ -220,6 +220,42 @@ async def test_spoken_question_in_the_browser(stack: Stack, spoken_command: Path
             await browser.close()
 
 
+async def test_push_to_talk_on_a_phone(stack: Stack, tmp_path: Path) -> None:
+    question = write_wav(tmp_path / "what-time.wav", silence(0.5) + speak("What time is it?") + silence(5.0))
+    async with async_api.async_playwright() as pw:
+        browser = await launch(pw, question)
+        try:
+            context = await browser.new_context(
+                viewport={"width": 390, "height": 844},
+                is_mobile=True,
+                has_touch=True,
+                ignore_https_errors=True,
+            )
+            page = await context.new_page()
+            await page.goto(f"{stack.url}?token={TOKEN}&user=pat")
+            await wait_state(page, ("idle",))
+            box = await page.locator("#ptt").bounding_box()
+            assert box is not None
+            await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            await page.mouse.down()  # hold to talk: the microphone opens, the question plays
+            await wait_state(page, ("listening",))
+            # The hub hears the end of speech (voice-stopped): the page stops streaming by itself.
+            await wait_state(page, ("thinking", "speaking"), timeout_ms=30000)
+            await page.mouse.up()
+            await page.wait_for_function(
+                "() => window.jarvis.stats.playedStreams >= 1 && !window.jarvis.stats.playing", timeout=60000
+            )
+            transcript = await page.inner_text(".msg.user .text")
+            answer = await page.inner_text(".msg.assistant .text")
+            stats = await page.evaluate("window.jarvis.stats")
+            assert "time" in transcript.lower(), transcript
+            assert re.search(r"\d", answer), answer
+            assert stats["audioBytesReceived"] > 16000
+            assert await wait_state(page, ("idle",)) == "idle"
+        finally:
+            await browser.close()
+
+
 async def test_phone_text_turn_regenerate_and_memory(stack: Stack, tmp_path: Path) -> None:
     quiet = write_wav(tmp_path / "quiet.wav", silence(1.0))
     async with async_api.async_playwright() as pw:
