@@ -119,6 +119,9 @@ class Satellite:
 
             self._detector = WakeWordDetector(settings.wake.model, refractory_s=settings.wake.refractory_s)
         self._preroll = bytearray()
+        self._detector_stale = False
+        """Reset the detector before its next chunk. Only the microphone task touches the detector
+        (a worker thread may be inside process()), so other tasks ask for a reset with this flag."""
         self._preroll_max = int((settings.wake.preroll_s + 1.0) * TARGET_FORMAT.bytes_per_second)
 
         self._awake_sound: Sound | None = None
@@ -190,8 +193,8 @@ class Satellite:
         self.sink.stop_now()
         await self.sink.close()
         await self.source.close()
-        if self._detector is not None:
-            self._detector.close()
+        # The detector is not closed here: a cancelled worker thread may still be inside
+        # process(); the TFLite interpreter is released when the last reference goes.
 
     def _set_state(self, state: State) -> None:
         if state is not self.state:
@@ -251,7 +254,7 @@ class Satellite:
             try:
                 uri = await self._resolve_uri()
                 conn = await Connection.open(uri, timeout=self.settings.server.connect_timeout_s)
-            except (OSError, TimeoutError) as err:
+            except Exception as err:  # OSError, timeouts, zeroconf trouble: log and retry, never exit
                 _LOGGER.warning(
                     "Cannot reach the hub at %s: %s; retrying in %.1f s",
                     uri,
@@ -328,7 +331,7 @@ class Satellite:
         self._set_state(State.IDLE)
         self.source.connected()
         if self._detector is not None:
-            self._detector.reset()
+            self._detector_stale = True
         else:  # the hub listens for the wake word: stream everything, always
             await self._send(
                 RunPipeline(
@@ -399,7 +402,10 @@ class Satellite:
             event = await read_event(conn.reader, conn.limits)
             if event is None:
                 raise ConnectionError("the hub closed the connection")
-            await self._on_hub_event(event)
+            try:
+                await self._on_hub_event(event)
+            except (KeyError, TypeError, ValueError) as err:  # e.g. a timer event without its id
+                _LOGGER.warning("Ignoring malformed %r from the hub: %r", event.type, err)
 
     async def _pinger(self) -> None:
         link = self.settings.link
@@ -505,8 +511,7 @@ class Satellite:
             return
         if self.settings.wake.local:
             await self._send(AudioStop(timestamp=self._audio_timestamp_ms).event())
-            if self._detector is not None:
-                self._detector.reset()
+            self._detector_stale = True
         self._set_state(State.WAITING)
 
     async def _on_hub_error(self, error: Error) -> None:
@@ -541,6 +546,9 @@ class Satellite:
             elif state in (State.IDLE, State.WAITING, State.PLAYING):
                 if state is State.WAITING:
                     self._check_turn_timeout()
+                if self._detector_stale:
+                    self._detector_stale = False
+                    self._detector.reset()
                 detected = await asyncio.to_thread(self._detector.process, chunk)
                 if detected and self.state in (State.IDLE, State.WAITING, State.PLAYING):
                     await self._start_turn()

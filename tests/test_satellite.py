@@ -527,6 +527,7 @@ async def test_ping_timeout_reconnects(tmp_path: Path) -> None:
 
 async def test_timer_events_logged_and_alarm_played(tmp_path: Path) -> None:
     script = [
+        Event(type="timer-started", data={"name": "no id"}),  # malformed: ignored, link kept
         TimerStarted(id="t1", total_seconds=300, name="pasta").event(),
         TimerFinished(id="t1").event(),
     ]
@@ -548,6 +549,7 @@ async def test_timer_events_logged_and_alarm_played(tmp_path: Path) -> None:
         await hub.stop()
     assert "timer-started: t1 300 pasta" in lines and "timer-finished: t1" in lines
     assert sink.sounds[0].duration_s > 1.0  # the alarm, not a short tone
+    assert sat.connections == 1
 
 
 @pytest.mark.slow
