@@ -361,3 +361,22 @@ async def test_concurrent_logins_do_not_interfere(server: WebServer) -> None:
     users = [f"user{i}" for i in range(8)]
     async with asyncio.timeout(20):
         assert await asyncio.gather(*(one(u) for u in users)) == users
+
+
+async def test_cross_origin_requests_are_refused(server: WebServer) -> None:
+    evil = {"Origin": "https://127.0.0.1:1"}  # same site, another origin
+    async with client() as session:
+        async with session.post(server.url + "api/login", json={"token": TOKEN}, headers=evil) as resp:
+            assert resp.status == 403
+            assert COOKIE_NAME not in resp.cookies
+        await login(session, server)
+        async with session.post(server.url + "api/memory/facts", json={"text": "x"}, headers=evil) as resp:
+            assert resp.status == 403
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(server.url + "api/ws", headers=evil)
+        assert refused.value.status == 403
+        own = {"Origin": server.url.rstrip("/")}
+        async with session.post(server.url + "api/memory/facts", json={"text": "mine"}, headers=own) as resp:
+            assert resp.status == 201
+        async with session.get(server.url + "api/memory") as resp:
+            assert [f["fact"] for f in (await resp.json())["facts"]] == ["mine"]

@@ -97,11 +97,13 @@ async def start_web(
     else:
         if (cert is None) != (key is None):
             raise ValueError("--cert and --key go together")
-        if cert is None or key is None:
+        if cert is not None and key is not None:
+            cert_path, key_path = Path(cert), Path(key)
+        else:
             extra = [h for h in (host,) if h not in ("0.0.0.0", "::", "")]
-            cert, key = await asyncio.to_thread(ensure_certificate, directory / "tls", extra)
-        ssl_context = await asyncio.to_thread(server_ssl_context, Path(cert), Path(key))
-        fingerprint = await asyncio.to_thread(certificate_fingerprint, Path(cert))
+            cert_path, key_path = await asyncio.to_thread(ensure_certificate, directory / "tls", extra)
+        ssl_context = await asyncio.to_thread(server_ssl_context, cert_path, key_path)
+        fingerprint = await asyncio.to_thread(certificate_fingerprint, cert_path)
 
     config = WebAppConfig(
         token=token,

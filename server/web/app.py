@@ -77,7 +77,7 @@ class WebAppConfig:
 CONFIG_KEY = web.AppKey("config", WebAppConfig)
 SESSIONS_KEY = web.AppKey("sessions", SessionStore)
 STORE_KEY = web.AppKey("store", WebStore)
-BRIDGES_KEY = web.AppKey("bridges", set)
+BRIDGES_KEY = web.AppKey("bridges", set[web.WebSocketResponse])
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:
@@ -281,7 +281,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _close_websockets(app: web.Application) -> None:
-    for ws in list(app[BRIDGES_KEY]):
+    bridges: set[web.WebSocketResponse] = app[BRIDGES_KEY]
+    for ws in list(bridges):
         await ws.close(code=1001, message=b"server shutdown")
 
 
@@ -317,7 +318,13 @@ def create_app(config: WebAppConfig, store: WebStore | None = None) -> web.Appli
     app = web.Application(
         middlewares=[
             _security_headers,
-            make_auth_middleware(sessions, config.token, config.default_user, config.secure_cookie),
+            make_auth_middleware(
+                sessions,
+                config.token,
+                config.default_user,
+                config.secure_cookie,
+                frozenset({config.public_url.rstrip("/").lower()}) if config.public_url else frozenset(),
+            ),
         ],
         client_max_size=MAX_BODY_BYTES,
     )

@@ -15,8 +15,10 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from jarvis.server.tokens import tokens_match
 
@@ -117,16 +119,43 @@ def set_session_cookie(response: web.StreamResponse, session: Session, secure: b
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def same_origin(request: web.Request, extra_origins: frozenset[str] = frozenset()) -> bool:
+    """True unless a browser says the request comes from another origin (CSRF, WebSocket hijacking).
+
+    SameSite=Strict already keeps the cookie off cross-site requests; this also refuses other
+    origins of the same site (another port on the same host). Clients that send no ``Origin``
+    (curl, Prometheus) are not browsers acting for someone else.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    netloc = urlsplit(origin).netloc.lower()
+    return netloc == request.host.lower() or origin.rstrip("/").lower() in extra_origins
+
+
 def make_auth_middleware(
     sessions: SessionStore,
     token: str,
     default_user: str,
     secure_cookie: bool,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """Middleware: public paths pass; ``?token=`` logs in; otherwise a session is required."""
+    extra_origins: frozenset[str] = frozenset(),
+) -> Middleware:
+    """Middleware: public paths pass; ``?token=`` logs in; otherwise a session is required.
+
+    State-changing requests and the WebSocket must come from the page's own origin (or one of
+    ``extra_origins``, e.g. the ``--public-url`` behind a proxy).
+    """
 
     @web.middleware
     async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        unsafe = request.method not in ("GET", "HEAD", "OPTIONS") or request.path == "/api/ws"
+        if unsafe and not same_origin(request, extra_origins):
+            _LOGGER.warning(
+                "Refused %s %s from origin %s", request.method, request.path, request.headers["Origin"]
+            )
+            return web.json_response(
+                {"error": "forbidden", "message": "cross-origin request refused"}, status=403
+            )
         if request.path in PUBLIC_PATHS:
             return await handler(request)
 
