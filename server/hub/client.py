@@ -7,6 +7,7 @@ at real time or as fast as possible, and records every event of the turn with it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -162,7 +163,13 @@ class HubClient:
                     return
 
     async def voice_turn(
-        self, pcm: bytes, *, realtime: bool = False, timeout: float = 60.0, start_stage: str = "asr"
+        self,
+        pcm: bytes,
+        *,
+        realtime: bool = False,
+        timeout: float = 60.0,
+        start_stage: str = "asr",
+        end_stage: str = "tts",
     ) -> TurnResult:
         """A whole turn: run-pipeline, audio until ``voice-stopped``, answer until the turn's metrics."""
         result = TurnResult()
@@ -187,12 +194,14 @@ class HubClient:
 
         task = asyncio.create_task(reader())
         try:
-            await self.start_turn(start_stage)
+            await self.start_turn(start_stage, end_stage)
             result.sent_last_audio_at = await self.stream(pcm, realtime=realtime, stop_on=stopped)
             await task
         finally:
             if not task.done():
                 task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.send(AudioStop().event())
         await self.send(Played().event())
         return result
