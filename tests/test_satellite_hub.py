@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import wave
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from jarvis.satellite.settings import (
     SatelliteSettings,
     ServerSettings,
     SndSettings,
+    WakeSettings,
 )
 from jarvis.server.bench.procs import free_port
 from jarvis.server.config import HubSettings, Settings
@@ -143,3 +145,19 @@ async def test_reconnects_after_real_hub_restart(stt: Any, tts: Any, brain: Any,
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_no_wake_uses_the_hubs_wake_word(hub: Hub, tmp_path: Path) -> None:
+    """--no-wake: everything is streamed; the hub hears "hey jarvis" and the turn completes."""
+    mic = silence(0.5) + speak("Hey Jarvis, turn on the kitchen light.") + silence(2.0)
+    out = tmp_path / "answer.wav"
+    settings = settings_for(hub.uri, write_wav(tmp_path / "q.wav", mic), out)
+    settings = replace(settings, wake=WakeSettings(local=False))
+    lines: list[str] = []
+    sat = Satellite(settings, WavSource(settings.mic.input_wav, fast=True), WavFileSink(out, paced=False))
+    sat.printer = lines.append
+    async with asyncio.timeout(WAIT):
+        code = await sat.run()
+    assert code is ExitCode.OK, sat.exit_message
+    assert any("kitchen" in line for line in lines if line.startswith("transcript: ")), lines
+    assert "answer: The kitchen light is on now." in lines
