@@ -348,3 +348,57 @@ async def test_server_down_is_shown_and_recovers(stack: Stack, tmp_path: Path) -
             await wait_state(page, ("idle",), timeout_ms=30000)
         finally:
             await browser.close()
+
+
+RESAMPLE_JS = """
+async ([freq, rate]) => {
+  const ctx = new OfflineAudioContext(1, rate, rate);  // one second
+  await ctx.audioWorklet.addModule("/static/mic-worklet.js");
+  const node = new AudioWorkletNode(ctx, "jarvis-mic", { numberOfInputs: 1, numberOfOutputs: 0 });
+  const frames = [];
+  node.port.onmessage = (ev) => frames.push(new Int16Array(ev.data));
+  const osc = new OscillatorNode(ctx, { frequency: freq });
+  const gain = new GainNode(ctx, { gain: 0.5 });
+  osc.connect(gain).connect(node);
+  osc.start();
+  await ctx.startRendering();
+  const deadline = Date.now() + 5000;
+  while (frames.length < 24 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  const pcm = Int16Array.from(frames.flatMap((f) => Array.from(f)));
+  const body = pcm.slice(800, pcm.length - 800);  // skip the filter's start-up
+  let sum = 0, crossings = 0;
+  for (let i = 0; i < body.length; i++) {
+    sum += (body[i] / 32768) ** 2;
+    if (i && (body[i - 1] < 0) !== (body[i] < 0)) crossings++;
+  }
+  const seconds = body.length / 16000;
+  return { samples: pcm.length, rms: Math.sqrt(sum / body.length), hz: crossings / 2 / seconds };
+}
+"""
+
+
+@pytest.mark.parametrize("context_rate", [48000, 44100])
+async def test_microphone_worklet_resamples_to_16k_without_aliasing(
+    _isolated_data_dir: Path, tmp_path: Path, context_rate: int
+) -> None:
+    """The page's AudioWorklet: 16 kHz out, a 1 kHz tone kept, a 12 kHz tone (would alias) removed."""
+    from jarvis.server.web.__main__ import start_web
+
+    web = await start_web(token=TOKEN, hub_uri="tcp://127.0.0.1:9", port=0, data_dir=_isolated_data_dir)
+    quiet = write_wav(tmp_path / "quiet.wav", silence(0.5))
+    try:
+        async with async_api.async_playwright() as pw:
+            browser = await launch(pw, quiet)
+            try:
+                page = await (await browser.new_context(ignore_https_errors=True)).new_page()
+                await page.goto(f"{web.url}?token={TOKEN}")
+                kept = await page.evaluate(RESAMPLE_JS, [1000, context_rate])
+                removed = await page.evaluate(RESAMPLE_JS, [12000, context_rate])
+            finally:
+                await browser.close()
+    finally:
+        await web.stop()
+    assert abs(kept["samples"] - 16000) <= 640  # one second at 16 kHz (whole 40 ms frames)
+    assert abs(kept["hz"] - 1000) < 10, kept
+    assert abs(kept["rms"] - 0.5 / 2**0.5) < 0.02, kept  # amplitude kept
+    assert removed["rms"] < 0.02, removed  # > 30 dB down: no alias at 4 kHz
