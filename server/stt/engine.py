@@ -321,6 +321,12 @@ class SttEngine:
         """True when every worker is busy (a new decode would have to wait)."""
         return self._slots.free == 0
 
+    @property
+    def can_speculate(self) -> bool:
+        """Whether a speculative (partial) decode may start now: only if it leaves a worker free
+        for the endpoint and final decodes that clients wait for (with one worker: if it is idle)."""
+        return self._slots.waiting == 0 and self._slots.free >= min(2, self.settings.workers)
+
     async def transcribe(
         self,
         pcm16k: bytes,

@@ -126,6 +126,10 @@ class _Utterance:
     """Samples the in-flight decode covers."""
     decode_started: bool = False
     """Whether the in-flight decode got a worker (False: still queued, cheap to cancel)."""
+    decode_priority: Priority = Priority.PARTIAL
+    superseded: set[asyncio.Task[None]] = field(default_factory=set)
+    """Partials still running on a worker after an endpoint decode took over; their results are
+    ignored."""
     last_decode_seconds: float = 0.0
     previous_partial: list[str] = field(default_factory=list)
     committed: list[str] = field(default_factory=list)
@@ -133,6 +137,9 @@ class _Utterance:
     started_stream: bool = False
     capped: bool = False
     rejected: bool = False
+    stopped: bool = False
+    """audio-stop arrived: no new partial or endpoint decodes."""
+    started_at: float = field(default_factory=time.monotonic)
 
     @property
     def samples(self) -> int:
@@ -287,13 +294,16 @@ class SttHandler(ServiceHandler):
 
         At most one decode is in flight per connection. When speech has just ended, that decode
         (``ENDPOINT`` priority) is probably the final transcript; it replaces a partial that is
-        still queued. Partials are skipped while every worker is busy: they are only progress.
+        still queued. Partials are only progress: one starts only if it leaves a worker free for
+        the decodes that clients wait for.
         """
-        if utt is not self._utt or not utt.speech_seen:
+        if utt is not self._utt or utt.stopped or not utt.speech_seen:
             return
         end = utt.vad_samples
         if end <= utt.decoded_end:
             return
+        if end / RATE > 1.5 * (time.monotonic() - utt.started_at) + 0.5:
+            return  # audio arrives much faster than real time (a file): audio-stop is near
         settings = self.streaming
         endpoint = utt.silence_run >= settings.endpoint_silence * RATE
         in_flight = utt.decode_task is not None and not utt.decode_task.done()
@@ -301,13 +311,19 @@ class SttHandler(ServiceHandler):
             if max(utt.decoded_end, utt.decode_task_end if in_flight else 0) >= utt.last_speech_end:
                 return  # a decode (done or running) already covers all speech
             if in_flight:
-                if utt.decode_started:
-                    return  # runs on a worker; we try again when it is done
                 assert utt.decode_task is not None
-                utt.decode_task.cancel()  # still queued: replace it by the endpoint decode
+                if utt.decode_priority <= Priority.ENDPOINT:
+                    return  # an endpoint decode is under way; we look again when it is done
+                if utt.decode_started:
+                    # A partial runs on a worker and cannot be interrupted; let it finish unheeded
+                    # and start the endpoint decode beside it (partials left a worker free for this).
+                    utt.superseded.add(utt.decode_task)
+                    utt.decode_task.add_done_callback(utt.superseded.discard)
+                else:
+                    utt.decode_task.cancel()  # still queued: the endpoint decode replaces it
             priority = Priority.ENDPOINT
         else:
-            if in_flight or self.engine.saturated:
+            if in_flight or not self.engine.can_speculate:
                 return
             interval = max(settings.partial_interval, 1.5 * utt.last_decode_seconds)
             if end - utt.decoded_end < interval * RATE:
@@ -315,6 +331,7 @@ class SttHandler(ServiceHandler):
             priority = Priority.PARTIAL
         utt.decode_task_end = end
         utt.decode_started = False
+        utt.decode_priority = priority
         utt.decode_task = asyncio.create_task(
             self._partial_decode(utt, end, priority), name=f"stt-{priority.name.lower()} {self.peer}"
         )
@@ -330,6 +347,8 @@ class SttHandler(ServiceHandler):
             )
         except SttModelError:
             return  # reported once, at audio-stop
+        if asyncio.current_task() in utt.superseded:
+            return
         if end > utt.decoded_end:
             utt.decoded_end = end
             utt.decoded_text = result.text
@@ -369,14 +388,22 @@ class SttHandler(ServiceHandler):
     # -- the end -------------------------------------------------------------------------------------
 
     async def _audio_stop(self) -> None:
-        utt, self._utt = self._utt, None
+        utt = self._utt
         if utt is None:
             # audio-stop without audio: an empty transcript, like the reference server.
             await self.write_event(TranscriptStart().event())
             await self._finish(None, "")
             return
         if utt.rejected:
+            self._utt = None
             return  # the client was already told why, when it sent the bad format
+        utt.stopped = True
+        await self._end_utterance(utt)
+        # (On an exception the utterance stays current, so disconnect() cancels its decodes.)
+        if self._utt is utt:
+            self._utt = None
+
+    async def _end_utterance(self, utt: _Utterance) -> None:
         stopped = time.monotonic()
         assert utt.converter is not None
         utt.pcm += utt.converter.flush()
@@ -389,6 +416,8 @@ class SttHandler(ServiceHandler):
                 else:
                     task.cancel()  # superseded by the final decode; do not wait for it
                     await asyncio.wait([task])
+            for stale in list(utt.superseded):
+                stale.cancel()
             text, how = await self._final_text(utt)
         except SttModelError as err:
             _LOGGER.error("%s: %s", self.peer, err)
@@ -422,6 +451,10 @@ class SttHandler(ServiceHandler):
 
     async def _drop_utterance(self) -> None:
         utt, self._utt = self._utt, None
-        if utt is not None and utt.decode_task is not None and not utt.decode_task.done():
-            utt.decode_task.cancel()
-            await asyncio.wait([utt.decode_task])
+        if utt is None:
+            return
+        tasks = [t for t in (utt.decode_task, *utt.superseded) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
