@@ -47,8 +47,8 @@ pytestmark = [
     pytest.mark.homeassistant,
     pytest.mark.slow,
     pytest.mark.skipif(
-        not HA_PYTHON.exists(),
-        reason="no Home Assistant: .ha-venv is missing (run script/ha-venv; needs PyPI access)",
+        not list(HA_PYTHON.parent.parent.glob(".ha-installed-*")),
+        reason="no Home Assistant: .ha-venv is missing or incomplete (run script/ha-venv; needs PyPI access)",
     ),
 ]
 

@@ -9,9 +9,10 @@ garage doors are sensitive: the brain asks for a spoken yes first (:meth:`Tool.i
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from jarvis.server.homeassistant import HomeAssistantClient, HomeAssistantError
+from jarvis.server.homeassistant import HASettings, HomeAssistantClient, HomeAssistantError
 from jarvis.server.homeassistant.actions import (
     SERVICES,
     Values,
@@ -236,3 +237,32 @@ class HACallServiceTool(Tool):
 def homeassistant_tools(client: HomeAssistantClient) -> list[Tool]:
     """The three Home Assistant tools, sharing one client (and its registry cache)."""
     return [HAListTool(client), HAGetStateTool(client), HACallServiceTool(client)]
+
+
+@dataclass
+class HomeAssistantHooks:
+    """What the brain needs from Home Assistant: its tools and its fast path, over one client."""
+
+    client: HomeAssistantClient
+    tools: list[Tool]
+    fast_paths: list[Any]
+    """The local intents (:class:`jarvis.server.brain.ha_intents.HAIntentRecognizer`), if enabled."""
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def homeassistant_hooks(settings: HASettings) -> HomeAssistantHooks | None:
+    """Tools and local intents for ``settings``; None when no Home Assistant is configured.
+
+    Nothing connects yet: the registry is fetched on first use, so the brain starts even while
+    Home Assistant is down (the tools then report it, the intents step aside).
+    """
+    if not settings.enabled:
+        return None
+    from ..ha_intents import HAIntentRecognizer
+
+    client = HomeAssistantClient(settings)
+    fast_paths: list[Any] = [HAIntentRecognizer(client)] if settings.local_intents else []
+    _LOGGER.info("Home Assistant at %s: %d tools, local intents %s", settings.url, 3, settings.local_intents)
+    return HomeAssistantHooks(client, homeassistant_tools(client), fast_paths)
