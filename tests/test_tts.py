@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from jarvis.protocol.cli import main as jarvis_main
 from jarvis.protocol.service import Connection
+from jarvis.server.bench.procs import free_port, jarvis_argv, wait_for_describe
 from jarvis.server.tts.__main__ import start_tts
 from jarvis.server.tts.engine import PiperEngine, VoiceError, VoiceSettings
 from jarvis.server.tts.handler import HandlerSettings
@@ -346,3 +348,25 @@ async def test_zeroconf_advertises_the_tts_service_on_loopback(engine: PiperEngi
             await conn.write_event(Describe().event())
             event = await conn.read_event(timeout=1.0)
         assert event is not None and Info.from_event(event).tts[0].supports_synthesize_streaming
+
+
+async def test_jarvis_tts_command_serves_and_stops_cleanly_on_sigterm() -> None:
+    port = free_port()
+    uri = f"tcp://127.0.0.1:{port}"
+    process = await asyncio.create_subprocess_exec(
+        *jarvis_argv("tts", "--uri", uri, "--workers", "1"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        await wait_for_describe(uri, timeout=TIMEOUT)
+        reply = await synthesize(uri, "Hello from the command line.")
+        assert_speech(reply, 5)
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(TIMEOUT):
+            output, _ = await process.communicate()
+        assert process.returncode == 0, output.decode(errors="replace")[-2000:]
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import signal
 from pathlib import Path
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
@@ -160,13 +161,26 @@ def settings_from_args(args: argparse.Namespace) -> tuple[VoiceSettings, Handler
 async def run(args: argparse.Namespace) -> int:
     voice, handler = settings_from_args(args)
     server = await start_tts(args.uri, voice, handler)
+    serving = asyncio.create_task(server.serve_forever(), name="tts-serve")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, serving.cancel)
     try:
         async with contextlib.AsyncExitStack() as stack:
             if args.zeroconf is not None:
                 from jarvis.protocol import discovery
 
                 await stack.enter_async_context(discovery.advertise_wyoming(args.zeroconf or None, server))
-            await server.serve_forever()
+            try:
+                await serving
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                _LOGGER.info("Stopping on signal")
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        serving.cancel()
         await server.stop()
     return 0
