@@ -288,22 +288,27 @@ async def test_unknown_speaker_is_reported_and_default_voice_used(tts: str) -> N
     assert_speech(reply, 2)
 
 
-async def test_disconnect_stops_synthesis_for_that_client(tts: str, engine: PiperEngine) -> None:
+async def test_disconnect_stops_synthesis_for_that_client(engine: PiperEngine) -> None:
     sentences = [f"This is sentence number {n} of a very long answer." for n in range(1, 41)]
-    before = engine.completed
-    conn = await Connection.open(tts)
-    await conn.write_event(Synthesize(text=" ".join(sentences)).event())
-    async with asyncio.timeout(TIMEOUT):
-        while (event := await conn.read_event()) is not None and event.type != "audio-chunk":
-            pass
-    await conn.close()
-    await until(lambda: engine.in_flight == 0)
-    done = engine.completed - before
-    # A later request is served at once: nothing of the abandoned one is still queued.
-    reply = await synthesize(tts, "Are you still there?")
-    assert_speech(reply, 4)
-    assert engine.completed - before <= done + 1
-    assert done < len(sentences) // 2, f"{done} of {len(sentences)} sentences synthesized after disconnect"
+    server = await start_tts("tcp://127.0.0.1:0", engine=engine)
+    async with server:
+        before = engine.completed
+        conn = await Connection.open(server.uri)
+        await conn.write_event(Synthesize(text=" ".join(sentences)).event())
+        async with asyncio.timeout(TIMEOUT):
+            while (event := await conn.read_event()) is not None and event.type != "audio-chunk":
+                pass
+        await conn.close()
+        # The server notices, cancels the client's speaker task and its running inference.
+        await until(lambda: server.connections == 0 and engine.in_flight == 0)
+        done = engine.completed - before
+        assert done < len(sentences) // 2, (
+            f"{done} of {len(sentences)} sentences synthesized after disconnect"
+        )
+        # Nothing of the abandoned request is still queued: the next request is the only work.
+        reply = await synthesize(server.uri, "Are you still there?")
+        assert_speech(reply, 4)
+        assert engine.completed - before == done + 1
 
 
 async def test_cancelling_synthesis_terminates_the_inference(engine: PiperEngine) -> None:

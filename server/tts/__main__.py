@@ -66,6 +66,11 @@ class TtsServer(WyomingServer):
         self._own_engine = own_engine
         super().__init__(uri, functools.partial(TtsHandler, engine=engine, info=self.info, settings=settings))
 
+    @property
+    def connections(self) -> int:
+        """Connections being served right now."""
+        return len(self._tasks)
+
     async def stop(self) -> None:
         await super().stop()
         if self._own_engine:
