@@ -477,6 +477,14 @@
           t.metrics = data;
           showLatency(t);
         }
+        // The turn is over. If it had no spoken answer (nothing heard, nothing to say), return to
+        // the resting state now; otherwise that happens when the answer has finished playing.
+        if (!player.open && !stats.playing && !player.onDone) {
+          if (mode === "ptt") stopPtt(true);
+          finishTurn();
+          if (mode === "ptt" || mode === "text") mode = "idle";
+          restingState();
+        }
         break;
       }
       case "error": {
