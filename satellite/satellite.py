@@ -47,6 +47,8 @@ from .sounds import Sound, alarm_tone, awake_tone, done_tone, load_wav
 _LOGGER = logging.getLogger(__name__)
 
 SEND_QUEUE_SIZE = 256
+METRICS_GRACE_S = 2.0
+"""With ``once``: how long to wait after ``played`` for the hub's ``jarvis-turn-metrics``."""
 
 
 class State(StrEnum):
@@ -140,6 +142,8 @@ class Satellite:
         self._done: asyncio.Future[ExitCode] | None = None
         self._turn_started: float | None = None
         self._turn_marks: dict[str, float] = {}
+        self._metrics_seen = asyncio.Event()
+        """Set when the hub's ``jarvis-turn-metrics`` for the current turn arrived."""
         """Monotonic times of this turn's events (printed as ``timing:`` after ``played``)."""
         self._audio_timestamp_ms = 0
 
@@ -472,6 +476,7 @@ class Satellite:
             self._speaker_queue.put_nowait(("sound", self._alarm_sound))
         elif TurnMetrics.is_type(etype):
             metrics = TurnMetrics.from_event(event)
+            self._metrics_seen.set()
             self.printer(
                 f"metrics: {json.dumps({'turn_id': metrics.turn_id, 'stages_ms': metrics.stages_ms})}"
             )
@@ -501,6 +506,7 @@ class Satellite:
             self._stop_playback()
         self._turn_started = time.monotonic()
         self._turn_marks = {"wake": self._turn_started}
+        self._metrics_seen.clear()
         self._set_state(State.STREAMING)
         if self._awake_sound is not None:
             self._speaker_queue.put_nowait(("sound", self._awake_sound))
@@ -585,6 +591,7 @@ class Satellite:
         self._preroll.clear()
         self._turn_started = time.monotonic()
         self._turn_marks = {"wake": self._turn_started}
+        self._metrics_seen.clear()
         self._set_state(State.STREAMING)
         _LOGGER.info("Wake word %r detected; streaming to the hub", detector.wake_word)
         await self._send(Detection(name=detector.model, timestamp=None).event())
@@ -642,6 +649,11 @@ class Satellite:
         if self._done_sound is not None:
             await self.sink.play_sound(self._done_sound)
         if self.settings.run.once:
+            # The hub sends its turn metrics right after the answer; give them a moment to arrive
+            # so scripts and benchmarks get them even with --fast.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(METRICS_GRACE_S):
+                    await self._metrics_seen.wait()
             queue = self._send_queue
             if queue is not None:  # make sure `played` is on the wire before exiting
                 with contextlib.suppress(TimeoutError):

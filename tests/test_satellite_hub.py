@@ -116,6 +116,7 @@ async def test_cli_process_once_against_real_hub(hub: Hub, tmp_path: Path) -> No
     assert proc.returncode == 0, stderr.decode()[-3000:]
     text = stdout.decode()
     assert "transcript: " in text and "answer: The kitchen light is on now." in text
+    assert "metrics: " in text and "timing: " in text
     with wave.open(str(out), "rb") as wav:
         assert wav.getnframes() > wav.getframerate()  # over a second of speech
         samples = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
