@@ -380,3 +380,47 @@ async def test_cross_origin_requests_are_refused(server: WebServer) -> None:
             assert resp.status == 201
         async with session.get(server.url + "api/memory") as resp:
             assert [f["fact"] for f in (await resp.json())["facts"]] == ["mine"]
+
+
+async def test_jarvis_web_command(_isolated_data_dir: Path) -> None:
+    """`jarvis web` starts, prints the URL, pairing link and QR code, serves, and stops on SIGTERM."""
+    import signal
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "jarvis.protocol.cli",
+        "web",
+        "--port",
+        "0",
+        "--hub",
+        NO_HUB,
+        "--data-dir",
+        str(_isolated_data_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        async with asyncio.timeout(30):
+            while not any(line.startswith("Pairing link:") for line in lines):
+                line = (await proc.stdout.readline()).decode()
+                assert line, "jarvis web exited early"
+                lines.append(line)
+        token = (_isolated_data_dir / "token").read_text().strip()  # made on first run
+        url = next(line for line in lines if line.startswith("Web app:")).split()[-1]
+        link = next(line for line in lines if line.startswith("Pairing link:")).split()[-1]
+        assert link.endswith(f"?token={token}")
+        async with client() as session, session.get(link, allow_redirects=False) as resp:
+            assert resp.status == 302 and COOKIE_NAME in resp.cookies
+            async with session.get(url + "api/session") as info:
+                assert (await info.json())["user_id"] == "default"
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(15):
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
