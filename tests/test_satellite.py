@@ -45,8 +45,9 @@ from jarvis.satellite.settings import (
     ServerSettings,
     SettingsError,
     SndSettings,
+    SoundSettings,
 )
-from jarvis.satellite.sounds import Sound
+from jarvis.satellite.sounds import Sound, awake_tone
 
 TOKEN = "test-token-0123456789abcdef"
 ANSWER_RATE = 22050
@@ -612,3 +613,24 @@ async def test_finds_hub_over_zeroconf(tmp_path: Path) -> None:
     finally:
         await hub.stop()
     assert hub.auths[0].satellite_id == "test-sat"
+
+
+@pytest.mark.slow
+async def test_awake_and_done_sounds_around_a_turn(tmp_path: Path, question_pcm: bytes) -> None:
+    hub = HubTestDouble(answer_pcm(0.3))
+    uri = await hub.start()
+    done_wav = write_wav(tmp_path / "done.wav", answer_pcm(0.2), rate=ANSWER_RATE)
+    settings = make_settings(uri, tmp_path, write_wav(tmp_path / "in.wav", question_pcm))
+    settings = replace(settings, sounds=SoundSettings(enabled=True, done_wav=done_wav))
+    sink = RecordingSink(tmp_path / "out.wav", paced=False)
+    sat = Satellite(settings, WavSource(settings.mic.input_wav, fast=True), sink)
+    sat.printer = lambda line: None
+    try:
+        async with asyncio.timeout(WAIT):
+            code = await sat.run()
+    finally:
+        await hub.stop()
+    assert code is ExitCode.OK, sat.exit_message
+    awake, done = sink.sounds
+    assert awake == awake_tone()  # generated
+    assert done.pcm == answer_pcm(0.2) and done.fmt.rate == ANSWER_RATE  # from --done-wav
