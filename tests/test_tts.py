@@ -375,3 +375,14 @@ async def test_jarvis_tts_command_serves_and_stops_cleanly_on_sigterm() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_async_with_on_a_started_server_does_not_bind_twice(engine: PiperEngine) -> None:
+    server = await start_tts("tcp://127.0.0.1:0", engine=engine)
+    port = server.port
+    async with server:
+        assert server.port == port
+        reply = await synthesize(server.uri, "Still one server.")
+        assert_speech(reply, 3)
+    with pytest.raises(OSError):
+        await Connection.open(f"tcp://127.0.0.1:{port}", timeout=5)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -272,6 +273,7 @@ async def run(args: argparse.Namespace) -> int:
     log_dir = REPO_ROOT / ".bench" / "tts"
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     async with _servers(args, log_dir) as targets:
         await _measure(targets, args.runs, args.clients)
         table = _table(targets, args.clients)
@@ -285,7 +287,9 @@ async def run(args: argparse.Namespace) -> int:
         "time to `audio-stop` / audio duration. Ours splits a reply's first sentence at its first "
         "clause boundary (see docs/tts.md); the 'no clause split' row shows the gain without it.\n\n"
         f"{table}\n\nCommand: `jarvis bench tts --runs {args.runs}` "
-        f"({time.monotonic() - started:.0f} s, logs in .bench/tts/)."
+        f"({time.monotonic() - started:.0f} s, logs in .bench/tts/); 1-minute load average "
+        f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after (other work on the machine "
+        "slows every server alike, since requests are interleaved)."
     )
     print(body)
     if not args.no_write:
