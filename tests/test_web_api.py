@@ -424,3 +424,47 @@ async def test_jarvis_web_command(_isolated_data_dir: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_plain_http_mode_warns_and_drops_secure(
+    _isolated_data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    web = await start_web(token=TOKEN, hub_uri=NO_HUB, port=0, data_dir=_isolated_data_dir, http=True)
+    try:
+        assert web.url.startswith("http://")
+        assert "plain HTTP" in caplog.text
+        async with aiohttp.ClientSession() as session:
+            async with session.post(web.url + "api/login", json={"token": TOKEN}) as resp:
+                cookie = resp.cookies[COOKIE_NAME]
+                assert cookie["secure"] == "" and cookie["httponly"] is True
+                assert cookie["samesite"] == "Strict"
+        assert not (_isolated_data_dir / "tls").exists()
+    finally:
+        await web.stop()
+
+
+async def test_something_else_on_the_hub_port_is_reported(_isolated_data_dir: Path) -> None:
+    """Garbage from the hub's address: the page hears "server-down", the web app keeps serving."""
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    impostor = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = impostor.sockets[0].getsockname()[1]
+    web = await start_web(token=TOKEN, hub_uri=f"tcp://127.0.0.1:{port}", port=0, data_dir=_isolated_data_dir)
+    try:
+        async with client() as session:
+            await login(session, web)
+            async with session.ws_connect(web.url + "api/ws") as ws, asyncio.timeout(10):
+                while True:
+                    msg = await ws.receive_json()
+                    if msg["data"].get("state") == "server-down":
+                        break
+            async with session.get(web.url + "api/session") as resp:
+                assert resp.status == 200
+    finally:
+        await web.stop()
+        impostor.close()
+        await impostor.wait_closed()

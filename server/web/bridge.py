@@ -271,6 +271,9 @@ class HubBridge:
             except (OSError, TimeoutError, ConnectionError) as err:
                 _LOGGER.info("Hub %s unreachable (%s); retrying in %.1f s", self.settings.hub_uri, err, delay)
                 await self.state("server-down", retry_in_s=delay, message=str(err) or type(err).__name__)
+            except Exception as err:  # e.g. a malformed frame from whatever answers on that port
+                _LOGGER.warning("Hub %s handshake failed: %s", self.settings.hub_uri, err)
+                await self.state("server-down", retry_in_s=delay, message=f"bad answer from the hub: {err}")
             else:
                 delay = self.settings.retry_initial_s
                 self._hub = hub
