@@ -162,14 +162,12 @@ class WyomingServer:
         return Endpoint("tcp", host=self.endpoint.host, port=self.port).uri()
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The handler runs in a task of our own, not in asyncio's connection-callback task: stop()
+        # cancels and awaits these, and asyncio would log a cancelled callback task as an error.
         handler = self.handler_factory(reader, writer)
-        task = asyncio.current_task()
-        assert task is not None
+        task = asyncio.create_task(handler.run(), name=f"wyoming {handler.peer}")
         self._tasks.add(task)
-        try:
-            await handler.run()
-        finally:
-            self._tasks.discard(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
         limit = self.limits.max_header_bytes
