@@ -241,6 +241,12 @@ async def load_info(
 
 
 # ----- STT ------------------------------------------------------------------------------------------------
+def http_body_chunks(body: bytes) -> list[bytes]:
+    """How HA's ``/api/stt/<entity>`` hands an HTTP body to the provider: ``async for`` over aiohttp's
+    ``request.content`` yields *lines*, so chunks end after each ``\n`` byte and have any length."""
+    return [line + b"\n" for line in body.split(b"\n")[:-1]] + ([body.rsplit(b"\n", 1)[-1]] if body else [])
+
+
 async def transcribe(
     host: str,
     port: int,
@@ -249,15 +255,23 @@ async def transcribe(
     chunk_bytes: int = 2048,
     realtime: float | None = None,
     version: str = WYOMING_2024_3,
+    chunks: Sequence[bytes] | None = None,
 ) -> str | None:
-    """``stt.py`` ``async_process_audio_stream``; None where HA would report an error."""
+    """``stt.py`` ``async_process_audio_stream``; None where HA would report an error.
+
+    ``chunks``: the exact audio pieces (e.g. :func:`http_body_chunks`); default ``chunk_bytes`` each.
+    """
+    if chunks is None:
+        chunks = [pcm[i : i + chunk_bytes] for i in range(0, len(pcm), chunk_bytes)]
+    assert b"".join(chunks) == pcm
     async with _Client(host, port, version) as client:
         await client.write_event(Transcribe(language=language).event())
         await client.write_event(
             AudioStart(rate=SAMPLE_RATE, width=SAMPLE_WIDTH, channels=SAMPLE_CHANNELS).event()
         )
-        for start in range(0, len(pcm), chunk_bytes):
-            audio = pcm[start : start + chunk_bytes]
+        for audio in chunks:
+            if not audio:
+                continue
             chunk = AudioChunk(rate=SAMPLE_RATE, width=SAMPLE_WIDTH, channels=SAMPLE_CHANNELS, audio=audio)
             await client.write_event(chunk.event())
             if realtime:

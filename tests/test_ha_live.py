@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -338,3 +338,113 @@ async def test_through_the_brain_intent_tool_and_confirmation(ha: HAInstance) ->
             assert (await _state(client, "cover.garage_door"))["state"] in ("open", "opening")
         finally:
             await server.stop()
+
+
+# ----- Jarvis inside Home Assistant: HA's own Wyoming integration (2024.3.3) uses Jarvis STT and TTS ----
+async def _ha_json(session: Any, method: str, url: str, token: str, body: Any = None) -> Any:
+    async with session.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
+        text = await resp.text()
+        assert resp.status < 400, f"{method} {url} -> {resp.status}: {text[:500]}"
+        return json.loads(text) if text else None
+
+
+async def _add_wyoming(session: Any, ha: HAInstance, port: int) -> list[str]:
+    """Settings -> Add integration -> Wyoming Protocol -> host/port, through the config-flow API."""
+    flow = await _ha_json(
+        session, "POST", f"{ha.url}/api/config/config_entries/flow", ha.token, {"handler": "wyoming"}
+    )
+    assert flow["type"] == "form" and flow["step_id"] == "user", flow
+    done = await _ha_json(
+        session,
+        "POST",
+        f"{ha.url}/api/config/config_entries/flow/{flow['flow_id']}",
+        ha.token,
+        {"host": "127.0.0.1", "port": port},
+    )
+    assert done["type"] == "create_entry", done
+    entry_id = done["result"]["entry_id"]
+    async with HomeAssistantClient(ha.settings()) as client:
+        for _ in range(100):  # the entry's platforms are set up right after the flow; bounded poll
+            (entities,) = await client.ws_commands({"type": "config/entity_registry/list"})
+            mine = [e["entity_id"] for e in entities if e.get("config_entry_id") == entry_id]
+            if mine:
+                return mine
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"no entity for the Wyoming entry {entry_id}:\n{ha.log_tail()}")
+
+
+@pytest.fixture
+async def jarvis_stt_tts() -> AsyncIterator[tuple[Any, Any]]:
+    from jarvis.server.stt.__main__ import start_stt
+    from jarvis.server.tts.__main__ import start_tts
+
+    stt = await start_stt("tcp://127.0.0.1:0")
+    tts = await start_tts("tcp://127.0.0.1:0")
+    try:
+        async with asyncio.timeout(60):
+            await stt.engine.model()
+        yield stt, tts
+    finally:
+        await tts.stop()
+        await stt.stop()
+
+
+async def test_home_assistant_wyoming_integration_uses_jarvis_tts(
+    ha: HAInstance, jarvis_stt_tts: tuple[Any, Any]
+) -> None:
+    """HA's TTS API -> HA's wyoming tts.py -> Jarvis TTS: a WAV with the whole text."""
+    import io
+    import wave
+
+    import aiohttp
+
+    _, tts = jarvis_stt_tts
+    async with asyncio.timeout(120), aiohttp.ClientSession() as session:
+        (tts_entity,) = await _add_wyoming(session, ha, tts.port)
+        assert tts_entity.startswith("tts.")
+        text = "The kitchen lights are on. The garage door is closed."
+        # wav as produced (HA would transcode to its default mp3 with ffmpeg, not installed here)
+        url = await _ha_json(
+            session,
+            "POST",
+            f"{ha.url}/api/tts_get_url",
+            ha.token,
+            {"engine_id": tts_entity, "message": text, "options": {"preferred_format": "wav"}},
+        )
+        async with session.get(f"{ha.url}{url['path']}") as resp:
+            assert resp.status == 200
+            wav = await resp.read()
+    with wave.open(io.BytesIO(wav)) as reader:
+        seconds = reader.getnframes() / reader.getframerate()
+        assert reader.getsampwidth() == 2 and reader.getnchannels() == 1
+    assert seconds > 2.0, seconds
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Jarvis STT rejects audio-chunks that are not a whole number of frames; HA's /api/stt "
+    "forwards the HTTP body split at newline bytes (aiohttp StreamReader iteration), so chunks "
+    "have any length. Remove this marker when server/stt accepts unaligned chunks.",
+)
+async def test_home_assistant_wyoming_integration_uses_jarvis_stt(
+    ha: HAInstance, jarvis_stt_tts: tuple[Any, Any]
+) -> None:
+    """HA's STT API -> HA's wyoming stt.py -> Jarvis STT."""
+    import aiohttp
+    from speech import silence, speak, wer
+
+    stt, _ = jarvis_stt_tts
+    async with asyncio.timeout(120), aiohttp.ClientSession() as session:
+        (stt_entity,) = await _add_wyoming(session, ha, stt.port)
+        assert stt_entity.startswith("stt.")
+        sentence = "Turn on the kitchen lights."
+        headers = {
+            "Authorization": f"Bearer {ha.token}",
+            "X-Speech-Content": "format=wav; codec=pcm; sample_rate=16000; bit_rate=16; channel=1; "
+            "language=en",
+        }
+        audio = silence(0.3) + speak(sentence) + silence(0.5)
+        async with session.post(f"{ha.url}/api/stt/{stt_entity}", data=audio, headers=headers) as resp:
+            result = await resp.json()
+    assert result["result"] == "success", result
+    assert wer(sentence, result["text"]) <= 0.2, result

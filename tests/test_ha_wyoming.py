@@ -203,6 +203,23 @@ async def test_stt_the_ha_way(stt: SttServer) -> None:
         assert text2 is not None and wer(sentence, text2) <= 0.15, text2
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="Jarvis STT rejects audio-chunks that are not a whole number of frames; HA's /api/stt "
+    "forwards the HTTP body split at newline bytes. Remove this marker when server/stt buffers them.",
+)
+async def test_stt_chunks_as_ha_rest_api_cuts_them(stt: SttServer) -> None:
+    sentence = "Turn on the kitchen lights."
+    audio = silence(0.3) + speak(sentence) + silence(0.5)
+    chunks = ha_client.http_body_chunks(audio)
+    assert any(len(c) % 2 for c in chunks)  # odd lengths: frames split across chunks
+    host, port = _hp(stt)
+    async with asyncio.timeout(TIMEOUT):
+        text = await ha_client.transcribe(host, port, audio, chunks=chunks)
+    assert text is not None and wer(sentence, text) <= 0.2, text
+
+
 # ----- TTS ---------------------------------------------------------------------------------------------
 @pytest.mark.slow
 async def test_tts_plain_and_streaming_paths_speak_the_text_once(tts: TtsServer) -> None:
