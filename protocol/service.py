@@ -170,6 +170,9 @@ class WyomingServer:
         task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
+        """Bind and start accepting; calling it on a started server does nothing."""
+        if self._server is not None:
+            return
         limit = self.limits.max_header_bytes
         if self.endpoint.scheme == "unix":
             self._server = await asyncio.start_unix_server(

@@ -66,11 +66,6 @@ class TtsServer(WyomingServer):
         self._own_engine = own_engine
         super().__init__(uri, functools.partial(TtsHandler, engine=engine, info=self.info, settings=settings))
 
-    async def start(self) -> None:
-        """Start listening; a no-op when already started (``async with await start_tts(...)``)."""
-        if self._server is None:
-            await super().start()
-
     @property
     def connections(self) -> int:
         """Connections being served right now."""
