@@ -8,7 +8,7 @@ import uuid
 from wyoming.event import Event
 
 from jarvis.protocol import discovery
-from jarvis.protocol.discovery import HUB_TYPE, WYOMING_TYPE, Advertiser, browse
+from jarvis.protocol.discovery import HUB_TYPE, WYOMING_TYPE, Advertiser, ServiceEndpoint, browse
 from jarvis.protocol.service import ServiceHandler, WyomingServer
 
 LOOPBACK = ["127.0.0.1"]
@@ -18,14 +18,26 @@ def _unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+async def _find(service_type: str, names: set[str], attempts: int = 4) -> dict[str, ServiceEndpoint]:
+    """Browse (1.5 s windows, a bounded number of times) until every name in ``names`` is seen."""
+    found: dict[str, ServiceEndpoint] = {}
+    for _ in range(attempts):
+        for service in await browse(service_type, 1.5, interfaces=LOOPBACK):
+            if service.name in names:
+                found[service.name] = service
+        if set(found) == names:
+            break
+    return found
+
+
 async def test_advertise_then_browse_finds_address_port_properties() -> None:
     name = _unique("jarvis-stt-test")
     async with Advertiser(LOOPBACK) as advertiser:
         ad = await advertiser.advertise(name, WYOMING_TYPE, 10300, host="127.0.0.1", properties={"v": "1"})
         assert ad.name == name and ad.address == "127.0.0.1"
-        found = [s for s in await browse(WYOMING_TYPE, 1.5, interfaces=LOOPBACK) if s.name == name]
-    assert len(found) == 1
-    service = found[0]
+        found = await _find(WYOMING_TYPE, {name})
+    assert set(found) == {name}
+    service = found[name]
     assert (service.host, service.port, service.properties) == ("127.0.0.1", 10300, {"v": "1"})
     assert service.uri == "tcp://127.0.0.1:10300"
     assert service.server == f"{discovery.hostname()}.local."
@@ -43,9 +55,9 @@ async def test_wildcard_bind_is_never_advertised() -> None:
     name = _unique("jarvis-brain-test")
     async with Advertiser(LOOPBACK) as advertiser:
         await advertiser.advertise(name, WYOMING_TYPE, 10500, host="0.0.0.0")
-        found = [s for s in await browse(WYOMING_TYPE, 1.5, interfaces=LOOPBACK) if s.name == name]
-    assert len(found) == 1
-    assert found[0].host == discovery.primary_ipv4() != "0.0.0.0"
+        found = await _find(WYOMING_TYPE, {name})
+    assert set(found) == {name}
+    assert found[name].host == discovery.primary_ipv4() != "0.0.0.0"
 
 
 async def test_close_unregisters_everything() -> None:
@@ -53,8 +65,7 @@ async def test_close_unregisters_everything() -> None:
     advertiser = Advertiser(LOOPBACK)
     for port, name in enumerate(names, start=10600):
         await advertiser.advertise(name, HUB_TYPE, port, host="127.0.0.1")
-    seen = {s.name for s in await browse(HUB_TYPE, 1.5, interfaces=LOOPBACK)}
-    assert set(names) <= seen
+    assert set(await _find(HUB_TYPE, set(names))) == set(names)
     await advertiser.close()
     assert advertiser.advertisements == []
     seen = {s.name for s in await browse(HUB_TYPE, 1.0, interfaces=LOOPBACK)}
@@ -77,8 +88,8 @@ async def test_advertise_wyoming_server_for_its_lifetime() -> None:
     try:
         async with discovery.advertise_wyoming(name, server, interfaces=LOOPBACK) as ad:
             assert ad.port == server.port
-            found = [s for s in await browse(WYOMING_TYPE, 1.5, interfaces=LOOPBACK) if s.name == name]
-            assert [(s.host, s.port) for s in found] == [("127.0.0.1", server.port)]
+            found = await _find(WYOMING_TYPE, {name})
+            assert [(s.host, s.port) for s in found.values()] == [("127.0.0.1", server.port)]
         # Leaving the block withdrew it and closed the shared advertiser.
         assert discovery.shared_advertiser(LOOPBACK).advertisements == []
         found = [s for s in await browse(WYOMING_TYPE, 1.0, interfaces=LOOPBACK) if s.name == name]

@@ -33,7 +33,7 @@ from wyoming.event import Event
 from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info
 
 from jarvis.protocol import __version__
-from jarvis.protocol.audio import AudioConverter, AudioFormatError, validate_format
+from jarvis.protocol.audio import AudioConverter, AudioFormatError, pcm16_to_float, validate_format
 from jarvis.protocol.service import ServiceHandler
 
 from .engine import Priority, SttEngine, SttModelError, model_display_name, whisper_languages
@@ -102,8 +102,11 @@ class _Vad:
 
     def probabilities(self, pcm: bytes) -> list[float]:
         """One probability per whole 512-sample frame of ``pcm``."""
-        step = _VAD_FRAME * 2
-        return [self._detector(pcm[i : i + step]) for i in range(0, len(pcm) - step + 1, step)]
+        samples = pcm16_to_float(pcm[: len(pcm) // (_VAD_FRAME * 2) * _VAD_FRAME * 2])
+        return [
+            self._detector.process_samples(samples[i : i + _VAD_FRAME].tolist())
+            for i in range(0, len(samples), _VAD_FRAME)
+        ]
 
 
 @dataclass
