@@ -73,6 +73,14 @@ async def test_streaming_events_in_order_while_audio_arrives(stt: SttServer) -> 
     assert wer(result.text, result.chunks_text()) <= 0.1, (result.chunks_text(), result.text)
 
 
+async def test_pause_mid_utterance_keeps_every_word(stt: SttServer) -> None:
+    """Speech, a pause long enough for an endpoint decode, more speech: the final has both parts."""
+    first, second = "Turn on the kitchen lights.", "And play some music in the bedroom."
+    audio = speak(first) + silence(0.8) + speak(second) + silence(0.6)
+    result = await transcribe(stt.uri, audio, realtime=1.0, timeout=30)
+    assert wer(f"{first} {second}", result.text) <= 0.15, result.text
+
+
 async def test_describe_within_a_second_while_model_loads() -> None:
     engine = SttEngine(SttSettings(), loader=ModelLoader())  # a real, cold load
     server = await start_stt("tcp://127.0.0.1:0", engine=engine)

