@@ -38,6 +38,8 @@ class TurnResult:
     """(monotonic arrival time, event) for everything the hub sent during the turn."""
     audio: bytes = b""
     audio_rate: int = 0
+    stream_started_at: float | None = None
+    """When the first chunk of the utterance was sent."""
     sent_last_audio_at: float | None = None
     """When the last chunk of the utterance was sent."""
 
@@ -124,7 +126,12 @@ class HubClient:
         await self.send(RunPipeline(PipelineStage(start_stage), PipelineStage(end_stage)).event())
 
     async def stream(
-        self, pcm: bytes, *, realtime: bool = False, stop_on: asyncio.Event | None = None
+        self,
+        pcm: bytes,
+        *,
+        realtime: bool = False,
+        stop_on: asyncio.Event | None = None,
+        result: TurnResult | None = None,
     ) -> float:
         """Send 16 kHz mono PCM as ``audio-start/chunk…``; returns when the last chunk was sent.
 
@@ -134,6 +141,8 @@ class HubClient:
         await self.send(AudioStart(RATE, WIDTH, CHANNELS).event())
         start = time.monotonic()
         last = start
+        if result is not None:
+            result.stream_started_at = start
         for offset in range(0, len(pcm), CHUNK_BYTES):
             if stop_on is not None and stop_on.is_set():
                 break
@@ -195,7 +204,9 @@ class HubClient:
         task = asyncio.create_task(reader())
         try:
             await self.start_turn(start_stage, end_stage)
-            result.sent_last_audio_at = await self.stream(pcm, realtime=realtime, stop_on=stopped)
+            result.sent_last_audio_at = await self.stream(
+                pcm, realtime=realtime, stop_on=stopped, result=result
+            )
             await task
         finally:
             if not task.done():

@@ -24,6 +24,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,11 +169,11 @@ class _Closed(Exception):
     """A service closed its connection in the middle of a request."""
 
 
-async def _read(conn: Connection, timeout: float, what: str) -> Event:
+async def _read(conn: Connection, timeout: float | None, what: str) -> Event:
     try:
         event = await conn.read_event(timeout=timeout)
     except TimeoutError as err:
-        raise TimeoutError(f"no answer from {what} within {timeout:.0f} s") from err
+        raise TimeoutError(f"no answer from {what} within {timeout} s") from err
     if event is None:
         raise ConnectionError(f"{what} closed the connection")
     return event
@@ -190,6 +191,7 @@ class PipelineRun:
         start_stage: str = "asr",
         end_stage: str = "tts",
         vad: VadModel | None = None,
+        vad_executor: Executor | None = None,
         wake_at: float | None = None,
     ) -> None:
         if start_stage not in ("asr", "handle"):
@@ -204,6 +206,8 @@ class PipelineRun:
         self.start_stage = start_stage
         self.end_stage = end_stage
         self.vad = vad
+        self.vad_executor = vad_executor
+        """Where VAD inference runs (one thread per session keeps calls in order); None = the loop."""
         self.state = RunState.CREATED
         self.audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._text: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -305,7 +309,12 @@ class PipelineRun:
 
     async def _listen_and_transcribe(self) -> str:
         assert self.vad is not None
-        endpointer = Endpointer(self.vad, self.services.endpoint)
+        loop = asyncio.get_running_loop()
+        # VAD inference (silero: ~0.3-1.2 ms per 32 ms window) runs off the event loop, in the
+        # session's own thread, so calls stay in order and never overlap a later turn's reset.
+        endpointer = await loop.run_in_executor(
+            self.vad_executor, Endpointer, self.vad, self.services.endpoint
+        )
         self.state = RunState.LISTENING
         try:
             async with self.services.stt.connect() as stt:
@@ -328,7 +337,7 @@ class PipelineRun:
                     )
                     timestamp += len(chunk) * 1000 // (RATE * WIDTH)
                     end_before = endpointer.speech_end_sample
-                    decisions = endpointer.process(chunk)
+                    decisions = await loop.run_in_executor(self.vad_executor, endpointer.process, chunk)
                     if endpointer.speech_end_sample != end_before:
                         self.stamps["speech_end"] = time.monotonic()
                     if VadEvent.SPEECH_START in decisions:
@@ -367,6 +376,9 @@ class PipelineRun:
         self.state = RunState.THINKING
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         speaker: asyncio.Task[None] | None = None
+        if self.end_stage == "tts":
+            # Open the TTS stream now, while the brain thinks: the first sentence goes out at once.
+            speaker = asyncio.create_task(self._speak(sentences))
         try:
             try:
                 async with self.services.brain.connect() as brain:
@@ -402,8 +414,6 @@ class PipelineRun:
                             await self.emit(PipelineEventType.BRAIN_EVENT, event=event)
                             continue
                         if answer and answer.strip():
-                            if speaker is None and self.end_stage == "tts":
-                                speaker = asyncio.create_task(self._speak(sentences))
                             await self._sentence(answer.strip(), sentences)
                         if speaker is not None and speaker.done():
                             speaker.result()  # TTS failed: raise its error now
@@ -429,7 +439,6 @@ class PipelineRun:
 
     async def _speak(self, sentences: asyncio.Queue[str | None]) -> None:
         """Send sentences to TTS as they come and relay its audio; raises TextToSpeechError."""
-        self.state = RunState.SPEAKING
         try:
             streaming = await self.services.tts_streaming()
             async with self.services.tts.connect() as tts:
@@ -459,7 +468,10 @@ class PipelineRun:
             while True:
                 if sender.done() and sender.exception() is not None:
                     sender.result()
-                event = await _read(tts, self.services.service_timeout_s, "TTS")
+                # Before the first sentence went out, TTS has nothing to say: the brain's own timeout
+                # bounds that wait. After it, TTS must answer within the service timeout.
+                waiting = "tts_request" in self.stamps
+                event = await _read(tts, self.services.service_timeout_s if waiting else None, "TTS")
                 if SynthesizeStopped.is_type(event.type):
                     break
                 if Error.is_type(event.type):
@@ -510,6 +522,7 @@ class _AudioRelay:
             if self.out is None and not run.audio_started:
                 self.out = AudioFormat(start.rate, start.width, start.channels)
                 run.audio_started = True
+                run.state = RunState.SPEAKING
                 await run.emit(
                     PipelineEventType.AUDIO_START,
                     {"rate": start.rate, "width": start.width, "channels": start.channels},

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from wyoming.asr import Transcript
@@ -58,6 +59,7 @@ class SatelliteSession(ServiceHandler):
         self.turn_task: asyncio.Task[None] | None = None
         self._converter: AudioConverter | None = None
         self._vad: VadModel | None = None
+        self._vad_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-vad")
         self._wake: WakeWordDetector | None = None
         self._wake_mode = False
         """Listening for the hub-side wake word between turns (run-pipeline start_stage=wake)."""
@@ -250,6 +252,7 @@ class SatelliteSession(ServiceHandler):
             start_stage=start_stage,
             end_stage=end_stage,
             vad=self._vad,
+            vad_executor=self._vad_executor,
             wake_at=wake_at,
         )
         self.turn = run
@@ -282,6 +285,7 @@ class SatelliteSession(ServiceHandler):
         if self._wake is not None:
             self._wake.close()
             self._wake = None
+        self._vad_executor.shutdown(wait=False)
         if self.authenticated:
             self.hub.unregister(self)
             _LOGGER.info("Satellite %s disconnected", self.satellite_id)
