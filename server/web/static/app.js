@@ -420,7 +420,7 @@
           hubReady = false;
           streaming = false;
           mode = "idle";
-          if (data.state === "server-down") setState("server-down", `Server down, retrying${data.retry_in_s ? ` in ${data.retry_in_s}s` : ""}…`);
+          if (data.state === "server-down") setState("server-down", `Jarvis's server is not reachable. Retrying${data.retry_in_s ? ` in ${data.retry_in_s} s` : ""}…`);
           else setState(data.state);
         }
         break;
@@ -586,15 +586,35 @@
   const orb = (() => {
     const canvas = $("orb");
     const g = canvas.getContext("2d");
-    const freq = new Uint8Array(256);
     const wave = new Uint8Array(512);
     let current = "connecting";
     let level = 0;
-    let hue = 200;
+    // Per state: [hue of the light side, saturation, hue of the shadow side]. Colours are blended
+    // in RGB between states, so a change never sweeps through unrelated hues.
     const palette = {
-      connecting: [215, 0.25], "server-down": [38, 0.6], unauthorized: [350, 0.7], error: [350, 0.7],
-      idle: [205, 0.55], wake: [195, 0.6], listening: [190, 0.85], thinking: [262, 0.8], speaking: [172, 0.8],
+      connecting: [215, 0.25, 240], "server-down": [40, 0.75, 15], unauthorized: [350, 0.7, 330],
+      error: [350, 0.7, 330], idle: [205, 0.55, 245], wake: [195, 0.6, 235], listening: [190, 0.85, 230],
+      thinking: [262, 0.8, 290], speaking: [172, 0.8, 212],
     };
+    function hsl(h, s, l) {
+      h = ((h % 360) + 360) % 360;
+      const a = s * Math.min(l, 1 - l);
+      const f = (n) => {
+        const k = (n + h / 30) % 12;
+        return 255 * (l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1)));
+      };
+      return [f(0), f(8), f(4)];
+    }
+    function scheme([h, s, h2]) {
+      return {
+        hi: hsl(h - 10, 0.9, 0.92), light: hsl(h, s, 0.66), mid: hsl(h2, s * 0.9, 0.36),
+        dark: hsl(h2 + 20, s * 0.8, 0.14), glow: hsl((h + h2) / 2, s, 0.6), rim: hsl(h, s, 0.8),
+        spark: hsl(h, 1, 0.85),
+      };
+    }
+    const schemes = Object.fromEntries(Object.entries(palette).map(([k, v]) => [k, scheme(v)]));
+    const col = JSON.parse(JSON.stringify(schemes.connecting));
+    const rgba = (c, a) => `rgba(${c[0] | 0}, ${c[1] | 0}, ${c[2] | 0}, ${a})`;
     function analyserLevel(an) {
       if (!an) return 0;
       an.getByteTimeDomainData(wave);
@@ -609,15 +629,15 @@
       if (current === "speaking") target = analyserLevel(outAnalyser);
       else if (current === "listening" || current === "wake") target = analyserLevel(micAnalyser) * (current === "wake" ? 0.6 : 1);
       level += (target - level) * (target > level ? 0.35 : 0.08);
-      const [tHue, sat] = palette[current] || palette.idle;
-      hue += ((tHue - hue + 540) % 360 - 180) * 0.05;
+      const goal = schemes[current] || schemes.idle;
+      for (const key in col) for (let i = 0; i < 3; i++) col[key][i] += (goal[key][i] - col[key][i]) * 0.06;
       const breathe = 0.5 + 0.5 * Math.sin(t * (current === "thinking" ? 3.2 : 1.3));
       const base = w * 0.27 * (1 + 0.025 * breathe + 0.16 * level);
       g.clearRect(0, 0, w, h);
       // halo
       const halo = g.createRadialGradient(cx, cy, base * 0.6, cx, cy, base * 1.9);
-      halo.addColorStop(0, `hsla(${hue}, ${sat * 100}%, 60%, ${0.20 + 0.25 * level})`);
-      halo.addColorStop(1, `hsla(${hue}, ${sat * 100}%, 50%, 0)`);
+      halo.addColorStop(0, rgba(col.glow, 0.2 + 0.25 * level));
+      halo.addColorStop(1, rgba(col.glow, 0));
       g.fillStyle = halo;
       g.fillRect(0, 0, w, h);
       // Two wobbling blobs: a translucent aura that swells with the sound, and the sphere itself.
@@ -638,20 +658,20 @@
       };
       blob(base * (1.1 + 0.12 * level), 0.035 + 0.09 * level, 0.9, 1.3);
       const aura = g.createRadialGradient(cx, cy, base * 0.8, cx, cy, base * 1.3);
-      aura.addColorStop(0, `hsla(${hue + 20}, ${sat * 100}%, 62%, ${0.22 + 0.3 * level})`);
-      aura.addColorStop(1, `hsla(${hue + 20}, ${sat * 100}%, 55%, 0)`);
+      aura.addColorStop(0, rgba(col.glow, 0.22 + 0.3 * level));
+      aura.addColorStop(1, rgba(col.glow, 0));
       g.fillStyle = aura;
       g.fill();
       blob(base, 0.012 + 0.05 * level, 1.3, 0);
       const body = g.createRadialGradient(cx - base * 0.35, cy - base * 0.4, base * 0.05, cx, cy, base * 1.05);
-      body.addColorStop(0, `hsla(${hue - 10}, 90%, 92%, 1)`);
-      body.addColorStop(0.28, `hsla(${hue}, ${sat * 100}%, 66%, 1)`);
-      body.addColorStop(0.72, `hsla(${hue + 40}, ${sat * 90}%, 36%, 1)`);
-      body.addColorStop(1, `hsla(${hue + 60}, ${sat * 80}%, 14%, 1)`);
+      body.addColorStop(0, rgba(col.hi, 1));
+      body.addColorStop(0.28, rgba(col.light, 1));
+      body.addColorStop(0.72, rgba(col.mid, 1));
+      body.addColorStop(1, rgba(col.dark, 1));
       g.fillStyle = body;
       g.fill();
       // rim light
-      g.strokeStyle = `hsla(${hue}, ${sat * 100}%, 80%, ${0.12 + 0.25 * level})`;
+      g.strokeStyle = rgba(col.rim, 0.12 + 0.25 * level);
       g.lineWidth = 1.5;
       g.stroke();
       // thinking: an orbiting spark
@@ -659,8 +679,8 @@
         const a = t * 2.4;
         const x = cx + Math.cos(a) * base * 1.22, y = cy + Math.sin(a) * base * 1.22;
         const s = g.createRadialGradient(x, y, 0, x, y, w * 0.03);
-        s.addColorStop(0, `hsla(${hue}, 100%, 85%, 0.9)`);
-        s.addColorStop(1, `hsla(${hue}, 100%, 70%, 0)`);
+        s.addColorStop(0, rgba(col.spark, 0.9));
+        s.addColorStop(1, rgba(col.spark, 0));
         g.fillStyle = s;
         g.fillRect(x - w * 0.03, y - w * 0.03, w * 0.06, w * 0.06);
       }
