@@ -223,3 +223,25 @@ def test_english_only_detection() -> None:
     assert is_english_only("small.en")
     assert not is_english_only("small")
     assert not is_english_only("large-v3")
+
+
+async def test_model_that_cannot_load_reports_stt_unavailable(tmp_path: Any) -> None:
+    engine = SttEngine(SttSettings(model=str(tmp_path / "no-such-model")))
+    server = await start_stt("tcp://127.0.0.1:0", engine=engine)
+    try:
+        async with await Connection.open(server.uri) as conn:
+            await conn.write_event(Describe().event())
+            info = await conn.read_event(timeout=5)
+            assert info is not None and info.type == "info"  # describe works regardless
+            await send_utterance(conn, speak("Hello there.") + silence(0.3))
+            events: list[Any] = []
+            async with asyncio.timeout(30):
+                while (event := await conn.read_event()) is not None:
+                    events.append(event)
+                    if event.type == "error":
+                        break
+        assert events[-1].type == "error" and events[-1].data["code"] == "stt-unavailable"
+        assert "no-such-model" in events[-1].data["text"]
+    finally:
+        await server.stop()
+        await engine.close()

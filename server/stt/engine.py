@@ -81,9 +81,21 @@ class SttSettings:
 
     @property
     def resolved_compute_type(self) -> str:
-        if self.compute_type == "default" and self.device == "cpu":
+        if self.compute_type == "default" and self.resolved_device == "cpu":
             return "int8"
         return self.compute_type
+
+    @property
+    def resolved_device(self) -> str:
+        """``auto`` becomes ``cuda`` when CTranslate2 sees a CUDA device, else ``cpu``."""
+        if self.device != "auto":
+            return self.device
+        try:
+            import ctranslate2
+
+            return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        except (ImportError, RuntimeError):
+            return "cpu"
 
     @property
     def resolved_cpu_threads(self) -> int:
@@ -281,6 +293,11 @@ class SttEngine:
         """Begin loading the model in the background (idempotent)."""
         if self._load_task is None:
             self._load_task = asyncio.create_task(self._load_and_warm(), name="stt-model-load")
+            self._load_task.add_done_callback(self._log_load_failure)
+
+    def _log_load_failure(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and (err := task.exception()) is not None:
+            _LOGGER.error("Could not load model %r: %s", self.settings.model_path, err)
 
     async def _load_and_warm(self) -> Any:
         model = await self._loader.load(self.settings)
