@@ -324,6 +324,23 @@ async def test_phone_text_turn_regenerate_and_memory(stack: Stack, tmp_path: Pat
             await browser.close()
 
 
+async def test_timer_set_from_the_page_rings_on_the_page(stack: Stack, tmp_path: Path) -> None:
+    quiet = write_wav(tmp_path / "quiet.wav", silence(1.0))
+    async with async_api.async_playwright() as pw:
+        browser = await launch(pw, quiet)
+        try:
+            page = await (await browser.new_context(ignore_https_errors=True)).new_page()
+            await page.goto(f"{stack.url}?token={TOKEN}")
+            await wait_state(page, ("idle",))
+            await page.fill("#text-input", "Set a timer for 3 seconds")
+            await page.press("#text-input", "Enter")
+            await page.wait_for_selector(".msg.system:has-text('Timer set')", timeout=30000)
+            await page.wait_for_selector(".msg.system:has-text('Timer done')", timeout=30000)
+            assert await page.is_visible("#toast:has-text('Timer done')")
+        finally:
+            await browser.close()
+
+
 async def test_server_down_is_shown_and_recovers(stack: Stack, tmp_path: Path) -> None:
     """The web app keeps serving while the hub is away; the page says so and reconnects."""
     from jarvis.server.config import HubSettings, Settings
