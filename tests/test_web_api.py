@@ -468,3 +468,15 @@ async def test_something_else_on_the_hub_port_is_reported(_isolated_data_dir: Pa
         await web.stop()
         impostor.close()
         await impostor.wait_closed()
+
+
+async def test_forgetting_one_fact_keeps_similar_ones(server: WebServer) -> None:
+    async with client() as session:
+        await login(session, server)
+        for fact in ("likes tea", "likes tea with milk", "tea"):
+            async with session.post(server.url + "api/memory/facts", json={"text": fact}) as resp:
+                memory = await resp.json()
+        tea = next(f["id"] for f in memory["facts"] if f["fact"] == "likes tea")
+        async with session.delete(server.url + f"api/memory/facts/{tea}") as resp:
+            left = sorted(f["fact"] for f in (await resp.json())["facts"])
+        assert left == ["likes tea with milk", "tea"]

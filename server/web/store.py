@@ -152,8 +152,13 @@ class WebStore:
         if forget_by_id is not None:
             await forget_by_id(user_id, fact.id)
         else:
-            # The store forgets by text (as spoken); the exact text always matches this fact.
-            await store.forget_fact(user_id, fact.fact)
+            # The store forgets by text, as spoken ("forget that I like tea"), which also removes
+            # facts that contain the text or are contained in it: put those back, the user asked
+            # to forget this one fact only.
+            removed = await store.forget_fact(user_id, fact.fact)
+            for other in removed:
+                if other.id != fact.id:
+                    await store.add_fact(user_id, other.fact)
         return await self.memory(user_id)
 
     # --- feedback --------------------------------------------------------------------------------
