@@ -100,6 +100,8 @@ async def start_services(settings: Settings, stack: contextlib.AsyncExitStack) -
     from .brain.handler import start_brain
     from .brain.llm.select import make_llm
     from .brain.memory import DB_NAME, MemoryStore
+    from .brain.tools.homeassistant import homeassistant_hooks
+    from .homeassistant import HASettings
     from .stt.__main__ import start_stt
     from .stt.engine import SttSettings as EngineSttSettings
     from .tts.__main__ import start_tts
@@ -134,10 +136,15 @@ async def start_services(settings: Settings, stack: contextlib.AsyncExitStack) -
     )
     memory = await MemoryStore.open(settings.resolved_data_dir() / DB_NAME)
     stack.push_async_callback(memory.close)
+    ha = homeassistant_hooks(HASettings.from_env())  # JARVIS_HA_URL / JARVIS_HA_TOKEN
+    if ha is not None:
+        stack.push_async_callback(ha.close)
     brain = await start_brain(
         _uri(cfg_brain.host, cfg_brain.port),
         llm,
         memory=memory,
+        extra_tools=ha.tools if ha else (),
+        extra_fast_paths=ha.fast_paths if ha else (),
         settings=BrainServiceSettings(
             onboarding=cfg_brain.onboarding, default_user=settings.default_user, timezone=cfg_brain.timezone
         ),

@@ -448,3 +448,39 @@ async def test_home_assistant_wyoming_integration_uses_jarvis_stt(
             result = await resp.json()
     assert result["result"] == "success", result
     assert wer(sentence, result["text"]) <= 0.2, result
+
+
+async def test_jarvis_brain_command_with_ha_flags(ha: HAInstance, tmp_path: Path) -> None:
+    """`jarvis brain --ha-url ... --ha-token-file ...` (no LLM): HA's kitchen light through the fast path."""
+    import sys
+
+    token_file = tmp_path / "ha-token"
+    token_file.write_text(ha.token + "\n")
+    port = _free_port()
+    jarvis = Path(sys.executable).parent / "jarvis"
+    proc = await asyncio.create_subprocess_exec(
+        str(jarvis), "brain", "--uri", f"tcp://127.0.0.1:{port}", "--llm", "none", "--no-onboarding",
+        "--data-dir", str(tmp_path / "data"), "--ha-url", ha.url, "--ha-token-file", str(token_file),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        import ha_client
+
+        async with asyncio.timeout(60):
+            while True:  # bounded by the timeout: the brain loads its intents, then listens
+                info, _ = await ha_client.load_info("127.0.0.1", port, retries=0)
+                if info is not None:
+                    break
+                assert proc.returncode is None, "jarvis brain exited"
+                await asyncio.sleep(0.2)
+            async with HomeAssistantClient(ha.settings()) as client:
+                await client.call_service("light", "turn_on", {"entity_id": "light.bed_light"})
+                result = await ha_client.converse("127.0.0.1", port, "turn off the bed light")
+                assert result.kind == "handled" and "Bed Light" in result.text, result
+                assert (await _state(client, "light.bed_light"))["state"] == "off"
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        async with asyncio.timeout(20):
+            _, err = await proc.communicate()
+        assert b"Traceback" not in err, err.decode(errors="replace")[-2000:]

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from jarvis.protocol.paths import data_dir
+from jarvis.server.homeassistant import settings as ha_settings
 
 from .agent import AgentSettings
 from .handler import DEFAULT_URI, BrainServer, BrainSettings, parse_user_map, start_brain
 from .llm.ollama import DEFAULT_MODEL
 from .llm.select import make_llm
 from .memory import DB_NAME, MemoryStore
+from .tools.homeassistant import homeassistant_hooks
 
 __all__ = ["add_arguments", "run", "start_brain"]
 
@@ -75,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="advertise over zeroconf as _wyoming._tcp (NAME defaults to jarvis-brain-<host>)",
     )
+    ha_settings.add_arguments(parser)
 
 
 def settings_from_args(args: argparse.Namespace) -> BrainSettings:
@@ -121,9 +124,18 @@ async def run(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise SystemExit(str(err)) from err
+    ha = homeassistant_hooks(ha_settings.from_args(args))
     memory = await MemoryStore.open(data_dir(args.data_dir) / DB_NAME)
     sensitive = [name for name in args.sensitive_tools.split(",") if name.strip()]
-    server = await start_brain(args.uri, llm, memory=memory, sensitive_tools=sensitive, settings=settings)
+    server = await start_brain(
+        args.uri,
+        llm,
+        memory=memory,
+        sensitive_tools=sensitive,
+        settings=settings,
+        extra_tools=ha.tools if ha else (),
+        extra_fast_paths=ha.fast_paths if ha else (),
+    )
     try:
         async with contextlib.AsyncExitStack() as stack:
             if args.zeroconf is not None:
@@ -132,4 +144,6 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         await server.stop()
         await memory.close()
+        if ha is not None:
+            await ha.close()
     return 0

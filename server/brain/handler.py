@@ -484,6 +484,7 @@ async def start_brain(
     *,
     memory: MemoryStore | None = None,
     fast_paths: Sequence[FastPath] | None = None,
+    extra_fast_paths: Sequence[FastPath] = (),
     extra_tools: Iterable[Tool] = (),
     sensitive_tools: Iterable[str] = (),
     prefilter: PrefilterLike | None = None,
@@ -494,8 +495,8 @@ async def start_brain(
     """Start the brain and return the started server (``server.brain``, ``server.uri``).
 
     ``llm`` defaults to auto-detection (Ollama). ``fast_paths`` default to the local intents
-    (with ``timers``, a TimerManager, created if None); Home Assistant's recognizer is appended by
-    passing the full list. ``extra_tools`` join the built-in tools. ``prefilter`` defaults to
+    (with ``timers``, a TimerManager, created if None); ``extra_fast_paths`` (Home Assistant's
+    recognizer) are tried after them. ``extra_tools`` join the built-in tools. ``prefilter`` defaults to
     :class:`jarvis.server.brain.prefilter.Prefilter`.
     """
     if llm is None:
@@ -512,6 +513,7 @@ async def start_brain(
         )
     if fast_paths is None:  # compiling the intent templates takes a moment: not on the loop
         fast_paths = await asyncio.to_thread(_default_fast_paths, timers, memory)
+    fast_paths = [*fast_paths, *extra_fast_paths]
     if prefilter is None:
         from .prefilter import Prefilter
 
