@@ -268,6 +268,11 @@ class PipelineRun:
         except asyncio.CancelledError:
             self.state = RunState.CANCELLED
             raise
+        except Exception as err:  # a bug must end this turn cleanly, not the session
+            _LOGGER.exception("Turn %s failed unexpectedly", self.info.turn_id)
+            self.state = RunState.FAILED
+            self.error = PipelineError("internal", f"internal error: {err}")
+            await self.emit(PipelineEventType.ERROR, {"code": "internal", "text": self.error.message})
         finally:
             await asyncio.shield(self.end())
 
