@@ -283,9 +283,9 @@ class HARegistry:
                     if hits:
                         return hits
             # 2b. a bare domain word ("the lights") with the area given separately
-            domain = _domain_of_word(_strip_articles(normalize(name)))
-            if domain and area_obj is not None and (wanted is None or domain in wanted):
-                return self.in_area(area_obj, [domain])
+            bare = _domain_of_word(_strip_articles(normalize(name)))
+            if bare and area_obj is not None and (wanted is None or bare in wanted):
+                return self.in_area(area_obj, [bare])
             # 3. the name is an area ("turn off the kitchen")
             named_area = self.find_area(name)
             if named_area is not None and wanted:
