@@ -34,6 +34,7 @@ def registry() -> HARegistry:
             HAEntity("fan.ceiling_fan", "Ceiling Fan", "bedroom"),
             HAEntity("media_player.kitchen", "Kitchen Speaker", "kitchen"),
             HAEntity("lock.front_door", "Front Door"),
+            HAEntity("light.entree", "Entrée"),
         ],
     )
 
@@ -78,6 +79,21 @@ KITCHEN = ["light.ceiling_lights", "light.kitchen_lights"]
         ("fr", "ferme le volet du salon", "HassClose", ["cover.living_room_window"], None),
         ("fr", "ouvre Living Room Window", "HassOpen", ["cover.living_room_window"], None),
         ("en-US", "turn on the kitchen lights", "HassTurnOn", ["light.kitchen_lights"], None),
+        (
+            "en",
+            "Hey Jarvis, could you turn on the kitchen lights please?",
+            "HassTurnOn",
+            ["light.kitchen_lights"],
+            None,
+        ),
+        (
+            "fr",
+            "Jarvis, peux-tu éteindre la lampe de chevet s'il te plaît ?",
+            "HassTurnOff",
+            ["light.bed_light"],
+            None,
+        ),
+        ("fr", "allume l’Entrée", "HassTurnOn", ["light.entree"], None),
     ],
 )
 def test_recognized(

@@ -109,6 +109,22 @@ _SENTENCES: dict[str, dict[str, list[str]]] = {
     },
 }
 
+#: Words around a command that change nothing ("hey Jarvis, please turn on ...").
+_SKIP_WORDS: dict[str, list[str]] = {
+    "en": ["hey jarvis", "jarvis", "please", "can you", "could you", "would you", "will you", "for me"],
+    "fr": [
+        "hé jarvis",
+        "jarvis",
+        "s'il te plaît",
+        "s'il vous plaît",
+        "stp",
+        "svp",
+        "peux-tu",
+        "pourrais-tu",
+        "tu peux",
+        "est-ce que tu peux",
+    ],
+}
 _NAME_SLOTS = {"onoff_name", "level_name", "cover_name"}
 _ACTIONS = {
     "HassTurnOn": "turn_on",
@@ -242,7 +258,13 @@ class HAIntentRecognizer:
         lang = _language(language)
         cleaned = text.replace("’", "'").strip()
         results = list(
-            recognize_all(cleaned, self._intents[lang], slot_lists=self._slot_lists(registry), language=lang)
+            recognize_all(
+                cleaned,
+                self._intents[lang],
+                slot_lists=self._slot_lists(registry),
+                skip_words=_SKIP_WORDS[lang],
+                language=lang,
+            )
         )
         if not results:
             return None
