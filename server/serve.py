@@ -146,7 +146,15 @@ async def start_services(settings: Settings, stack: contextlib.AsyncExitStack) -
         extra_tools=ha.tools if ha else (),
         extra_fast_paths=ha.fast_paths if ha else (),
         settings=BrainServiceSettings(
-            onboarding=cfg_brain.onboarding, default_user=settings.default_user, timezone=cfg_brain.timezone
+            onboarding=cfg_brain.onboarding,
+            default_user=settings.default_user,
+            timezone=cfg_brain.timezone,
+            # [satellites.<id>] also maps Home Assistant's device_id / satellite_id to a user and area
+            user_map={
+                sat_id: f"{sat.user_id or ''}@{sat.area or ''}"
+                for sat_id, sat in settings.satellites.items()
+                if sat.user_id or sat.area
+            },
         ),
     )
     stack.push_async_callback(brain.stop)
