@@ -220,6 +220,41 @@ async def test_spoken_question_in_the_browser(stack: Stack, spoken_command: Path
             await browser.close()
 
 
+async def test_wake_word_interrupts_the_answer(stack: Stack, tmp_path: Path) -> None:
+    """Barge-in: "Hey Jarvis" while the (long) first answer plays stops it and starts a new turn."""
+    pcm = (
+        silence(1.5)
+        + speak("Hey Jarvis, tell me a story.")
+        + silence(4.0)
+        + speak("Hey Jarvis, what time is it?")
+        + silence(6.0)
+    )
+    two_questions = write_wav(tmp_path / "barge-in.wav", pcm)
+    async with async_api.async_playwright() as pw:
+        browser = await launch(pw, two_questions)
+        try:
+            page = await (await browser.new_context(ignore_https_errors=True)).new_page()
+            await page.goto(f"{stack.url}?token={TOKEN}&user=bea")
+            await wait_state(page, ("idle",))
+            await page.click("label.toggle:has(#wake-toggle)")
+            await page.wait_for_function(
+                "() => document.querySelectorAll('.msg.user:not(.partial)').length >= 2", timeout=60000
+            )
+            await page.wait_for_function(
+                "() => window.jarvis.stats.playedStreams >= 1 && !window.jarvis.stats.playing", timeout=60000
+            )
+            await wait_state(page, ("wake",))
+            questions = await page.locator(".msg.user .text").all_inner_texts()
+            answers = await page.locator(".msg.assistant .text").all_inner_texts()
+            stats = await page.evaluate("window.jarvis.stats")
+        finally:
+            await browser.close()
+    assert len(questions) == 2 and "story" in questions[0].lower() and "time" in questions[1].lower()
+    assert re.search(r"\d", answers[-1]), answers
+    # Only the second answer played to its end: the first was cut off by the wake word.
+    assert stats["playedStreams"] == 1, stats
+
+
 async def test_push_to_talk_on_a_phone(stack: Stack, tmp_path: Path) -> None:
     question = write_wav(tmp_path / "what-time.wav", silence(0.5) + speak("What time is it?") + silence(5.0))
     async with async_api.async_playwright() as pw:

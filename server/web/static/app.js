@@ -31,8 +31,8 @@
   // ---------------------------------------------------------------- shared state
   const stats = {
     wsMessages: 0, audioBytesReceived: 0, audioChunksReceived: 0, audioChunksScheduled: 0, audioStreams: 0,
-    playing: false, playedStreams: 0, scheduledSeconds: 0, gaps: 0, gapSeconds: 0, sentences: 0, micBytesSent: 0, micFramesSent: 0,
-    turns: 0, lastTurnMetrics: null, reconnects: 0,
+    playing: false, playedStreams: 0, scheduledSeconds: 0, gaps: 0, gapSeconds: 0, sentences: 0,
+    micBytesSent: 0, micFramesSent: 0, turns: 0, lastTurnMetrics: null, reconnects: 0,
   };
   const jarvis = { state: "connecting", stats, satelliteId, log: [], settings };
   window.jarvis = jarvis;
@@ -42,7 +42,6 @@
   let streaming = false; // sending mic frames to the hub
   let mode = "idle"; // idle | ptt | wake | text
   let turn = null; // {userEl, assistantEl, question, answer, turnId}
-  let lastQuestion = "";
 
   // ---------------------------------------------------------------- UI helpers
   function setState(state, sub) {
@@ -102,10 +101,7 @@
     if (!t.userEl) t.userEl = addMsg("user", "");
     t.userEl.querySelector(".text").textContent = text;
     t.userEl.classList.toggle("partial", !!partial);
-    if (!partial) {
-      t.question = text;
-      lastQuestion = text;
-    }
+    if (!partial) t.question = text;
     scrollLog();
   }
   function assistantEl() {
@@ -240,6 +236,9 @@
     return ctx;
   }
 
+  // Browsers (Safari above all) start audio only from a user gesture: any tap resumes it.
+  document.addEventListener("pointerdown", () => { if (ctx && ctx.state === "suspended") ctx.resume(); }, { capture: true });
+
   async function startMic() {
     const c = audioContext();
     if (micStream) return;
@@ -343,6 +342,7 @@
       this.sources.clear();
       stats.playing = false;
       this.nextTime = 0;
+      this.onDone = null;
     },
   };
 
@@ -428,9 +428,7 @@
         break;
       case "detection":
         // Barge-in: the wake word while Jarvis is speaking stops playback at once.
-        player.stop();
-        finishTurn();
-        newTurn();
+        bargeIn();
         setState("listening", "Heard “Hey Jarvis”, go ahead");
         break;
       case "voice-started":
@@ -461,15 +459,22 @@
         player.format = { rate: data.rate, width: data.width, channels: data.channels };
         break;
       case "audio-stop":
+        // (An audio-stop for an answer already cut off locally, by a barge-in, needs nothing.)
+        if (!player.open) break;
         player.onDone = () => {
           send("played");
           finishTurn();
-          if (mode === "ptt" || mode === "text") mode = settings.wake ? "wake" : "idle";
+          // After a push-to-talk or typed turn, go back to idle (or restart always-listening).
+          if (mode === "ptt" || mode === "text") mode = "idle";
           restingState();
         };
         player.end();
         break;
       case "jarvis-turn-metrics": {
+        if (staleMetrics) {
+          staleMetrics = false; // the metrics of the turn a barge-in cancelled
+          break;
+        }
         const t = turn;
         stats.lastTurnMetrics = data;
         if (t) {
@@ -523,6 +528,16 @@
   }
 
   // ---------------------------------------------------------------- talking
+  // A new turn while the hub may still be in one (the wake word, the button, a typed question):
+  // stop the answer's audio here at once; the hub cancels its turn, whose metrics then still arrive.
+  let staleMetrics = false;
+  function bargeIn() {
+    const busy = ["listening", "thinking", "speaking"].includes(jarvis.state);
+    if (busy && turn && !turn.done && !turn.metrics) staleMetrics = true;
+    player.stop();
+    finishTurn();
+    newTurn();
+  }
   async function startWakeMode() {
     if (!hubReady) return;
     await startMic();
@@ -542,12 +557,10 @@
   async function startPtt() {
     if (!hubReady) { toast("Not connected to the server yet"); return; }
     audioContext();
-    player.stop();
     try { await startMic(); } catch (err) { micError(err); return; }
     if (streaming) send("audio-stop"); // leave wake mode's stream; the new run barges in
+    bargeIn();
     mode = "ptt";
-    finishTurn();
-    newTurn();
     send("run-pipeline", pipelineData("asr"));
     send("audio-start");
     streaming = true;
@@ -566,11 +579,9 @@
     if (!text) return;
     if (!hubReady) { toast("Not connected to the server yet"); return; }
     audioContext();
-    player.stop();
     if (mode === "wake" && streaming) { send("audio-stop"); streaming = false; }
+    bargeIn();
     mode = "text";
-    finishTurn();
-    newTurn();
     setUserText(text, false);
     send("run-pipeline", pipelineData("handle"));
     send("transcript", { text, language: settings.language });
