@@ -243,7 +243,6 @@ async def _serve(settings: Settings, token: str, created: bool, stop: asyncio.Ev
         if web_text:
             lines.append(web_text)
         lines.append("Ready. Ctrl-C stops.")
-        print("\n".join(lines), flush=True)
 
         async with advertise(
             settings,
@@ -254,6 +253,7 @@ async def _serve(settings: Settings, token: str, created: bool, stop: asyncio.Ev
                 ("hub", hub.server, ZEROCONF_TYPE),
             ],
         ):
+            print("\n".join(lines), flush=True)  # "Ready." once everything is advertised
             await stop.wait()
         print("Stopping…", flush=True)
     _LOGGER.info("Stopped cleanly")

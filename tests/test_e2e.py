@@ -59,12 +59,19 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def jarvis_serve(data_dir: Path, ports: dict[str, int] | None = None) -> AsyncIterator[Served]:
+async def jarvis_serve(
+    data_dir: Path,
+    ports: dict[str, int] | None = None,
+    extra: list[str] | None = None,
+    zeroconf: bool = False,
+) -> AsyncIterator[Served]:
+    """``jarvis serve`` in a subprocess (ports 0 unless given), until it printed "Ready."."""
     ports = ports or {}
     argv = [
-        sys.executable, "-m", "jarvis.protocol.cli", "serve", "--llm", "none", "--no-zeroconf", "--no-web",
+        sys.executable, "-m", "jarvis.protocol.cli", "serve", "--llm", "none", "--no-web",
         "--stt-port", str(ports.get("stt", 0)), "--tts-port", str(ports.get("tts", 0)),
         "--brain-port", str(ports.get("brain", 0)), "--hub-port", str(ports.get("hub", 0)),
+        *(extra or []), *([] if zeroconf else ["--no-zeroconf"]),
     ]  # fmt: skip
     env = {**os.environ, "JARVIS_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
     process = await asyncio.create_subprocess_exec(
