@@ -19,6 +19,7 @@ from cryptography import x509
 from jarvis.server.brain.memory import MemoryStore
 from jarvis.server.web.__main__ import WebServer, pairing_message, start_web
 from jarvis.server.web.auth import COOKIE_NAME
+from jarvis.server.web.qr import qr_text
 
 TOKEN = "web-test-token-0123456789abcdef"
 # Nothing listens here: these tests do not need the hub.
@@ -209,7 +210,9 @@ async def test_pairing_qr_code_and_terminal_message(server: WebServer) -> None:
             assert svg.startswith("<svg") and "<path" in svg
     text = pairing_message(server, TOKEN)
     assert f"?token={TOKEN}" in text
-    assert "█" in text  # the QR code drawn in the terminal
+    # Bound to loopback: no QR code a phone could not use, but how to make it reachable.
+    assert "█" not in text and "--host 0.0.0.0" in text
+    assert "█" in qr_text(f"https://192.0.2.1:8443/?token={TOKEN}")
 
 
 async def test_metrics_with_bearer_token(server: WebServer) -> None:

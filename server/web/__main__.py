@@ -16,7 +16,7 @@ from jarvis.protocol.paths import data_dir as default_data_dir
 from jarvis.server.brain.memory import MemoryStore
 from jarvis.server.tokens import load_or_create_token
 
-from .app import WebAppConfig, create_app
+from .app import REACH_KEY, WebAppConfig, create_app
 from .bridge import BridgeSettings
 from .qr import qr_text
 from .store import WebStore
@@ -127,6 +127,8 @@ async def start_web(
         await runner.cleanup()
         raise
     server = WebServer(runner, site, host, "http" if http else "https", fingerprint)
+    if server.lan_url != server.url:
+        app[REACH_KEY].lan_url = server.lan_url
     _LOGGER.info("Web app on %s (hub %s)", server.url, hub_uri)
     return server
 
@@ -135,17 +137,18 @@ def pairing_message(server: WebServer, token: str, qr: bool = True) -> str:
     """What ``jarvis serve``/``jarvis web`` print: the URL, the pairing link and its QR code."""
     link = f"{server.lan_url}?token={token}"
     lines = [f"Web app:      {server.url}"]
+    loopback_only = server.host in ("127.0.0.1", "localhost", "::1")
     if server.lan_url != server.url:
         lines.append(f"On your LAN:  {server.lan_url}")
-    elif server.host in ("127.0.0.1", "localhost", "::1"):
+    elif loopback_only:
         lines.append(
             "              (this machine only: start with --host 0.0.0.0 or JARVIS_WEB_HOST=0.0.0.0"
             " to pair a phone)"
         )
     lines.append(f"Pairing link: {link}")
     if server.fingerprint:
-        lines.append(f"Certificate:  self-signed or yours, SHA-256 {server.fingerprint[:47]}…")
-    if qr:
+        lines.append(f"Certificate:  SHA-256 {server.fingerprint[:47]}…")
+    if qr and not loopback_only:  # a phone cannot open a loopback address
         lines.append("Scan to pair a phone (it opens the page already logged in):")
         lines.append(qr_text(link))
     return "\n".join(lines)

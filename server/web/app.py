@@ -102,9 +102,31 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
+@dataclass
+class Reachability:
+    """Where phones reach this server; filled in by ``start_web`` once the port is bound."""
+
+    lan_url: str | None = None
+    """e.g. ``https://192.168.1.20:8443/`` when bound to all interfaces; None when loopback only."""
+
+
+REACH_KEY = web.AppKey("reachability", Reachability)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.lower() in LOOPBACK_HOSTS
+
+
 def pairing_url(request: web.Request, include_token: bool = True) -> str:
+    """The URL to open on a phone: ``--public-url``, else the LAN address if the browser used a
+    loopback one and the server listens on the network, else the address the browser used."""
     config = request.app[CONFIG_KEY]
     base = config.public_url or f"{request.scheme}://{request.host}"
+    lan = request.app[REACH_KEY].lan_url
+    if not config.public_url and lan and _is_loopback(request.host):
+        base = lan
     base = base.rstrip("/")
     return f"{base}/?token={config.token}" if include_token else f"{base}/"
 
@@ -168,6 +190,7 @@ async def session_info(request: web.Request) -> web.Response:
             "users": users,
             "server_name": config.server_name,
             "pairing_url": pairing_url(request),
+            "pairing_reachable": not _is_loopback(pairing_url(request, include_token=False).split("/")[2]),
             "languages": list(config.languages),
             "voices": list(config.voices),
         }
@@ -332,6 +355,7 @@ def create_app(config: WebAppConfig, store: WebStore | None = None) -> web.Appli
     app[SESSIONS_KEY] = sessions
     app[STORE_KEY] = store or WebStore(config.data_dir)
     app[BRIDGES_KEY] = set()
+    app[REACH_KEY] = Reachability()
     app.on_shutdown.append(_close_websockets)
     app.on_cleanup.append(_close_store)
 

@@ -876,6 +876,7 @@
       jarvis.session = session;
       $("user-chip").textContent = session.user_id;
       $("pair-url").textContent = session.pairing_url;
+      $("pair-warning").classList.toggle("hidden", session.pairing_reachable !== false);
       applySettingsUi(session);
       connect();
       return loadMemory();
