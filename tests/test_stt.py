@@ -118,6 +118,7 @@ async def test_four_simultaneous_clients(stt: SttServer) -> None:
     )
     for sentence, result in zip(sentences, results, strict=True):
         assert wer(sentence, result.text) <= 0.15, (sentence, result.text)
+    assert stt.engine.active_utterances == 0
 
 
 async def test_44k_stereo_is_converted(stt: SttServer) -> None:

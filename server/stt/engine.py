@@ -288,6 +288,8 @@ class SttEngine:
         self._executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="stt-decode")
         self._slots = PrioritySlots(settings.workers)
         self._load_task: asyncio.Task[Any] | None = None
+        self.active_utterances = 0
+        """Utterances receiving audio now, on all connections (kept by the handlers)."""
 
     def start_loading(self) -> None:
         """Begin loading the model in the background (idempotent)."""
@@ -340,9 +342,18 @@ class SttEngine:
 
     @property
     def can_speculate(self) -> bool:
-        """Whether a speculative (partial) decode may start now: only if it leaves a worker free
-        for the endpoint and final decodes that clients wait for (with one worker: if it is idle)."""
-        return self._slots.waiting == 0 and self._slots.free >= min(2, self.settings.workers)
+        """Whether a speculative (partial) decode may start now.
+
+        Only while fewer utterances are under way than there are workers (each of them will soon
+        need a worker for its endpoint decode), and only if it leaves a worker free for the decodes
+        that clients wait for (with one worker: if it is idle).
+        """
+        workers = self.settings.workers
+        return (
+            self.active_utterances < max(2, workers)
+            and self._slots.waiting == 0
+            and self._slots.free >= min(2, workers)
+        )
 
     async def transcribe(
         self,

@@ -11,7 +11,7 @@ consecutive partial decodes agreed on, so concatenating the chunks reads as the 
 
 How the final transcript is made cheap: while audio arrives, the audio so far is decoded again
 about every second (at most one decode in flight per connection), and once more as soon as the
-voice activity detector (Silero) has heard ~0.2 s of non-speech after speech. The hub's
+voice activity detector (Silero) has heard ~0.15 s of non-speech after speech. The hub's
 endpointer sends ``audio-stop`` only after ~0.6 s of trailing silence, so by then that last
 decode has usually finished; if nothing after the audio it covered is speech, its text *is* the
 final transcript and is sent at once. Otherwise (speech after the last decode, or no decode yet)
@@ -51,7 +51,7 @@ class StreamingSettings:
     partial_interval: float = 1.0
     """Decode the audio so far after this much new audio (stretched to 1.5x the last decode time
     when decodes are slow, so partials never take more than ~2/3 of a worker)."""
-    endpoint_silence: float = 0.2
+    endpoint_silence: float = 0.15
     """Non-speech after speech that triggers the "probably final" decode."""
     speech_threshold: float = 0.3
     """Silero probability at or above which a frame counts as speech (low = cautious)."""
@@ -145,6 +145,8 @@ class _Utterance:
     rejected: bool = False
     stopped: bool = False
     """audio-stop arrived: no new partial or endpoint decodes."""
+    counted: bool = False
+    """Counted in the engine's ``active_utterances``."""
     started_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -206,10 +208,18 @@ class SttHandler(ServiceHandler):
         fmt = validate_format(data.get("rate"), data.get("width"), data.get("channels"))
         if self._vad is not None:
             self._vad.reset()  # Silero keeps state between frames; a new utterance starts fresh
-        return _Utterance(
+        utt = _Utterance(
             converter=AudioConverter(fmt.rate, fmt.width, fmt.channels),
             fmt=(fmt.rate, fmt.width, fmt.channels),
         )
+        utt.counted = True
+        self.engine.active_utterances += 1
+        return utt
+
+    def _uncount(self, utt: _Utterance) -> None:
+        if utt.counted:
+            utt.counted = False
+            self.engine.active_utterances -= 1
 
     async def _audio_start(self, event: Event) -> None:
         await self._drop_utterance()
@@ -409,6 +419,7 @@ class SttHandler(ServiceHandler):
             self._utt = None
             return  # the client was already told why, when it sent the bad format
         utt.stopped = True
+        self._uncount(utt)
         await self._end_utterance(utt)
         # (On an exception the utterance stays current, so disconnect() cancels its decodes.)
         if self._utt is utt:
@@ -422,10 +433,12 @@ class SttHandler(ServiceHandler):
             await self._analyse(utt, final=True)
             task = utt.decode_task
             if task is not None and not task.done():
-                if utt.decode_task_end >= utt.last_speech_end:
+                if utt.decode_task_end >= utt.last_speech_end and utt.decode_started:
                     await task  # it covers all the speech: its text will be the transcript
                 else:
-                    task.cancel()  # superseded by the final decode; do not wait for it
+                    # It misses speech, or still waits for a worker: the final decode (which
+                    # goes first in the queue) replaces it.
+                    task.cancel()
                     await asyncio.wait([task])
             for stale in list(utt.superseded):
                 stale.cancel()
@@ -464,6 +477,7 @@ class SttHandler(ServiceHandler):
         utt, self._utt = self._utt, None
         if utt is None:
             return
+        self._uncount(utt)
         tasks = [t for t in (utt.decode_task, *utt.superseded) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
