@@ -7,6 +7,7 @@ port 0), the memory is the brain's real SQLite store in the per-test data dir.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import stat
 from collections.abc import AsyncIterator
@@ -386,7 +387,7 @@ async def test_cross_origin_requests_are_refused(server: WebServer) -> None:
 
 
 async def test_jarvis_web_command(_isolated_data_dir: Path) -> None:
-    """`jarvis web` starts, prints the URL, pairing link and QR code, serves, and stops on SIGTERM."""
+    """`jarvis web` starts, prints the URL and pairing link, serves, and stops on SIGTERM."""
     import signal
     import sys
 
@@ -395,14 +396,13 @@ async def test_jarvis_web_command(_isolated_data_dir: Path) -> None:
         "-m",
         "jarvis.protocol.cli",
         "web",
-        "--port",
-        "0",
         "--hub",
         NO_HUB,
         "--data-dir",
         str(_isolated_data_dir),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "JARVIS_WEB_PORT": "0"},  # settings from the environment, like jarvis serve
     )
     try:
         assert proc.stdout is not None

@@ -155,8 +155,13 @@ def pairing_message(server: WebServer, token: str, qr: bool = True) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 for phones on the LAN)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTPS port (default 8443)")
+    parser.epilog = (
+        "--host/--port/--data-dir/--user default to the [web] section and data_dir/default_user of the "
+        "settings file and JARVIS_* variables, like jarvis serve (docs/configuration.md)."
+    )
+    parser.add_argument("--config", metavar="TOML", help="settings file (default: <data dir>/jarvis.toml)")
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 for phones on the LAN)")
+    parser.add_argument("--port", type=int, help=f"HTTPS port (default {DEFAULT_PORT}; 0 = any free port)")
     parser.add_argument("--hub", default="tcp://127.0.0.1:10600", help="the hub's URI (tcp://host:port)")
     parser.add_argument(
         "--cert", type=Path, help="TLS certificate (PEM); default: self-signed in the data dir"
@@ -165,34 +170,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--http", action="store_true", help="plain HTTP, for development or behind a TLS proxy (insecure)"
     )
-    parser.add_argument("--data-dir", type=Path, help="data directory (token, certificate, memory)")
+    parser.add_argument("--data-dir", help="data directory (token, certificate, memory)")
     parser.add_argument("--token", help="hub token (default: the one in the data dir, made on first run)")
-    parser.add_argument("--user", default="default", help="default user for logins")
+    parser.add_argument("--user", help="default user for logins (default: the settings' default_user)")
     parser.add_argument("--users", default="", help="comma-separated user ids offered at login")
     parser.add_argument("--public-url", help="base URL put in the pairing QR code (e.g. behind a proxy)")
     parser.add_argument("--no-qr", action="store_true", help="do not print the pairing QR code")
 
 
 async def run(args: argparse.Namespace) -> int:
-    directory = args.data_dir or default_data_dir()
-    if args.token:
-        token = args.token
-    else:
-        token, created = load_or_create_token(directory)
-        if created:
-            _LOGGER.info("Created a new token; start the hub with the same data dir so it uses it")
+    from jarvis.server.config import ConfigError, load_settings
+    from jarvis.server.tokens import TokenError
+
+    overrides = {"web.host": args.host, "web.port": args.port, "data_dir": args.data_dir}
+    try:
+        settings = load_settings(args.config, overrides=overrides)
+        directory = settings.resolved_data_dir()
+        if args.token:
+            token = args.token
+        else:
+            token, created = load_or_create_token(directory)
+            if created:
+                _LOGGER.info("Created a new token; start the hub with the same data dir so it uses it")
+    except (ConfigError, TokenError, ValueError) as err:
+        _LOGGER.error("jarvis web: %s", err)
+        return 2
     users = tuple(u.strip() for u in args.users.split(",") if u.strip())
     try:
         server = await start_web(
             token=token,
             hub_uri=args.hub,
-            host=args.host,
-            port=args.port,
+            host=settings.web.host,
+            port=settings.web.port,
             cert=args.cert,
             key=args.key,
             http=args.http,
             data_dir=directory,
-            default_user=args.user,
+            default_user=args.user or settings.default_user,
             users=users,
             server_name=socket.gethostname(),
             public_url=args.public_url,
