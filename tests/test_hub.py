@@ -477,3 +477,75 @@ async def test_timer_finished_while_away_is_delivered_on_reconnect(hub: Hub) -> 
         ring = TurnResult()
         await again.read_turn(ring, timeout=10, until="timer-finished")
         assert ring.events[-1][1].data["id"] == timer_id
+
+
+# -- isolation and hub-side barge-in ------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_a_slow_turn_on_one_satellite_does_not_delay_another(stt: Any, tts: Any) -> None:
+    gate = asyncio.Event()  # the slow satellite's answer waits until the fast one is done
+    llm = ScriptedLLM(
+        [ScriptedTurn(chunks=["Slow answer. "], gate=gate, gate_before=0), ScriptedTurn(text="Fast answer.")]
+    )
+    brain = await start_brain(LOOPBACK, llm, probe=False)
+    try:
+        async with (
+            Hub(hub_settings(), TOKEN, stt=[stt.uri], tts=[tts.uri], brain=[brain.uri]) as hub,
+            await HubClient.connect(hub.uri, TOKEN, "slow") as slow,
+            await HubClient.connect(hub.uri, TOKEN, "fast") as fast,
+        ):
+            slow_result = TurnResult()
+            await slow.start_turn("handle")
+            await slow.send(Transcript(text="tell me something slowly").event())
+            for _ in range(500):  # until the slow question reached the LLM (bounded: 5 s)
+                if llm.calls:
+                    break
+                await asyncio.sleep(0.01)
+            assert llm.calls, "the slow turn never reached the LLM"
+            fast_result = await fast.text_turn("tell me something quickly", timeout=30)
+            assert fast_result.sentences[:1] == ["Fast answer."]
+            assert "audio-chunk" in fast_result.types()
+            gate.set()
+            await slow.read_turn(slow_result, timeout=30)
+            assert slow_result.sentences[:1] == ["Slow answer."]
+    finally:
+        await brain.stop()
+
+
+@pytest.mark.slow
+async def test_hub_wake_word_during_the_answer_barges_in(stt: Any, tts: Any) -> None:
+    gate = asyncio.Event()  # never set: the first answer would never finish on its own
+    llm = ScriptedLLM(
+        [
+            ScriptedTurn(chunks=["Here is a long answer. ", "It", " goes on."], gate=gate, gate_before=2),
+            ScriptedTurn(text="Second answer."),
+        ]
+    )
+    brain = await start_brain(LOOPBACK, llm, probe=False)
+    first_ask = silence(0.5) + speak("Hey Jarvis.") + silence(0.3) + utterance("turn on the kitchen light")
+    second_ask = speak("Hey Jarvis.") + silence(0.3) + utterance("turn off the kitchen light")
+    try:
+        async with (
+            Hub(hub_settings(), TOKEN, stt=[stt.uri], tts=[tts.uri], brain=[brain.uri]) as hub,
+            await HubClient.connect(hub.uri, TOKEN, "dumb", local_wake=False) as sat,
+        ):
+            first = TurnResult()
+            await sat.start_turn("wake")
+            await sat.stream(first_ask)
+            await sat.read_turn(first, timeout=60, until="audio-chunk")  # the answer is playing
+            # the satellite keeps streaming its microphone: "hey jarvis" again cuts the answer
+            second = TurnResult()
+            streaming = asyncio.create_task(sat.stream(second_ask))
+            await sat.read_turn(first, timeout=60, until="jarvis-turn-metrics")
+            await sat.read_turn(second, timeout=60)
+            await streaming
+            types = first.types()
+            # detection, then the cancelled answer is closed, then its metrics; then the new turn
+            assert types.index("detection") < types.index("audio-stop") < types.index("jarvis-turn-metrics")
+            assert first.sentences == ["Here is a long answer."]
+            assert second.types()[0] == "voice-started", second.types()
+            assert "kitchen" in (second.transcript or "").lower()
+            assert second.sentences[:1] == ["Second answer."]
+    finally:
+        await brain.stop()

@@ -180,6 +180,9 @@ class SatelliteSession(ServiceHandler):
             detected = self._wake.process(audio)  # ~0.1 ms per 10 ms of audio (measured in bench)
             if detected:
                 self._pending_wake_at = time.monotonic()
+                # The turn's own audio never reaches the detector: start it afresh (no refractory
+                # period left over) for when it listens again, e.g. for a barge-in.
+                self._wake.reset()
                 await self.write_event(Detection(name=self._wake.model).event())
                 await self._start_run("asr", self._end_stage)
 

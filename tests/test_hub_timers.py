@@ -1,0 +1,84 @@
+"""The hub's timer book: countdown from timer-started, pause/resume/cancel, delivery when back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from wyoming.event import Event
+from wyoming.timer import TimerCancelled, TimerStarted, TimerUpdated
+
+from jarvis.server.hub.timers import TimerBook
+
+
+class Inbox:
+    """Satellites as seen by the book: which are connected, and what each received."""
+
+    def __init__(self) -> None:
+        self.connected: set[str] = set()
+        self.received: asyncio.Queue[tuple[str, Event, float]] = asyncio.Queue()
+
+    async def deliver(self, satellite_id: str, event: Event) -> bool:
+        if satellite_id not in self.connected:
+            return False
+        await self.received.put((satellite_id, event, time.monotonic()))
+        return True
+
+
+async def test_started_timer_finishes_on_its_satellite() -> None:
+    inbox = Inbox()
+    inbox.connected = {"kitchen", "office"}
+    book = TimerBook(inbox.deliver)
+    start = time.monotonic()
+    book.handle("kitchen", TimerStarted(id="t1", total_seconds=1).event())
+    assert book.active("kitchen") == ["t1"] and book.active("office") == []
+    async with asyncio.timeout(5):
+        sat, event, at = await inbox.received.get()
+    assert (sat, event.type, event.data["id"]) == ("kitchen", "timer-finished", "t1")
+    assert at - start >= 0.95
+    assert book.active() == []
+    await book.close()
+
+
+async def test_pause_resume_and_cancel() -> None:
+    inbox = Inbox()
+    inbox.connected = {"kitchen"}
+    book = TimerBook(inbox.deliver)
+    book.handle("kitchen", TimerStarted(id="t1", total_seconds=60).event())
+    book.handle("kitchen", TimerUpdated(id="t1", is_active=False, total_seconds=42).event())
+    assert book.remaining("t1") == 42  # paused: the remaining time stands still
+    book.handle("kitchen", TimerUpdated(id="t1", is_active=True, total_seconds=1).event())
+    remaining = book.remaining("t1")
+    assert remaining is not None and 0.5 < remaining <= 1.0
+    async with asyncio.timeout(5):
+        _, event, _ = await inbox.received.get()
+    assert event.data["id"] == "t1"
+
+    book.handle("kitchen", TimerStarted(id="t2", total_seconds=1).event())
+    book.handle("kitchen", TimerCancelled(id="t2").event())
+    assert book.active() == [] and book.remaining("t2") is None
+    book.handle("kitchen", TimerUpdated(id="nope", is_active=True, total_seconds=1).event())  # ignored
+    await book.close()
+
+
+async def test_finished_while_disconnected_waits_for_the_satellite() -> None:
+    inbox = Inbox()
+    book = TimerBook(inbox.deliver)
+    book.handle("kitchen", TimerStarted(id="t1", total_seconds=0).event())
+    async with asyncio.timeout(5):
+        await book.pending_added.wait()
+    pending = book.take_pending("kitchen")
+    assert [e.data["id"] for e in pending] == ["t1"]
+    assert book.take_pending("kitchen") == []
+    await book.close()
+
+
+async def test_close_cancels_running_countdowns() -> None:
+    inbox = Inbox()
+    inbox.connected = {"kitchen"}
+    book = TimerBook(inbox.deliver)
+    for i in range(3):
+        book.handle("kitchen", TimerStarted(id=f"t{i}", total_seconds=3600).event())
+    await book.close()
+    assert book.active() == []
+    assert inbox.received.empty()
