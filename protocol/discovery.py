@@ -109,9 +109,10 @@ class ServiceEndpoint:
 
 
 def _ip_version(interfaces: Interfaces) -> IPVersion:
-    if interfaces and all(":" not in str(i) for i in interfaces):
-        return IPVersion.V4Only
-    return IPVersion.All
+    """IPv4 (what is advertised, and what Home Assistant uses) unless an IPv6 interface is named."""
+    if interfaces and any(":" in str(i) for i in interfaces):
+        return IPVersion.All
+    return IPVersion.V4Only
 
 
 @dataclass
