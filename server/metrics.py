@@ -15,6 +15,10 @@ import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -242,15 +246,16 @@ class MetricsServer:
         self.host = host
         self.requested_port = port
         self.registry = registry
-        self._runner = None  # type: ignore[var-annotated]
+        self._runner: web.AppRunner | None = None
         self.port = port
 
     async def start(self) -> None:
         from aiohttp import web
 
-        self._runner = web.AppRunner(metrics_app(self.registry), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.requested_port)
+        runner = web.AppRunner(metrics_app(self.registry), access_log=None)
+        self._runner = runner
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.requested_port)
         await site.start()
         server = getattr(site, "_server", None)
         if server is not None and server.sockets:

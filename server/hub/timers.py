@@ -73,19 +73,19 @@ class TimerBook:
             self._cancel(TimerCancelled.from_event(event).id)
         elif TimerUpdated.is_type(event.type):
             updated = TimerUpdated.from_event(event)
-            timer = self._timers.get(updated.id)
-            if timer is None:
+            known = self._timers.get(updated.id)
+            if known is None:
                 _LOGGER.warning("Update for unknown timer %s", updated.id)
                 return
-            if timer.task is not None:
-                timer.task.cancel()
-                timer.task = None
-            timer.remaining_s = float(updated.total_seconds)
+            if known.task is not None:
+                known.task.cancel()
+                known.task = None
+            known.remaining_s = float(updated.total_seconds)
             if updated.is_active:
-                timer.ends_at = time.monotonic() + timer.remaining_s
-                self._schedule(timer)
+                known.ends_at = time.monotonic() + known.remaining_s
+                self._schedule(known)
             else:
-                timer.ends_at = None
+                known.ends_at = None
 
     def _schedule(self, timer: _Timer) -> None:
         timer.task = asyncio.create_task(self._ring(timer), name=f"timer-{timer.id}")
