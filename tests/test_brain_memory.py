@@ -174,6 +174,17 @@ async def test_memory_tools_only_touch_the_current_user(memory: MemoryStore) -> 
     assert "Error: no remembered fact matches" in llm.calls[1].messages[-1]["content"]
 
 
+async def test_forget_fact_by_id_removes_exactly_that_fact_of_that_user(memory: MemoryStore) -> None:
+    tea = await memory.add_fact("alice", "likes tea")
+    milk = await memory.add_fact("alice", "likes tea with milk")
+    bobs = await memory.add_fact("bob", "likes tea")
+    assert not await memory.forget_fact_id("bob", tea)  # not Bob's fact: untouched
+    assert await memory.forget_fact_id("alice", tea)
+    assert not await memory.forget_fact_id("alice", tea)  # already gone
+    assert [(f.id, f.fact) for f in await memory.list_facts("alice")] == [(milk, "likes tea with milk")]
+    assert [f.id for f in await memory.list_facts("bob")] == [bobs]
+
+
 async def test_feedback_api_checks_owner_and_rating(memory: MemoryStore) -> None:
     turn = await memory.add_turn("ann", "c", "q", "a")
     assert await memory.record_feedback("ann", turn, 1) > 0

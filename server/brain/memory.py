@@ -305,6 +305,19 @@ class MemoryStore:
 
         return await self._run(work)
 
+    async def forget_fact_id(self, user_id: str, fact_id: int) -> bool:
+        """Delete one fact of this user by id (the web page's memory editor); False if it was not there."""
+
+        def work() -> bool:
+            found = self._db.execute(
+                "SELECT 1 FROM facts WHERE user_id = ? AND id = ?", (user_id, fact_id)
+            ).fetchone()
+            if found:
+                self._write([("DELETE FROM facts WHERE user_id = ? AND id = ?", (user_id, fact_id))])
+            return bool(found)
+
+        return await self._run(work)
+
     # -- dynamic memory ---------------------------------------------------------------------------
 
     async def add_summary(self, user_id: str, summary: str) -> int:

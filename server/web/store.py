@@ -148,17 +148,7 @@ class WebStore:
         fact = facts.get(fact_id)
         if fact is None:
             raise StoreError("not-found", f"no fact {fact_id} for this user")
-        forget_by_id = getattr(store, "forget_fact_id", None)
-        if forget_by_id is not None:
-            await forget_by_id(user_id, fact.id)
-        else:
-            # The store forgets by text, as spoken ("forget that I like tea"), which also removes
-            # facts that contain the text or are contained in it: put those back, the user asked
-            # to forget this one fact only.
-            removed = await store.forget_fact(user_id, fact.fact)
-            for other in removed:
-                if other.id != fact.id:
-                    await store.add_fact(user_id, other.fact)
+        await store.forget_fact_id(user_id, fact.id)
         return await self.memory(user_id)
 
     # --- feedback --------------------------------------------------------------------------------
