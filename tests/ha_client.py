@@ -256,10 +256,12 @@ async def transcribe(
     realtime: float | None = None,
     version: str = WYOMING_2024_3,
     chunks: Sequence[bytes] | None = None,
+    received: list[Event] | None = None,
 ) -> str | None:
     """``stt.py`` ``async_process_audio_stream``; None where HA would report an error.
 
     ``chunks``: the exact audio pieces (e.g. :func:`http_body_chunks`); default ``chunk_bytes`` each.
+    ``received``: if given, every event read is appended (HA itself ignores all but ``transcript``).
     """
     if chunks is None:
         chunks = [pcm[i : i + chunk_bytes] for i in range(0, len(pcm), chunk_bytes)]
@@ -281,6 +283,8 @@ async def transcribe(
             event = await client.read_event()
             if event is None:
                 return None
+            if received is not None:
+                received.append(event)
             if Transcript.is_type(event.type):
                 return Transcript.from_event(event).text
 
