@@ -195,7 +195,7 @@ async def test_brain_describe_answered_on_first_try(brain: BrainServer) -> None:
 @pytest.mark.slow
 async def test_stt_the_ha_way(stt: SttServer) -> None:
     sentence = "Turn on the kitchen lights and close the garage door."
-    audio = speak(sentence) + silence(0.5)
+    audio = silence(0.3) + speak(sentence) + silence(0.5)
     host, port = _hp(stt)
     async with asyncio.timeout(TIMEOUT):
         text = await ha_client.transcribe(host, port, audio, language="en")
