@@ -40,6 +40,7 @@ from jarvis.protocol.service import Connection
 
 from ..metrics import REGISTRY
 from .errors import (
+    AudioInputError,
     IntentError,
     NoSpeechError,
     PipelineError,
@@ -254,7 +255,10 @@ class PipelineRun:
             if self.start_stage == "asr":
                 text = await self._listen_and_transcribe()
             else:
-                text = await self._text
+                try:
+                    text = await asyncio.wait_for(asyncio.shield(self._text), self.services.service_timeout_s)
+                except TimeoutError as err:
+                    raise AudioInputError("bad-event", "a text turn needs a transcript event") from err
                 self.stamp("transcript")
             self.transcript = text
             await self._handle_and_speak(text)
