@@ -230,6 +230,8 @@ async def test_unreachable_home_assistant_is_a_tool_error_not_a_crash() -> None:
         assert tool.is_sensitive({"action": "open", "name": "garage door"})
         assert tool.is_sensitive({"action": "turn_on", "domain": "lock", "name": "x"})
         assert not tool.is_sensitive({"action": "turn_on", "name": "kitchen lights"})
+        assert tool.is_sensitive({"action": "open", "name": "cover.entrance"})
+        assert tool.is_sensitive({"action": "open_cover", "domain": "cover", "name": "entrance"})
         with pytest.raises(ToolError, match="cannot reach Home Assistant"):
             await tool.call({"action": "turn_on", "name": "kitchen lights"}, TurnContext("turn on"))
         with pytest.raises(ToolError, match="say which device"):

@@ -183,14 +183,21 @@ class HACallServiceTool(Tool):
         return registry.resolve(name, area, [domain] if domain else None) or None
 
     def is_sensitive(self, arguments: dict[str, Any]) -> bool:
-        """Locks, alarm panels and garage doors need a yes; unknown targets are judged by their words."""
+        """Locks, alarm panels and garage doors need a yes.
+
+        Targets the cached registry does not know (not loaded yet, or a device added since) are judged
+        fail-safe: any cover, lock or alarm, or words such as "garage", "gate", "door", "lock".
+        """
         domain = (arguments.get("domain") or "").strip()
         if domain in ("lock", "alarm_control_panel"):
             return True
         targets = self._cached_targets(arguments)
         if targets is not None:
             return any(is_sensitive_entity(e) for e in targets)
-        words = (arguments.get("name"), arguments.get("area"), arguments.get("action"), domain)
+        name = str(arguments.get("name") or arguments.get("entity_id") or "").strip()
+        if domain == "cover" or name.split(".", 1)[0] in ("cover", "lock", "alarm_control_panel"):
+            return True
+        words = (name, arguments.get("area"), arguments.get("action"), domain)
         return mentions_sensitive(*(str(w) for w in words if w))
 
     def describe_action(self, arguments: dict[str, Any]) -> str:
