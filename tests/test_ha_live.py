@@ -484,3 +484,31 @@ async def test_jarvis_brain_command_with_ha_flags(ha: HAInstance, tmp_path: Path
         async with asyncio.timeout(20):
             _, err = await proc.communicate()
         assert b"Traceback" not in err, err.decode(errors="replace")[-2000:]
+
+
+async def test_home_assistant_2024_3_has_no_wyoming_conversation_agents(ha: HAInstance) -> None:
+    """Documented in docs/home-assistant.md: 2024.3.3 answers "no services" for the brain (a `handle`
+    program); conversation agents need a newer HA (tested with tests/ha_client.py instead)."""
+    import aiohttp
+
+    from jarvis.server.brain.handler import BrainSettings, start_brain
+    from jarvis.server.brain.llm.scripted import ScriptedLLM
+
+    brain = await start_brain(
+        "tcp://127.0.0.1:0", ScriptedLLM(), settings=BrainSettings(onboarding=False), probe=False
+    )
+    try:
+        async with asyncio.timeout(60), aiohttp.ClientSession() as session:
+            flow = await _ha_json(
+                session, "POST", f"{ha.url}/api/config/config_entries/flow", ha.token, {"handler": "wyoming"}
+            )
+            result = await _ha_json(
+                session,
+                "POST",
+                f"{ha.url}/api/config/config_entries/flow/{flow['flow_id']}",
+                ha.token,
+                {"host": "127.0.0.1", "port": brain.port},
+            )
+        assert result["type"] == "abort" and result["reason"] == "no_services", result
+    finally:
+        await brain.stop()
