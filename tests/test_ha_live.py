@@ -512,3 +512,71 @@ async def test_home_assistant_2024_3_has_no_wyoming_conversation_agents(ha: HAIn
         assert result["type"] == "abort" and result["reason"] == "no_services", result
     finally:
         await brain.stop()
+
+
+async def test_assist_pipeline_runs_on_jarvis_stt_and_tts(
+    ha: HAInstance, jarvis_stt_tts: tuple[Any, Any]
+) -> None:
+    """A voice command through HA's own Assist pipeline (assist_pipeline/run over the WebSocket API, as
+    the HA frontend and satellites do): audio -> Jarvis STT -> HA's conversation agent -> Jarvis TTS.
+
+    The TTS stage needs the ffmpeg binary (HA transcodes pipeline audio to mp3); without it the run
+    ends after the intent stage.
+    """
+    import aiohttp
+    from speech import silence, speak
+
+    stt, tts = jarvis_stt_tts
+    tts_language = tts.info.tts[0].voices[0].languages[0]
+    end_stage = "tts" if shutil.which("ffmpeg") else "intent"
+    async with HomeAssistantClient(ha.settings()) as client:
+        await client.call_service("light", "turn_off", {"entity_id": "light.kitchen_lights"})
+    async with asyncio.timeout(120), aiohttp.ClientSession() as session:
+        (stt_entity,) = await _add_wyoming(session, ha, stt.port)
+        (tts_entity,) = await _add_wyoming(session, ha, tts.port)
+        async with session.ws_connect(f"{ha.url}/api/websocket") as ws:
+            assert (await ws.receive_json())["type"] == "auth_required"
+            await ws.send_json({"type": "auth", "access_token": ha.token})
+            assert (await ws.receive_json())["type"] == "auth_ok"
+            pipeline = {
+                "name": "Jarvis", "language": "en", "conversation_engine": "homeassistant",
+                "conversation_language": "en", "stt_engine": stt_entity, "stt_language": "en",
+                "tts_engine": tts_entity, "tts_language": tts_language, "tts_voice": None,
+                "wake_word_entity": None, "wake_word_id": None,
+            }  # fmt: skip
+            await ws.send_json({"id": 1, "type": "assist_pipeline/pipeline/create", **pipeline})
+            created = await ws.receive_json()
+            assert created["success"], created
+            await ws.send_json(
+                {
+                    "id": 2,
+                    "type": "assist_pipeline/run",
+                    "start_stage": "stt",
+                    "end_stage": end_stage,
+                    "input": {"sample_rate": 16000},
+                    "pipeline": created["result"]["id"],
+                }
+            )
+            events: dict[str, Any] = {}
+            audio = silence(0.5) + speak("Turn on the kitchen lights.") + silence(1.5)
+            while "run-end" not in events:
+                msg = await ws.receive_json()
+                if msg.get("type") == "result":
+                    assert msg["success"], msg
+                    continue
+                event = msg["event"]
+                events[event["type"]] = event.get("data") or {}
+                assert event["type"] != "error", event
+                if event["type"] == "run-start":
+                    handler = bytes([event["data"]["runner_data"]["stt_binary_handler_id"]])
+                    for start in range(0, len(audio), 1024):  # 32 ms frames, like a microphone
+                        await ws.send_bytes(handler + audio[start : start + 1024])
+                    await ws.send_bytes(handler)  # end of audio
+    text = events["stt-end"]["stt_output"]["text"]
+    assert "kitchen light" in text.lower(), text
+    speech = events["intent-end"]["intent_output"]["response"]["speech"]["plain"]["speech"]
+    assert speech, events["intent-end"]
+    async with HomeAssistantClient(ha.settings()) as client:
+        assert (await _state(client, "light.kitchen_lights"))["state"] == "on"
+    if end_stage == "tts":
+        assert events["tts-end"]["tts_output"]["url"]
