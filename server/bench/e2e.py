@@ -375,7 +375,10 @@ def render(results: Results, sat_counts: Sequence[int], plot: Path | None) -> st
                      f"{'met' if ratio <= 1.5 else 'NOT met'})")  # fmt: skip
 
     chunk_rows = [[name, mean, p] for name, (mean, p) in results.per_chunk_us.items()]
-    chunks = markdown_table(["per 20 ms chunk, on the event loop", "mean µs", "p95 µs"], chunk_rows)
+    chunks = markdown_table(
+        ["hub work per 20 ms chunk (VAD: session thread; wake word: event loop)", "mean µs", "p95 µs"],
+        chunk_rows,
+    )
 
     body = [
         "## End to end: voice turns through the hub",
