@@ -549,3 +549,31 @@ async def test_hub_wake_word_during_the_answer_barges_in(stt: Any, tts: Any) -> 
             assert second.sentences[:1] == ["Second answer."]
     finally:
         await brain.stop()
+
+
+# -- bad input (no models needed: services are never reached) ----------------------------------------
+
+
+async def test_bad_events_get_errors_and_the_session_survives() -> None:
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    async with Hub(hub_settings(), TOKEN, stt=[dead], tts=[dead], brain=[dead]) as hub:
+        async with asyncio.timeout(10):
+            sat = await HubClient.connect(hub.uri, TOKEN, "sat")
+            async with sat:
+                from wyoming.event import Event
+
+                for bad in (
+                    Event("audio-chunk", {"width": 2}, payload=b"\x00\x00"),  # no rate
+                    Event("audio-start", {"rate": 16000, "width": 3, "channels": 1}),  # bad width
+                    Event("run-pipeline", {"start_stage": "nonsense", "end_stage": "tts"}),
+                    Event("transcript", {"text": "no text turn is running"}),
+                    Event("jarvis-feedback", {"turn_id": "x", "rating": "good"}),
+                    Event("mystery-event", {}),
+                ):
+                    await sat.send(bad)
+                    reply = await sat.conn.read_event()
+                    assert reply is not None and reply.type == "error", (bad.type, reply)
+                    assert reply.data["code"] in ("bad-event", "bad-audio", "unsupported-event"), reply.data
+                # still authenticated and usable: a text turn reaches the (dead) brain
+                result = await sat.text_turn("hello", end_stage="handle", timeout=10)
+                assert result.error is not None and result.error.code == "brain-unavailable"

@@ -74,6 +74,14 @@ class SatelliteSession(ServiceHandler):
             return True
         if not self.authenticated:
             return await self._authenticate(event)
+        try:
+            return await self._dispatch(event)
+        except (KeyError, ValueError, TypeError) as err:  # a well-framed event with bad fields
+            _LOGGER.warning("%s: bad %s event: %r", self.satellite_id, event.type, err)
+            await self.write_error(f"bad {event.type} event: {err!r}", "bad-event")
+            return True
+
+    async def _dispatch(self, event: Event) -> bool:
         if AudioChunk.is_type(event.type):
             await self._on_audio(AudioChunk.from_event(event))
         elif AudioStart.is_type(event.type):
