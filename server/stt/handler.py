@@ -279,8 +279,16 @@ class SttHandler(ServiceHandler):
                 "audio-too-long",
             )
         utt.pcm += converted
-        await self._analyse(utt)
-        self._maybe_decode(utt)
+        if not self._ahead_of_real_time(utt):
+            # (Audio far ahead of real time is a file being sent: it is analysed at audio-stop,
+            # alongside the final decode, instead of chunk by chunk.)
+            await self._analyse(utt)
+            self._maybe_decode(utt)
+
+    @staticmethod
+    def _ahead_of_real_time(utt: _Utterance) -> bool:
+        """True while the audio received is well ahead of the wall time since it started."""
+        return utt.samples / RATE > 1.5 * (time.monotonic() - utt.started_at) + 0.5
 
     async def _analyse(self, utt: _Utterance, final: bool = False) -> None:
         """Run the VAD over audio not yet analysed (whole frames; at the end, the padded tail)."""
@@ -323,7 +331,7 @@ class SttHandler(ServiceHandler):
         end = utt.vad_samples
         if end <= utt.decoded_end:
             return
-        if end / RATE > 1.5 * (time.monotonic() - utt.started_at) + 0.5:
+        if self._ahead_of_real_time(utt):
             return  # audio arrives much faster than real time (a file): audio-stop is near
         settings = self.streaming
         endpoint = utt.silence_run >= settings.endpoint_silence * RATE
@@ -430,6 +438,24 @@ class SttHandler(ServiceHandler):
         assert utt.converter is not None
         utt.pcm += utt.converter.flush()
         try:
+            backlog = utt.samples - utt.vad_samples
+            if utt.decode_task is None and utt.decoded_end == 0 and backlog > RATE // 2:
+                # Sent faster than real time, nothing decoded yet: decode it all at once, with the
+                # VAD over the backlog alongside (only to tell silence from speech).
+                decode = asyncio.create_task(
+                    self.engine.transcribe(bytes(utt.pcm), self._language, Priority.FINAL)
+                )
+                try:
+                    await self._analyse(utt, final=True)
+                    result = await decode
+                finally:
+                    if not decode.done():
+                        decode.cancel()
+                        await asyncio.wait([decode])
+                text, how = (result.text, "decoded") if utt.speech_seen else ("", "no speech")
+                self._log_final(utt, stopped, how, text)
+                await self._finish(utt, text)
+                return
             await self._analyse(utt, final=True)
             task = utt.decode_task
             if task is not None and not task.done():
@@ -447,6 +473,10 @@ class SttHandler(ServiceHandler):
             _LOGGER.error("%s: %s", self.peer, err)
             await self.write_error(str(err), "stt-unavailable")
             return
+        self._log_final(utt, stopped, how, text)
+        await self._finish(utt, text)
+
+    def _log_final(self, utt: _Utterance, stopped: float, how: str, text: str) -> None:
         _LOGGER.info(
             "%s: transcript after %.0f ms (%s, %.2f s audio): %r",
             self.peer,
@@ -455,7 +485,6 @@ class SttHandler(ServiceHandler):
             utt.samples / RATE,
             text,
         )
-        await self._finish(utt, text)
 
     async def _final_text(self, utt: _Utterance) -> tuple[str, str]:
         if not utt.speech_seen:
