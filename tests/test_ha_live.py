@@ -146,6 +146,7 @@ async def _prepare(base: str, access_token: str) -> str:
                 "type": "config/entity_registry/update",
                 "entity_id": "light.kitchen_lights",
                 "area_id": "kitchen",
+                "aliases": ["kitchen light"],  # HA's own agent matches names exactly; tiny.en may say either
             },
             {
                 "type": "config/entity_registry/update",
@@ -574,8 +575,8 @@ async def test_assist_pipeline_runs_on_jarvis_stt_and_tts(
                     await ws.send_bytes(handler)  # end of audio
     text = events["stt-end"]["stt_output"]["text"]
     assert "kitchen light" in text.lower(), text
-    speech = events["intent-end"]["intent_output"]["response"]["speech"]["plain"]["speech"]
-    assert speech, events["intent-end"]
+    response = events["intent-end"]["intent_output"]["response"]
+    assert response["response_type"] == "action_done", (text, response)
     async with HomeAssistantClient(ha.settings()) as client:
         assert (await _state(client, "light.kitchen_lights"))["state"] == "on"
     if end_stage == "tts":
