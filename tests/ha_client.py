@@ -1,5 +1,10 @@
 """A Wyoming client that does exactly what Home Assistant's Wyoming integration does.
 
+For HA 2024.3.3 this is checked against the real thing: tests/test_ha_live.py records the bytes a
+real Home Assistant sends to Jarvis (describe, synthesize, transcribe, audio-start/chunk/stop) and
+compares them with :func:`encode_event` of the events built here
+(``test_home_assistant_sends_exactly_what_the_mirror_client_sends``).
+
 Used by tests/test_ha_wyoming.py to check Jarvis's STT, TTS and brain services the way Home Assistant
 uses them, with no Home Assistant installed. Each method mirrors one code path of the integration,
 event for event, in the same order, with the same framing (wyoming's ``Event`` classes and

@@ -515,14 +515,63 @@ async def test_home_assistant_2024_3_has_no_wyoming_conversation_agents(ha: HAIn
         await brain.stop()
 
 
+async def _run_assist_pipeline(
+    session: Any,
+    ha: HAInstance,
+    stt_entity: str,
+    tts_entity: str,
+    tts_language: str,
+    audio: bytes,
+    end_stage: str,
+) -> dict[str, Any]:
+    """Create a pipeline on the given engines and run it from audio, as the HA frontend does
+    (``assist_pipeline/run`` over the WebSocket API, audio as binary frames); returns its events."""
+    async with session.ws_connect(f"{ha.url}/api/websocket") as ws:
+        assert (await ws.receive_json())["type"] == "auth_required"
+        await ws.send_json({"type": "auth", "access_token": ha.token})
+        assert (await ws.receive_json())["type"] == "auth_ok"
+        pipeline = {
+            "name": f"Jarvis {stt_entity}", "language": "en", "conversation_engine": "homeassistant",
+            "conversation_language": "en", "stt_engine": stt_entity, "stt_language": "en",
+            "tts_engine": tts_entity, "tts_language": tts_language, "tts_voice": None,
+            "wake_word_entity": None, "wake_word_id": None,
+        }  # fmt: skip
+        await ws.send_json({"id": 1, "type": "assist_pipeline/pipeline/create", **pipeline})
+        created = await ws.receive_json()
+        assert created["success"], created
+        await ws.send_json(
+            {
+                "id": 2,
+                "type": "assist_pipeline/run",
+                "start_stage": "stt",
+                "end_stage": end_stage,
+                "input": {"sample_rate": 16000},
+                "pipeline": created["result"]["id"],
+            }
+        )
+        events: dict[str, Any] = {}
+        while "run-end" not in events:
+            msg = await ws.receive_json()
+            if msg.get("type") == "result":
+                assert msg["success"], msg
+                continue
+            event = msg["event"]
+            events[event["type"]] = event.get("data") or {}
+            assert event["type"] != "error", event
+            if event["type"] == "run-start":
+                handler = bytes([event["data"]["runner_data"]["stt_binary_handler_id"]])
+                for start in range(0, len(audio), 1024):  # 32 ms frames, like a microphone
+                    await ws.send_bytes(handler + audio[start : start + 1024])
+                await ws.send_bytes(handler)  # end of audio
+    return events
+
+
 async def test_assist_pipeline_runs_on_jarvis_stt_and_tts(
     ha: HAInstance, jarvis_stt_tts: tuple[Any, Any]
 ) -> None:
-    """A voice command through HA's own Assist pipeline (assist_pipeline/run over the WebSocket API, as
-    the HA frontend and satellites do): audio -> Jarvis STT -> HA's conversation agent -> Jarvis TTS.
-
-    The TTS stage needs the ffmpeg binary (HA transcodes pipeline audio to mp3); without it the run
-    ends after the intent stage.
+    """A voice command through HA's own Assist pipeline: audio -> Jarvis STT -> HA's conversation
+    agent -> Jarvis TTS. The TTS stage needs the ffmpeg binary (HA transcodes pipeline audio to mp3);
+    without it the run ends after the intent stage.
     """
     import aiohttp
     from speech import silence, speak
@@ -532,47 +581,13 @@ async def test_assist_pipeline_runs_on_jarvis_stt_and_tts(
     end_stage = "tts" if shutil.which("ffmpeg") else "intent"
     async with HomeAssistantClient(ha.settings()) as client:
         await client.call_service("light", "turn_off", {"entity_id": "light.kitchen_lights"})
+    audio = silence(0.5) + speak("Turn on the kitchen lights.") + silence(1.5)
     async with asyncio.timeout(120), aiohttp.ClientSession() as session:
         (stt_entity,) = await _add_wyoming(session, ha, stt.port)
         (tts_entity,) = await _add_wyoming(session, ha, tts.port)
-        async with session.ws_connect(f"{ha.url}/api/websocket") as ws:
-            assert (await ws.receive_json())["type"] == "auth_required"
-            await ws.send_json({"type": "auth", "access_token": ha.token})
-            assert (await ws.receive_json())["type"] == "auth_ok"
-            pipeline = {
-                "name": "Jarvis", "language": "en", "conversation_engine": "homeassistant",
-                "conversation_language": "en", "stt_engine": stt_entity, "stt_language": "en",
-                "tts_engine": tts_entity, "tts_language": tts_language, "tts_voice": None,
-                "wake_word_entity": None, "wake_word_id": None,
-            }  # fmt: skip
-            await ws.send_json({"id": 1, "type": "assist_pipeline/pipeline/create", **pipeline})
-            created = await ws.receive_json()
-            assert created["success"], created
-            await ws.send_json(
-                {
-                    "id": 2,
-                    "type": "assist_pipeline/run",
-                    "start_stage": "stt",
-                    "end_stage": end_stage,
-                    "input": {"sample_rate": 16000},
-                    "pipeline": created["result"]["id"],
-                }
-            )
-            events: dict[str, Any] = {}
-            audio = silence(0.5) + speak("Turn on the kitchen lights.") + silence(1.5)
-            while "run-end" not in events:
-                msg = await ws.receive_json()
-                if msg.get("type") == "result":
-                    assert msg["success"], msg
-                    continue
-                event = msg["event"]
-                events[event["type"]] = event.get("data") or {}
-                assert event["type"] != "error", event
-                if event["type"] == "run-start":
-                    handler = bytes([event["data"]["runner_data"]["stt_binary_handler_id"]])
-                    for start in range(0, len(audio), 1024):  # 32 ms frames, like a microphone
-                        await ws.send_bytes(handler + audio[start : start + 1024])
-                    await ws.send_bytes(handler)  # end of audio
+        events = await _run_assist_pipeline(
+            session, ha, stt_entity, tts_entity, tts_language, audio, end_stage
+        )
     text = events["stt-end"]["stt_output"]["text"]
     assert "kitchen light" in text.lower(), text
     response = events["intent-end"]["intent_output"]["response"]
@@ -581,3 +596,123 @@ async def test_assist_pipeline_runs_on_jarvis_stt_and_tts(
         assert (await _state(client, "light.kitchen_lights"))["state"] == "on"
     if end_stage == "tts":
         assert events["tts-end"]["tts_output"]["url"]
+
+
+class RecordingProxy:
+    """A TCP proxy in front of a Jarvis service that keeps every byte the client (HA) sent, per connection."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.sent: list[bytearray] = []
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def __aenter__(self) -> RecordingProxy:
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        record = bytearray()
+        self.sent.append(record)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, keep: bytearray | None) -> None:
+            try:
+                while data := await src.read(65536):
+                    if keep is not None:
+                        keep.extend(data)
+                    dst.write(data)
+                    await dst.drain()
+            except ConnectionError:
+                pass
+            finally:
+                dst.close()
+
+        try:
+            await asyncio.gather(pump(reader, up_writer, record), pump(up_reader, writer, None))
+        finally:
+            self._tasks.discard(task)
+
+
+def _frames(raw: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    """Split recorded bytes into Wyoming frames: (header line, data block, payload)."""
+    frames = []
+    while raw:
+        line, _, raw = raw.partition(b"\n")
+        header = json.loads(line)
+        data, raw = raw[: header.get("data_length", 0)], raw[header.get("data_length", 0) :]
+        payload, raw = raw[: header.get("payload_length", 0)], raw[header.get("payload_length", 0) :]
+        frames.append((line + b"\n", data, payload))
+    return frames
+
+
+async def test_home_assistant_sends_exactly_what_the_mirror_client_sends(
+    ha: HAInstance, jarvis_stt_tts: tuple[Any, Any]
+) -> None:
+    """Record the bytes HA 2024.3.3's Wyoming integration sends to Jarvis and compare them with
+    tests/ha_client.py's encoding of the same events (describe, synthesize, transcribe + audio)."""
+    import aiohttp
+    import ha_client
+    from speech import silence, speak
+    from wyoming.asr import Transcribe
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+    from wyoming.info import Describe
+    from wyoming.tts import Synthesize
+
+    def mirror(event: Any) -> bytes:
+        return ha_client.encode_event(event, ha_client.WYOMING_2024_3)
+
+    stt, tts = jarvis_stt_tts
+    tts_language = tts.info.tts[0].voices[0].languages[0]
+    async with (
+        asyncio.timeout(120),
+        RecordingProxy(stt.port) as stt_proxy,
+        RecordingProxy(tts.port) as tts_proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        (stt_entity,) = await _add_wyoming(session, ha, stt_proxy.port)
+        (tts_entity,) = await _add_wyoming(session, ha, tts_proxy.port)
+        # config flow and entry setup: describe on each new connection
+        for proxy in (stt_proxy, tts_proxy):
+            assert proxy.sent and all(bytes(c) == mirror(Describe().event()) for c in proxy.sent), proxy.sent
+        n_stt, n_tts = len(stt_proxy.sent), len(tts_proxy.sent)
+
+        text = "The garage door is closed."
+        url = await _ha_json(
+            session,
+            "POST",
+            f"{ha.url}/api/tts_get_url",
+            ha.token,
+            {"engine_id": tts_entity, "message": text, "options": {"preferred_format": "wav"}},
+        )
+        async with session.get(f"{ha.url}{url['path']}") as resp:  # waits for the synthesis
+            assert resp.status == 200
+        (synth,) = tts_proxy.sent[n_tts:]
+        assert bytes(synth) == mirror(Synthesize(text=text).event())
+
+        audio = silence(0.5) + speak("Turn on the kitchen lights.") + silence(1.5)
+        await _run_assist_pipeline(session, ha, stt_entity, tts_entity, tts_language, audio, "stt")
+    (conversation,) = stt_proxy.sent[n_stt:]
+    frames = _frames(bytes(conversation))
+    assert b"".join(frames[0]) == mirror(Transcribe(language="en").event())
+    assert b"".join(frames[1]) == mirror(AudioStart(rate=16000, width=2, channels=1).event())
+    assert b"".join(frames[-1]) == mirror(AudioStop().event())
+    for header, data, payload in frames[2:-1]:
+        assert header + data + payload == mirror(
+            AudioChunk(rate=16000, width=2, channels=1, audio=payload).event()
+        )
