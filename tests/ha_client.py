@@ -53,7 +53,7 @@ import contextlib
 import ipaddress
 import json
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 
 from wyoming.asr import Transcribe, Transcript
@@ -148,24 +148,36 @@ class ZeroconfService:
 
 
 async def discover(
-    timeout: float = 3.0, interfaces: Sequence[str] | None = None, service_type: str = "_wyoming._tcp.local."
+    timeout: float = 3.0,
+    interfaces: Sequence[str] | None = None,
+    service_type: str = "_wyoming._tcp.local.",
+    expect: Collection[str] = (),
 ) -> list[ZeroconfService]:
     """Browse like HA: resolve each instance; a service whose first IPv4 address is unspecified
-    (0.0.0.0) or link-local is dropped, as HA's ``info_from_service`` does."""
+    (0.0.0.0) or link-local is dropped, as HA's ``info_from_service`` does.
+
+    HA browses all the time; here the window is ``timeout`` seconds, ended early once every instance
+    name in ``expect`` (e.g. ``jarvis-stt-myhost``) has been seen.
+    """
     kwargs: dict[str, object] = {"ip_version": IPVersion.V4Only}
     if interfaces:
         kwargs["interfaces"] = list(interfaces)
     azc = AsyncZeroconf(**kwargs)  # type: ignore[arg-type]
     names: set[str] = set()
+    wanted = {f"{name}.{service_type}" for name in expect}
+    all_seen = asyncio.Event()
 
     def on_change(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         if state_change in (ServiceStateChange.Added, ServiceStateChange.Updated):
             names.add(name)
+            if wanted and wanted <= names:
+                all_seen.set()
 
     browser = AsyncServiceBrowser(azc.zeroconf, [service_type], handlers=[on_change])
     found: list[ZeroconfService] = []
     try:
-        await asyncio.sleep(timeout)  # the browse window: collect answers, as HA's browser does
+        with contextlib.suppress(TimeoutError):  # the browse window
+            await asyncio.wait_for(all_seen.wait(), timeout)
         for full_name in sorted(names):
             info = AsyncServiceInfo(service_type, full_name)
             if not await info.async_request(azc.zeroconf, 3000):

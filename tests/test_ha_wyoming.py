@@ -129,7 +129,7 @@ async def test_discovery_reachable_address_and_stable_unique_names(
             await advertiser.advertise(name, "_wyoming._tcp.local.", server.port, host="127.0.0.1")
         found = {
             s.name.split(".")[0]: s
-            for s in await ha_client.discover(2.0, LOOPBACK)
+            for s in await ha_client.discover(15.0, LOOPBACK, expect=names)
             if s.name.split(".")[0] in names
         }
         assert set(found) == set(names)
