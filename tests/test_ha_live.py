@@ -29,7 +29,9 @@ from typing import Any
 
 import pytest
 from wyoming.asr import Transcript
+from wyoming.event import Event
 from wyoming.handle import Handled, NotHandled
+from wyoming.info import Describe, Info
 
 from jarvis.protocol.service import Connection
 from jarvis.server.brain.context import TurnContext
@@ -327,6 +329,11 @@ async def test_through_the_brain_intent_tool_and_confirmation(ha: HAInstance) ->
                             assert not NotHandled.is_type(event.type), f"not handled: {text!r}"
                     finally:
                         await conn.close()
+
+            async with await Connection.open(server.uri) as conn:  # HA 2025.x: "can control the home"
+                await conn.write_event(Describe().event())
+                info = Info.from_event(await conn.read_event(timeout=5) or Event("none"))
+                assert info.handle[0].supports_home_control
 
             answer = await say("turn on the kitchen lights")
             assert "Kitchen Lights" in answer and llm.calls == []

@@ -189,6 +189,7 @@ async def test_tts_describe_answered_on_first_try(tts: TtsServer) -> None:
 async def test_brain_describe_answered_on_first_try(brain: BrainServer) -> None:
     info = await _describe_like_ha(brain, "conversation")
     assert info.handle[0].supports_handled_streaming
+    assert not info.handle[0].supports_home_control  # no Home Assistant tools in this brain
 
 
 # ----- STT ---------------------------------------------------------------------------------------------

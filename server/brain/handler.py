@@ -326,7 +326,8 @@ def _reply_outputs(reply: Reply) -> list[Output]:
 # -- Wyoming --------------------------------------------------------------------------------------
 
 
-def build_info(llm_name: str) -> Info:
+def build_info(llm_name: str, home_control: bool = False) -> Info:
+    """``home_control``: the brain can control a home (Home Assistant tools), which HA 2025.x shows."""
     return Info(
         handle=[
             HandleProgram(
@@ -346,6 +347,7 @@ def build_info(llm_name: str) -> Info:
                     )
                 ],
                 supports_handled_streaming=True,
+                supports_home_control=home_control,
             )
         ]
     )
@@ -354,8 +356,9 @@ def build_info(llm_name: str) -> Info:
 class InfoCache:
     """``describe`` answers from a cached Info, rebuilt only when the LLM in use changes."""
 
-    def __init__(self, llm: LLMBackend) -> None:
+    def __init__(self, llm: LLMBackend, home_control: bool = False) -> None:
         self.llm = llm
+        self.home_control = home_control
         self._name = ""
         self._event: Event | None = None
 
@@ -363,7 +366,7 @@ class InfoCache:
         name = self.llm.name
         if self._event is None or name != self._name:
             self._name = name
-            self._event = build_info(name).event()
+            self._event = build_info(name, self.home_control).event()
         return self._event
 
 
@@ -446,7 +449,7 @@ class BrainServer(WyomingServer):
 
     def __init__(self, uri: str, brain: Brain, own_memory: bool) -> None:
         self.brain = brain
-        self.info_cache = InfoCache(brain.llm)
+        self.info_cache = InfoCache(brain.llm, home_control="ha_call_service" in brain.tools)
         self._own_memory = own_memory
         super().__init__(uri, partial(BrainHandler, brain=brain, info=self.info_cache))
 
