@@ -268,6 +268,8 @@ async def test_tool_turns_off_the_kitchen_lights_by_area(ha: HAInstance) -> None
         assert "light.turn_off" in result.text
         for entity_id in ("light.kitchen_lights", "light.ceiling_lights"):
             assert (await _state(client, entity_id))["state"] == "off"
+        areas = await HAListTool(client).call({"what": "areas"}, TurnContext("x"))
+        assert areas.text == "Areas: Bedroom, Kitchen, Living Room, cuisine"
         listing = await HAListTool(client).call({"what": "entities", "area": "kitchen"}, TurnContext("x"))
         assert "Kitchen Lights (light.kitchen_lights): off" in listing.text
         state = await HAGetStateTool(client).call({"name": "bed light"}, TurnContext("x"))
