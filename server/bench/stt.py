@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +215,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> int:
     if args.runs < 1 or args.clients < 1:
         raise SystemExit("--runs and --clients must be at least 1")
+    started = time.monotonic()
     audio = await asyncio.to_thread(spoken_command)
     audio_seconds = len(audio) / 32000
     load_before = os.getloadavg()[0]
@@ -231,8 +233,13 @@ async def run(args: argparse.Namespace) -> int:
         + "\n\nMeasurements alternate between the servers. Ours answers from the decode it started"
         " when the speech ended (0.15 s into the trailing silence), so its time after `audio-stop` is"
         " roughly one decode minus the ~0.45 s head start; the reference decodes everything after"
-        " `audio-stop`. 1-minute load average before/after the run: "
-        f"{load_before:.1f} / {load_after:.1f} (on {os.cpu_count()} cores)."
+        " `audio-stop`. With several clients whose speech ends at the same moment, their endpoint"
+        " decodes share the worker pool (on a 2-core machine: two rounds for four clients), so the"
+        " ratio of ours at N clients to ours alone compares a decode or two with almost nothing."
+        f" 1-minute load average before/after the run: {load_before:.1f} / {load_after:.1f} (on"
+        f" {os.cpu_count()} cores; other work on the machine shows up as noise).\n\n"
+        f"Command: `jarvis bench stt --runs {args.runs} --clients {args.clients}` "
+        f"({time.monotonic() - started:.0f} s; server logs in `.bench/stt/`)."
     )
     print(body)
     if not args.no_write:
