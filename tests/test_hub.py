@@ -577,3 +577,14 @@ async def test_bad_events_get_errors_and_the_session_survives() -> None:
                 # still authenticated and usable: a text turn reaches the (dead) brain
                 result = await sat.text_turn("hello", end_stage="handle", timeout=10)
                 assert result.error is not None and result.error.code == "brain-unavailable"
+
+
+@pytest.mark.slow
+async def test_silent_answer_sends_no_audio(hub: Hub) -> None:
+    """"Never mind" ends the turn silently: no audio stream is opened on the satellite."""
+    async with await HubClient.connect(hub.uri, TOKEN, "sat") as sat:
+        result = await sat.text_turn("never mind", timeout=30)
+    assert result.error is None, result.error
+    assert result.sentences == []
+    assert "audio-start" not in result.types() and "audio-stop" not in result.types()
+    assert result.types()[-1] == "jarvis-turn-metrics"

@@ -219,6 +219,8 @@ class PipelineRun:
         self.sentences: list[str] = []
         self.audio_started = False
         self.audio_stopped = False
+        self.audio_format: AudioFormat | None = None
+        """Format of the answer's audio stream to the satellite, fixed by its first chunk."""
         self.error: PipelineError | None = None
         self._ended = False
 
@@ -517,51 +519,48 @@ class PipelineRun:
 
 
 class _AudioRelay:
-    """TTS audio (one ``audio-start/stop`` per sentence) -> one continuous stream to the satellite."""
+    """TTS audio (one ``audio-start/stop`` per sentence) -> one continuous stream to the satellite.
+
+    ``audio-start`` goes to the satellite with the first non-empty chunk (an empty answer sends no
+    audio at all); later sentences in another format are converted to the stream's format.
+    """
 
     def __init__(self, run: PipelineRun) -> None:
         self.run = run
         self.converter: AudioConverter | None = None
-        self.out: AudioFormat | None = None
+        self.source: AudioFormat | None = None
+
+    def _begin(self, fmt: AudioFormat) -> None:
+        self.source = fmt
+        out = self.run.audio_format or fmt
+        self.converter = None if fmt == out else AudioConverter(fmt.rate, fmt.width, fmt.channels, out=out)
+
+    async def _send(self, audio: bytes) -> None:
+        run = self.run
+        if not audio or self.source is None:
+            return
+        if run.audio_format is None:
+            run.audio_format = self.source
+        out = run.audio_format
+        fmt = {"rate": out.rate, "width": out.width, "channels": out.channels}
+        if not run.audio_started:
+            run.audio_started = True
+            run.state = RunState.SPEAKING
+            await run.emit(PipelineEventType.AUDIO_START, fmt)
+        run.stamp("first_audio")
+        await run.emit(PipelineEventType.AUDIO_CHUNK, fmt, payload=audio)
 
     async def handle(self, event: Event) -> None:
-        run = self.run
         if AudioStart.is_type(event.type):
             start = AudioStart.from_event(event)
-            if self.out is None and not run.audio_started:
-                self.out = AudioFormat(start.rate, start.width, start.channels)
-                run.audio_started = True
-                run.state = RunState.SPEAKING
-                await run.emit(
-                    PipelineEventType.AUDIO_START,
-                    {"rate": start.rate, "width": start.width, "channels": start.channels},
-                )
-            if self.out is None:  # apology after an answer already started (same stream)
-                self.out = AudioFormat(start.rate, start.width, start.channels)
-            src = (start.rate, start.width, start.channels)
-            same = src == (self.out.rate, self.out.width, self.out.channels)
-            self.converter = None if same else AudioConverter(*src, out=self.out)
+            self._begin(AudioFormat(start.rate, start.width, start.channels))
         elif AudioChunk.is_type(event.type):
             chunk = AudioChunk.from_event(event)
-            if self.out is None:  # a TTS that skipped audio-start
-                await self.handle(AudioStart(chunk.rate, chunk.width, chunk.channels).event())
-            audio = self.converter.convert(chunk.audio) if self.converter else chunk.audio
-            if audio:
-                run.stamp("first_audio")
-                assert self.out is not None
-                await run.emit(
-                    PipelineEventType.AUDIO_CHUNK,
-                    {"rate": self.out.rate, "width": self.out.width, "channels": self.out.channels},
-                    payload=audio,
-                )
+            if self.source is None:  # a TTS that skipped audio-start
+                self._begin(AudioFormat(chunk.rate, chunk.width, chunk.channels))
+            await self._send(self.converter.convert(chunk.audio) if self.converter else chunk.audio)
         elif AudioStop.is_type(event.type) and self.converter is not None:
-            tail = self.converter.flush()
-            if tail and self.out is not None:
-                await run.emit(
-                    PipelineEventType.AUDIO_CHUNK,
-                    {"rate": self.out.rate, "width": self.out.width, "channels": self.out.channels},
-                    payload=tail,
-                )
+            await self._send(self.converter.flush())
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
