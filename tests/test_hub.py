@@ -588,3 +588,15 @@ async def test_silent_answer_sends_no_audio(hub: Hub) -> None:
     assert result.sentences == []
     assert "audio-start" not in result.types() and "audio-stop" not in result.types()
     assert result.types()[-1] == "jarvis-turn-metrics"
+
+
+@pytest.mark.slow
+async def test_tts_without_streaming_gets_one_synthesize_per_sentence(hub: Hub) -> None:
+    hub.services._tts_streaming = False  # as if the TTS's describe said supports_synthesize_streaming=False
+    async with await HubClient.connect(hub.uri, TOKEN, "sat") as sat:
+        result = await sat.text_turn("turn on the kitchen light", timeout=30)
+    assert result.error is None, result.error
+    assert result.sentences[:2] == ["Sure.", "The kitchen light is on now."]
+    types = result.types()
+    assert types.count("audio-start") == 1 and types.count("audio-stop") == 1
+    assert result.audio_rate > 0 and len(result.audio) > result.audio_rate  # > 0.5 s of speech
