@@ -254,7 +254,8 @@ async def run_bench(sat_counts: Sequence[int], rounds_at_1: int, nonstreaming_ru
     _LOGGER.info("Synthesizing %d commands", len(COMMANDS))
     silence = bytes(int(LEAD_S * RATE) * 2)
     tail = bytes(int(TAIL_S * RATE) * 2)
-    audio = {text: silence + synthesize_command(text) + tail for _, text in COMMANDS}
+    spoken = await asyncio.to_thread(lambda: [synthesize_command(text) for _, text in COMMANDS])
+    audio = {text: silence + pcm + tail for (_, text), pcm in zip(COMMANDS, spoken, strict=True)}
     results.per_chunk_us = await asyncio.to_thread(_per_chunk_costs, b"".join(audio.values()))
 
     token = generate_token()
