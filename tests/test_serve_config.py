@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from jarvis.server.config import ConfigError, Settings, load_settings
 from jarvis.server.tokens import TokenError, load_or_create_token, token_path, tokens_match
 
