@@ -300,6 +300,11 @@ class AudioConverter:
         self._passthrough = (rate, width, channels) == (out.rate, out.width, out.channels)
         self._resampler = Resampler(rate, out.rate)
 
+    @property
+    def passthrough(self) -> bool:
+        """True when the source already is the output format (conversion only checks frames)."""
+        return self._passthrough
+
     def convert(self, audio: bytes) -> bytes:
         """Convert one chunk; raises :class:`AudioFormatError` for a partial frame."""
         if self._passthrough:

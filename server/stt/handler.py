@@ -265,7 +265,11 @@ class SttHandler(ServiceHandler):
                 utt.pcm += utt.converter.flush()
                 utt.converter = AudioConverter(new.rate, new.width, new.channels)
                 utt.fmt = (new.rate, new.width, new.channels)
-            converted = utt.converter.convert(event.payload or b"")
+            converter, payload = utt.converter, event.payload or b""
+            if converter.passthrough or len(payload) < 4096:
+                converted = converter.convert(payload)
+            else:  # resampling a big chunk takes milliseconds: not on the event loop
+                converted = await asyncio.to_thread(converter.convert, payload)
         except AudioFormatError as err:
             _LOGGER.warning("%s: bad audio-chunk: %s", self.peer, err)
             await self.write_error(str(err), err.code)
