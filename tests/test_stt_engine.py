@@ -85,3 +85,27 @@ def test_bad_settings_rejected() -> None:
         SttEngine(SttSettings(workers=0))
     with pytest.raises(ValueError):
         SttEngine(SttSettings(beam_size=0))
+
+
+def test_command_line_flags() -> None:
+    from jarvis.protocol.cli import build_parser
+    from jarvis.server.stt.__main__ import DEFAULT_URI, settings_from_args
+
+    argv = ["stt", "--model", "small.en", "--device", "cuda", "--compute-type", "float16", "--beam-size", "5"]
+    argv += ["--workers", "3", "--language", "auto", "--zeroconf"]
+    args = build_parser(argv).parse_args(argv)
+    settings, streaming = settings_from_args(args)
+    assert args.uri == DEFAULT_URI and args.zeroconf == ""
+    assert (settings.model, settings.device, settings.compute_type) == ("small.en", "cuda", "float16")
+    assert (settings.beam_size, settings.workers, settings.language) == (5, 3, "auto")
+    assert streaming.max_audio_seconds == 300.0
+
+    defaults = build_parser(["stt"]).parse_args(["stt"])
+    assert defaults.zeroconf is None
+    settings, _ = settings_from_args(defaults)
+    assert settings.model == "" and settings.beam_size == 1 and settings.workers == 2
+
+    for bad in (["--workers", "0"], ["--beam-size", "0"], ["--partial-interval", "-1"]):
+        args = build_parser(["stt", *bad]).parse_args(["stt", *bad])
+        with pytest.raises(SystemExit):
+            settings_from_args(args)
