@@ -1,14 +1,15 @@
 """One voice turn: audio -> VAD endpoint -> STT (streamed) -> brain -> TTS (sentence by sentence) -> audio.
 
 A :class:`PipelineRun` is created per turn by the satellite's session. It reads 16 kHz/16-bit/mono
-audio from :attr:`PipelineRun.audio` (the session converts and queues it; ``None`` means the
-satellite sent ``audio-stop``), or a typed question from :meth:`PipelineRun.set_text`, and reports
-everything as typed :class:`PipelineEvent`\\ s to one callback, which the session turns into Wyoming
-events for the satellite. The STT connection is opened when the run starts, and each chunk is
-forwarded as it arrives, so the transcript is ready soon after the endpoint. Each ``handled-chunk``
-from the brain goes to TTS at once (``synthesize-start/chunk/stop``; one ``synthesize`` per sentence
-for a TTS without streaming), and audio goes to the satellite as it arrives, as one
-``audio-start … audio-stop`` stream.
+audio that the session converts and hands over with :meth:`PipelineRun.feed_audio` (and
+:meth:`PipelineRun.end_audio` for the satellite's ``audio-stop``), or a typed question from
+:meth:`PipelineRun.set_text`, and reports everything as typed :class:`PipelineEvent`\\ s to one
+callback, which the session turns into Wyoming events for the satellite. The STT connection is
+opened when the run starts and audio is forwarded as it arrives, so the transcript is ready soon
+after the endpoint; the VAD runs on whatever audio is queued at once, so it never falls behind.
+Each ``handled-chunk`` from the brain goes to TTS at once (``synthesize-start/chunk/stop``; one
+``synthesize`` per sentence for a TTS without streaming), and audio goes to the satellite as it
+arrives, as one ``audio-start … audio-stop`` stream.
 
 Stage failures raise a :class:`~.errors.PipelineError` subclass; :meth:`PipelineRun.run` turns it into
 an ``error`` event (and a spoken apology when TTS works); ``finally: await self.end()`` always closes
@@ -210,7 +211,8 @@ class PipelineRun:
         self.vad_executor = vad_executor
         """Where VAD inference runs (one thread per session keeps calls in order); None = the loop."""
         self.state = RunState.CREATED
-        self.audio: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.audio: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
+        """(16 kHz mono PCM, arrival time) from the satellite; None = the satellite's audio-stop."""
         self._text: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.stamps: dict[str, float] = {"start": time.monotonic()}
         if wake_at is not None:
@@ -237,6 +239,32 @@ class PipelineRun:
     @property
     def wants_text(self) -> bool:
         return self.start_stage == "handle" and not self._text.done()
+
+    def feed_audio(self, pcm: bytes) -> None:
+        """16 kHz/16-bit/mono audio from the satellite (stamped with its arrival time)."""
+        self.audio.put_nowait((pcm, time.monotonic()))
+
+    def end_audio(self) -> None:
+        """The satellite ended the utterance (``audio-stop``)."""
+        self.audio.put_nowait(None)
+
+    async def _next_audio(self) -> tuple[list[tuple[bytes, float]], bool]:
+        """Everything queued (waiting for at least one item): ``(chunks, ended)``.
+
+        Taking all queued chunks at once means one VAD call per batch: if the VAD thread falls
+        behind (a busy CPU), the next call covers more audio and the endpoint keeps up.
+        """
+        try:
+            first = await asyncio.wait_for(self.audio.get(), self.services.audio_idle_timeout_s)
+        except TimeoutError:
+            _LOGGER.warning("Turn %s: satellite stopped sending audio", self.info.turn_id)
+            return [], True
+        items = [first]
+        while items[-1] is not None and not self.audio.empty():
+            items.append(self.audio.get_nowait())
+        if items[-1] is None:
+            return [i for i in items[:-1] if i is not None], True
+        return [i for i in items if i is not None], False
 
     def set_text(self, text: str) -> None:
         if not self._text.done():
@@ -333,31 +361,38 @@ class PipelineRun:
                 await stt.write_event(Transcribe(language=self.info.language).event())
                 await stt.write_event(AudioStart(rate=RATE, width=WIDTH, channels=CHANNELS).event())
                 timestamp = 0
+                fed = 0  # samples given to the endpointer so far
                 while True:
-                    try:
-                        chunk = await asyncio.wait_for(self.audio.get(), self.services.audio_idle_timeout_s)
-                    except TimeoutError:
-                        _LOGGER.warning("Turn %s: satellite stopped sending audio", self.info.turn_id)
-                        chunk = None
-                    if chunk is None:  # the satellite ended the utterance (audio-stop or silence)
+                    batch, ended = await self._next_audio()
+                    if batch:
+                        pcm = b"".join(chunk for chunk, _ in batch)
+                        await stt.write_event(
+                            AudioChunk(RATE, WIDTH, CHANNELS, pcm, timestamp=timestamp).event()
+                        )
+                        timestamp += len(pcm) * 1000 // (RATE * WIDTH)
+                        ends = []  # (stream position after the chunk, when the chunk arrived)
+                        for chunk, arrived in batch:
+                            fed += len(chunk) // WIDTH
+                            ends.append((fed, arrived))
+                        end_before = endpointer.speech_end_sample
+                        decisions = await loop.run_in_executor(self.vad_executor, endpointer.process, pcm)
+                        end = endpointer.speech_end_sample
+                        if end is not None and end != end_before:
+                            # the acoustic end of speech: when the chunk holding it arrived
+                            self.stamps["speech_end"] = next(
+                                (t for pos, t in ends if pos >= end), ends[-1][1]
+                            )
+                        if VadEvent.SPEECH_START in decisions:
+                            self.state = RunState.IN_SPEECH
+                            self.stamp("speech_start")
+                            await self.emit(PipelineEventType.VOICE_STARTED)
+                        if VadEvent.NO_SPEECH in decisions:
+                            raise NoSpeechError("no-speech", "No speech was heard")
+                        if VadEvent.ENDPOINT in decisions:
+                            break
+                    if ended:  # the satellite ended the utterance (audio-stop, or it went quiet)
                         if endpointer.speech_start_sample is None:
                             raise NoSpeechError("no-speech", "No speech was heard")
-                        break
-                    await stt.write_event(
-                        AudioChunk(RATE, WIDTH, CHANNELS, chunk, timestamp=timestamp).event()
-                    )
-                    timestamp += len(chunk) * 1000 // (RATE * WIDTH)
-                    end_before = endpointer.speech_end_sample
-                    decisions = await loop.run_in_executor(self.vad_executor, endpointer.process, chunk)
-                    if endpointer.speech_end_sample != end_before:
-                        self.stamps["speech_end"] = time.monotonic()
-                    if VadEvent.SPEECH_START in decisions:
-                        self.state = RunState.IN_SPEECH
-                        self.stamp("speech_start")
-                        await self.emit(PipelineEventType.VOICE_STARTED)
-                    if VadEvent.NO_SPEECH in decisions:
-                        raise NoSpeechError("no-speech", "No speech was heard")
-                    if VadEvent.ENDPOINT in decisions:
                         break
                 self.stamp("endpoint")
                 self.state = RunState.TRANSCRIBING

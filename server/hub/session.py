@@ -94,7 +94,7 @@ class SatelliteSession(ServiceHandler):
         elif AudioStop.is_type(event.type):
             await self._flush_audio()
             if self.turn is not None and self.turn.wants_audio:
-                self.turn.audio.put_nowait(None)
+                self.turn.end_audio()
         elif RunPipeline.is_type(event.type):
             await self._on_run_pipeline(event)
         elif Detection.is_type(event.type):
@@ -182,7 +182,7 @@ class SatelliteSession(ServiceHandler):
             return
         run = self.turn
         if run is not None and run.wants_audio:
-            run.audio.put_nowait(audio)
+            run.feed_audio(audio)
             return
         if self._wake_mode and self._wake is not None:
             detected = self._wake.process(audio)  # ~0.1 ms per 10 ms of audio (measured in bench)
