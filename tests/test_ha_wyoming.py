@@ -207,11 +207,6 @@ async def test_stt_the_ha_way(stt: SttServer) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="Jarvis STT rejects audio-chunks that are not a whole number of frames; HA's /api/stt "
-    "forwards the HTTP body split at newline bytes. Remove this marker when server/stt buffers them.",
-)
 async def test_stt_chunks_as_ha_rest_api_cuts_them(stt: SttServer) -> None:
     sentence = "Turn on the kitchen lights."
     audio = silence(0.3) + speak(sentence) + silence(0.5)

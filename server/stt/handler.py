@@ -141,6 +141,8 @@ class _Utterance:
     committed: list[str] = field(default_factory=list)
     """Words already sent as transcript-chunks."""
     started_stream: bool = False
+    remainder: bytes = b""
+    """Bytes of an incomplete frame, waiting for the next chunk."""
     capped: bool = False
     rejected: bool = False
     stopped: bool = False
@@ -262,10 +264,17 @@ class SttHandler(ServiceHandler):
         try:
             if fmt != utt.fmt:  # format changed mid-stream (or the chunk disagrees with audio-start)
                 new = validate_format(*fmt)
+                self._drop_remainder(utt)
                 utt.pcm += utt.converter.flush()
                 utt.converter = AudioConverter(new.rate, new.width, new.channels)
                 utt.fmt = (new.rate, new.width, new.channels)
-            converter, payload = utt.converter, event.payload or b""
+            # Audio is a byte stream: a frame may be split across chunks (Home Assistant's /api/stt
+            # cuts the HTTP body anywhere). Whole frames go on; the rest waits for the next chunk.
+            payload = utt.remainder + (event.payload or b"")
+            frame = utt.fmt[1] * utt.fmt[2]
+            whole = len(payload) - len(payload) % frame
+            payload, utt.remainder = payload[:whole], payload[whole:]
+            converter = utt.converter
             if converter.passthrough or len(payload) < 4096:
                 converted = converter.convert(payload)
             else:  # resampling a big chunk takes milliseconds: not on the event loop
@@ -288,6 +297,15 @@ class SttHandler(ServiceHandler):
             # alongside the final decode, instead of chunk by chunk.)
             await self._analyse(utt)
             self._maybe_decode(utt)
+
+    def _drop_remainder(self, utt: _Utterance) -> None:
+        if utt.remainder:
+            _LOGGER.warning(
+                "%s: %d byte(s) at the end of the audio do not make a whole frame; dropped",
+                self.peer,
+                len(utt.remainder),
+            )
+            utt.remainder = b""
 
     @staticmethod
     def _ahead_of_real_time(utt: _Utterance) -> bool:
@@ -440,6 +458,7 @@ class SttHandler(ServiceHandler):
     async def _end_utterance(self, utt: _Utterance) -> None:
         stopped = time.monotonic()
         assert utt.converter is not None
+        self._drop_remainder(utt)
         utt.pcm += utt.converter.flush()
         try:
             backlog = utt.samples - utt.vad_samples
