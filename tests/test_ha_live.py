@@ -430,12 +430,6 @@ async def test_home_assistant_wyoming_integration_uses_jarvis_tts(
     assert seconds > 2.0, seconds
 
 
-@pytest.mark.xfail(
-    strict=False,  # what survives of the audio is random: sometimes enough for a good transcript
-    reason="Jarvis STT rejects audio-chunks that are not a whole number of frames; HA's /api/stt "
-    "forwards the HTTP body split at newline bytes (aiohttp StreamReader iteration), so chunks "
-    "have any length (strict check: test_ha_wyoming.py::test_stt_chunks_as_ha_rest_api_cuts_them).",
-)
 async def test_home_assistant_wyoming_integration_uses_jarvis_stt(
     ha: HAInstance, jarvis_stt_tts: tuple[Any, Any]
 ) -> None:
