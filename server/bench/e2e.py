@@ -410,9 +410,11 @@ def render(results: Results, sat_counts: Sequence[int], plot: Path | None) -> st
         "and TTS syntheses share the 2 cores, so the STT and TTS stages grow with N while the hub's own "
         "relay step (first sentence → TTS request) stays around a millisecond. Everything runs in one "
         "process (like `jarvis serve`), so the event loop that runs the hub and the brain also waits "
-        "for the GIL while model threads run Python code; `PYTHONASYNCIODEBUG=1` shows loop stalls of "
-        "100–160 ms during STT decodes at 4 satellites, which is where the overhead's tail at N ≥ 4 "
-        "comes from.",
+        "for the GIL and the CPU while model threads work: `PYTHONASYNCIODEBUG=1` shows loop stalls of "
+        "100–160 ms during STT decodes at 4 satellites, and a watchdog thread sampling the loop "
+        "thread during stalls finds it in socket reads/writes and `select` (waiting to run), never in "
+        "a blocking call; that is where the overhead's tail at N ≥ 4 comes from. Figures vary by up to "
+        "2× with the load other processes put on the machine.",
     ]
     if results.failures:
         body += ["", f"Failed turns ({len(results.failures)}): " + "; ".join(results.failures[:5])]
