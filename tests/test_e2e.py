@@ -184,12 +184,15 @@ def time_phrases(before: datetime, after: datetime) -> list[str]:
 def says_the_time(heard: str, before: datetime, after: datetime) -> bool:
     """The answer says a time within a minute of [before, after].
 
-    Whisper writes times as "8:41 AM", "8.41am", "842 AM" or "8:41 a.m."; any such numeric time must
-    match exactly. When it wrote no numeric time (tiny.en sometimes mishears a word: "eight aching"
-    for "eight eighteen"), the first words must match "it's H MM am" with the hour right and at most
-    one other word wrong.
+    Whisper writes times as "8:41 AM", "8.41am", "842 AM", "8 41 AM", "9 0 3 AM" or "8:41 a.m.";
+    any such numeric time must match exactly. When it wrote no numeric time (tiny.en sometimes
+    mishears a word: "eight aching" for "eight eighteen"), the first words must match "it's H MM am"
+    with the hour right and at most one other (non-number) word wrong.
     """
     phrases = time_phrases(before, after)
+    # "9 0 3 AM" / "9 oh 3 AM" -> "9:03 AM"; "9 03 AM" -> "9:03 AM"
+    heard = re.sub(r"\b(\d{1,2})\s+(?:0|oh)\s*(\d)\s*(?=[ap]\.?\s*m\b)", r"\1:0\2 ", heard, flags=re.I)
+    heard = re.sub(r"\b(\d{1,2})\s+(\d{2})\s*(?=[ap]\.?\s*m\b)", r"\1:\2 ", heard, flags=re.I)
     numeric = re.search(r"\b(\d{1,2})[.:]?(\d{2})\s*([ap])\.?\s*m\b", heard, flags=re.I)
     if numeric:
         said = f"{int(numeric[1])}:{numeric[2]} {numeric[3].upper()}M"

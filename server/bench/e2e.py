@@ -246,10 +246,12 @@ async def run_bench(sat_counts: Sequence[int], rounds_at_1: int, nonstreaming_ru
     from jarvis.server.brain.llm.scripted import ScriptedLLM
     from jarvis.server.config import HubSettings, Settings
     from jarvis.server.hub.hub import Hub
+    from jarvis.server.serve import use_larger_default_executor
     from jarvis.server.stt.__main__ import start_stt
     from jarvis.server.tokens import generate_token
     from jarvis.server.tts.__main__ import start_tts
 
+    use_larger_default_executor()  # as jarvis serve does
     results = Results()
     _LOGGER.info("Synthesizing %d commands", len(COMMANDS))
     silence = bytes(int(LEAD_S * RATE) * 2)
