@@ -58,6 +58,14 @@ class Served:
                 await self.new_line.wait()
 
 
+def _quiet_brain_config(data_dir: Path) -> None:
+    """Short answers (no "tell me about yourself" after each) are transcribed more reliably."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "jarvis.toml"
+    if not config.exists():
+        config.write_text("[brain]\nonboarding = false\n")
+
+
 @contextlib.asynccontextmanager
 async def jarvis_serve(
     data_dir: Path,
@@ -74,6 +82,7 @@ async def jarvis_serve(
         *(extra or []), *([] if zeroconf else ["--no-zeroconf"]),
     ]  # fmt: skip
     env = {**os.environ, "JARVIS_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    _quiet_brain_config(data_dir)
     process = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env
     )
@@ -214,7 +223,8 @@ def says_the_time(heard: str, before: datetime, after: datetime) -> bool:
 def confirms_timer(heard: str, amount: str, unit: str) -> bool:
     """ "Timer set for 3 seconds." as heard by tiny.en (which may write "Time reset for ...")."""
     words = normalize(heard)
-    return amount in words and unit in words and any(w.startswith("time") for w in words)
+    said_timer = any(w.startswith("time") or "set" in w for w in words)  # "Timer set", "I'merset"
+    return amount in words and unit in words and said_timer
 
 
 NUMBER_WORDS = set(normalize(" ".join(str(n) for n in range(60)))) | {"oh"}
