@@ -581,7 +581,7 @@ async def test_bad_events_get_errors_and_the_session_survives() -> None:
 
 @pytest.mark.slow
 async def test_silent_answer_sends_no_audio(hub: Hub) -> None:
-    """"Never mind" ends the turn silently: no audio stream is opened on the satellite."""
+    """A "never mind" ends the turn silently: no audio stream is opened on the satellite."""
     async with await HubClient.connect(hub.uri, TOKEN, "sat") as sat:
         result = await sat.text_turn("never mind", timeout=30)
     assert result.error is None, result.error
