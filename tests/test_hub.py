@@ -456,6 +456,32 @@ async def test_timer_rings_on_the_satellite_that_set_it(hub: Hub) -> None:
 
 
 @pytest.mark.slow
+async def test_language_asked_in_run_pipeline_reaches_the_brain(hub: Hub) -> None:
+    """The web page's language setting: run-pipeline {language} is the turn's language."""
+    from wyoming.asr import Transcript
+    from wyoming.pipeline import PipelineStage, RunPipeline
+
+    async with await HubClient.connect(hub.uri, TOKEN, "kitchen") as sat:
+        french = RunPipeline(PipelineStage.HANDLE, PipelineStage.HANDLE).event()
+        french.data["language"] = "fr"
+        await sat.send(french)
+        await sat.send(Transcript(text="quelle heure est-il").event())
+        result = TurnResult()
+        await sat.read_turn(result, timeout=30)
+        assert result.sentences and result.sentences[0].startswith("Il est"), result.sentences
+
+        bad = RunPipeline(PipelineStage.HANDLE, PipelineStage.HANDLE).event()
+        bad.data["language"] = "../../etc"
+        await sat.send(bad)
+        refused = TurnResult()
+        await sat.read_turn(refused, timeout=10, until="error")
+        assert refused.events[-1][1].data["code"] == "bad-event"
+        # the session stays usable and keeps the language it was given
+        again = await sat.text_turn("quelle heure est-il", end_stage="handle")
+        assert again.sentences and again.sentences[0].startswith("Il est"), again.sentences
+
+
+@pytest.mark.slow
 async def test_cancelled_timer_does_not_ring(hub: Hub) -> None:
     async with await HubClient.connect(hub.uri, TOKEN, "kitchen") as sat:
         await sat.text_turn("set a pasta timer for 30 seconds", end_stage="handle")

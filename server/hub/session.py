@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+#: A language code a satellite may ask for in run-pipeline: "en", "fr", "fr-FR", "pt_BR".
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
+
 
 class SatelliteSession(ServiceHandler):
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hub: Hub) -> None:
@@ -64,6 +68,8 @@ class SatelliteSession(ServiceHandler):
         self._wake_mode = False
         """Listening for the hub-side wake word between turns (run-pipeline start_stage=wake)."""
         self._end_stage = "tts"
+        self._language: str | None = None
+        """The language the satellite asked for in its last run-pipeline (the web page's setting)."""
         self._pending_wake_at: float | None = None
 
     # -- reader loop ---------------------------------------------------------------------------
@@ -202,6 +208,12 @@ class SatelliteSession(ServiceHandler):
         except (ValueError, KeyError) as err:
             await self.write_error(f"bad run-pipeline: {err}", "bad-event")
             return
+        language = event.data.get("language")
+        if language is not None:
+            if not isinstance(language, str) or not _LANGUAGE_RE.match(language):
+                await self.write_error(f"bad language {language!r}: use a code like en or fr-FR", "bad-event")
+                return
+            self._language = language
         start = request.start_stage
         end = request.end_stage
         end_stage = "tts" if end == PipelineStage.TTS else "handle"
@@ -254,7 +266,7 @@ class SatelliteSession(ServiceHandler):
             satellite_id=self.satellite_id,
             conversation_id=self.conversation_id,
             area=self.area,
-            language=self.hub.services.language,
+            language=self._language or self.hub.services.language,
         )
         run = PipelineRun(
             self.hub.services,
