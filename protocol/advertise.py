@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import re
-import signal
 from dataclasses import dataclass
 
 from .discovery import Advertiser
+from .service import stop_signal
 
 _LOGGER = logging.getLogger(__name__)
 _SERVICE_RE = re.compile(
@@ -76,11 +75,7 @@ async def advertise_until_stopped(
 
 
 async def run(args: argparse.Namespace) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    await advertise_until_stopped(args.services, args.host, args.interfaces, stop)
+    with stop_signal() as stop:
+        await advertise_until_stopped(args.services, args.host, args.interfaces, stop)
     _LOGGER.info("Stopped advertising")
     return 0

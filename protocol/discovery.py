@@ -17,6 +17,7 @@ Service types: :data:`WYOMING_TYPE` for STT/TTS/brain (Home Assistant finds them
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import ipaddress
@@ -260,6 +261,28 @@ async def advertise_wyoming(
         await advertiser.withdraw(ad)
         if not advertiser.advertisements:
             await advertiser.close()
+
+
+def add_zeroconf_argument(parser: argparse.ArgumentParser, kind: str) -> None:
+    """The ``--zeroconf [NAME]`` option every Wyoming service command has (off by default)."""
+    parser.add_argument(
+        "--zeroconf",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="NAME",
+        help=f"advertise over zeroconf as _wyoming._tcp (NAME defaults to {instance_name(kind)})",
+    )
+
+
+@contextlib.asynccontextmanager
+async def advertised(zeroconf: str | None, server: Any) -> AsyncIterator[Advertisement | None]:
+    """``advertise_wyoming`` when ``--zeroconf`` was given (``zeroconf`` is its value), else nothing."""
+    if zeroconf is None:
+        yield None
+        return
+    async with advertise_wyoming(zeroconf or None, server) as ad:
+        yield ad
 
 
 def _decode_properties(raw: Mapping[bytes, bytes | None]) -> dict[str, str]:

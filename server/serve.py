@@ -18,13 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from jarvis.protocol.service import stop_signal
+
 from .config import ConfigError, Settings, load_settings
 from .hub.__main__ import (
     add_config_argument,
     add_hub_arguments,
     advertise,
     hub_overrides,
-    stop_signal,
 )
 from .hub.hub import ZEROCONF_TYPE, start_hub
 from .tokens import TokenError, load_or_create_token

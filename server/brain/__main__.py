@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 from pathlib import Path
-from typing import Any
 
+from jarvis.protocol import discovery
 from jarvis.protocol.paths import data_dir
+from jarvis.protocol.service import stop_signal
 from jarvis.server.homeassistant import settings as ha_settings
 
 from .agent import AgentSettings
-from .handler import DEFAULT_URI, BrainServer, BrainSettings, parse_user_map, start_brain
+from .handler import DEFAULT_URI, BrainSettings, parse_user_map, start_brain
 from .llm.ollama import DEFAULT_MODEL
 from .llm.select import make_llm
 from .memory import DB_NAME, MemoryStore
@@ -69,14 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-user", default="default", help="user when nothing identifies one")
     parser.add_argument("--timezone", help="IANA timezone of the users (default: the server's)")
     parser.add_argument("--data-dir", type=Path, help="where memory.sqlite3 lives (default: Jarvis data dir)")
-    parser.add_argument(
-        "--zeroconf",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="NAME",
-        help="advertise over zeroconf as _wyoming._tcp (NAME defaults to jarvis-brain-<host>)",
-    )
+    discovery.add_zeroconf_argument(parser, "brain")
     ha_settings.add_arguments(parser)
 
 
@@ -101,13 +94,6 @@ def settings_from_args(args: argparse.Namespace) -> BrainSettings:
             memory_refresh_turns=args.memory_refresh_turns,
         ),
     )
-
-
-async def _advertise(server: BrainServer, name: str) -> contextlib.AbstractAsyncContextManager[Any]:
-    """Zeroconf advertisement through jarvis.protocol.discovery (imported only when asked for)."""
-    from jarvis.protocol import discovery  # type: ignore[attr-defined]
-
-    return discovery.advertise_wyoming(name or None, server)  # type: ignore[no-any-return]
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -137,10 +123,10 @@ async def run(args: argparse.Namespace) -> int:
         extra_fast_paths=ha.fast_paths if ha else (),
     )
     try:
-        async with contextlib.AsyncExitStack() as stack:
-            if args.zeroconf is not None:
-                await stack.enter_async_context(await _advertise(server, args.zeroconf))
-            await server.serve_forever()
+        with stop_signal() as stop:
+            async with discovery.advertised(args.zeroconf, server):
+                await stop.wait()
+            _LOGGER.info("Stopping")
     finally:
         await server.stop()
         await memory.close()

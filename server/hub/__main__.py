@@ -6,12 +6,12 @@ jarvis hub --stt tcp://gpu:10300 --tts tcp://gpu:10200 --brain tcp://gpu:10500
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
-import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
+
+from jarvis.protocol.service import stop_signal
 
 from ..config import ConfigError, Settings, load_settings
 from ..tokens import TokenError, load_or_create_token
@@ -101,20 +101,6 @@ async def advertise(settings: Settings, servers: list[tuple[str, Any, str]]) -> 
             except (OSError, ValueError, RuntimeError) as err:
                 _LOGGER.warning("Could not advertise %s over zeroconf: %s", kind, err)
         yield
-
-
-@contextlib.contextmanager
-def stop_signal() -> Iterator[asyncio.Event]:
-    """An event set by SIGINT or SIGTERM while the block runs (install it before starting anything)."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        yield stop
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
 
 
 async def run(args: argparse.Namespace) -> int:

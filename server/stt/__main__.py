@@ -6,13 +6,11 @@ Also :func:`start_stt`, which ``jarvis serve`` and the tests use to run the same
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import functools
 import logging
-import signal
 
-from jarvis.protocol.service import WyomingServer
+from jarvis.protocol import discovery
+from jarvis.protocol.service import WyomingServer, stop_signal
 
 from .engine import DEFAULT_BEAM_SIZE, SttEngine, SttSettings
 from .handler import StreamingSettings, SttHandler, build_info
@@ -94,14 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-audio-seconds", type=float, default=300.0, help="longest utterance accepted (default 300)"
     )
-    parser.add_argument(
-        "--zeroconf",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="NAME",
-        help="advertise over zeroconf as _wyoming._tcp (NAME defaults to jarvis-stt-<host>)",
-    )
+    discovery.add_zeroconf_argument(parser, "stt")
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[SttSettings, StreamingSettings]:
@@ -127,32 +118,12 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SttSettings, Streaming
 
 async def run(args: argparse.Namespace) -> int:
     settings, streaming = settings_from_args(args)
-    server = await start_stt(args.uri, settings, streaming)
-    # SIGTERM (docker stop, systemd) ends the service cleanly, like Ctrl-C: zeroconf says
-    # goodbye, connections are closed, the worker pool is shut down.
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            if args.zeroconf is not None:
-                from jarvis.protocol import discovery
-
-                await stack.enter_async_context(discovery.advertise_wyoming(args.zeroconf or None, server))
-            serving = asyncio.create_task(server.serve_forever())
-            stopping = asyncio.create_task(stop.wait())
-            try:
-                await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (serving, stopping):
-                    task.cancel()
-                await asyncio.wait([serving, stopping])
-            if serving.done() and not serving.cancelled() and serving.exception() is not None:
-                raise serving.exception()  # type: ignore[misc]
-            _LOGGER.info("Stopping (SIGTERM)")
-    finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGTERM)
-        await server.stop()
+    with stop_signal() as stop:
+        server = await start_stt(args.uri, settings, streaming)
+        try:
+            async with discovery.advertised(args.zeroconf, server):
+                await stop.wait()
+            _LOGGER.info("Stopping")
+        finally:
+            await server.stop()
     return 0

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import logging
-import signal
 from pathlib import Path
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 
-from jarvis.protocol import __version__
-from jarvis.protocol.service import WyomingServer
+from jarvis.protocol import __version__, discovery
+from jarvis.protocol.service import WyomingServer, stop_signal
 
 from .engine import PiperEngine, VoiceSettings, default_voice_path
 from .handler import HandlerSettings, TtsHandler
@@ -130,14 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="speak a reply's first clause as soon as it is synthesized (lower first-audio latency)",
     )
-    parser.add_argument(
-        "--zeroconf",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="NAME",
-        help="advertise over zeroconf as _wyoming._tcp (NAME defaults to jarvis-tts-<host>)",
-    )
+    discovery.add_zeroconf_argument(parser, "tts")
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[VoiceSettings, HandlerSettings]:
@@ -165,27 +156,12 @@ def settings_from_args(args: argparse.Namespace) -> tuple[VoiceSettings, Handler
 
 async def run(args: argparse.Namespace) -> int:
     voice, handler = settings_from_args(args)
-    server = await start_tts(args.uri, voice, handler)
-    serving = asyncio.create_task(server.serve_forever(), name="tts-serve")
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, serving.cancel)
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            if args.zeroconf is not None:
-                from jarvis.protocol import discovery
-
-                await stack.enter_async_context(discovery.advertise_wyoming(args.zeroconf or None, server))
-            try:
-                await serving
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-                _LOGGER.info("Stopping on signal")
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        serving.cancel()
-        await server.stop()
+    with stop_signal() as stop:
+        server = await start_tts(args.uri, voice, handler)
+        try:
+            async with discovery.advertised(args.zeroconf, server):
+                await stop.wait()
+            _LOGGER.info("Stopping")
+        finally:
+            await server.stop()
     return 0
