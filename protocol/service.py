@@ -146,7 +146,7 @@ class WyomingServer:
         self.endpoint = Endpoint.parse(uri)
         self.handler_factory = handler_factory
         self.limits = limits
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property

@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +102,9 @@ class Agent:
         messages.append({"role": "user", "content": ctx.text})
         return messages
 
-    async def answer(self, ctx: TurnContext, snap: UserSnapshot | None = None) -> AsyncIterator[Output]:
+    async def answer(
+        self, ctx: TurnContext, snap: UserSnapshot | None = None
+    ) -> AsyncGenerator[Output, None]:
         """Answer with the LLM and tools; yields sentences as soon as they are complete."""
         if not await self.llm.available():
             yield Output(text=say("need_llm", ctx.language))

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -154,7 +154,7 @@ class Brain:
 
     async def turn(
         self, ctx: TurnContext, always_listening: bool | None = None
-    ) -> AsyncIterator[Output | TurnEnd]:
+    ) -> AsyncGenerator[Output | TurnEnd, None]:
         """Answer one turn: :class:`Output` items as they are ready, then one :class:`TurnEnd`.
 
         ``always_listening`` overrides the setting for this turn (the transcript's context may say
