@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-from jarvis.protocol.service import Connection, ServiceHandler, WyomingServer
-from jarvis.protocol.wire import WireLimits
 from wyoming.event import Event
 from wyoming.ping import Ping
+
+from jarvis.protocol.service import Connection, ServiceHandler, WyomingServer
+from jarvis.protocol.wire import WireLimits
 
 
 class Echo(ServiceHandler):

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jarvis.protocol.service import Connection
 from wyoming.info import Describe
+
+from jarvis.protocol.service import Connection
 
 _LOGGER = logging.getLogger(__name__)
 
