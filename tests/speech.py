@@ -30,9 +30,18 @@ def _voice():  # type: ignore[no-untyped-def]
 
 @lru_cache(maxsize=256)
 def speak(text: str, rate: int = 16000) -> bytes:
-    """16-bit mono PCM at ``rate`` Hz of the bundled piper voice (en_US joe) saying ``text``."""
+    """16-bit mono PCM at ``rate`` Hz of the bundled piper voice (en_US joe) saying ``text``.
+
+    Deterministic: piper samples its generator and phoneme-width noise at random, so the same text
+    sounds slightly different at every synthesis, and a test would hear whichever draw its process
+    made first (tiny.en once heard a draw of "Turn on…" as "Caron on…"). With both noise scales at
+    zero every test hears the same audio, run after run.
+    """
+    from piper import SynthesisConfig
+
     voice = _voice()
-    parts = [chunk.audio_float_array for chunk in voice.synthesize(text)]
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    parts = [chunk.audio_float_array for chunk in voice.synthesize(text, config)]
     if not parts:
         raise ValueError(f"piper produced no audio for {text!r}")
     audio = np.concatenate(parts).astype(np.float32)
