@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from ..stt.client import transcribe
 from ..stt.engine import DEFAULT_BEAM_SIZE, bundled_model_path
 from .procs import free_port, jarvis_argv, run_server
 from .report import markdown_table, median, percentile, write_section
+from .wer import wer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,19 +59,6 @@ def spoken_command(text: str = COMMAND, seconds: float = COMMAND_SECONDS) -> byt
     return from_float(np.concatenate([np.zeros(lead, np.float32), audio, np.zeros(trail, np.float32)]), 2)
 
 
-def _words(text: str) -> list[str]:
-    return re.sub(r"[^\w\s]", " ", text.lower().replace("10", "ten")).split()
-
-
-def word_error_rate(ref: str, hyp: str) -> float:
-    r, h = _words(ref), _words(hyp)
-    prev = list(range(len(h) + 1))
-    for i, rw in enumerate(r, 1):
-        cur = [i] + [0] * len(h)
-        for j, hw in enumerate(h, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (rw != hw))
-        prev = cur
-    return prev[-1] / max(1, len(r))
 
 
 @dataclass
@@ -126,7 +113,7 @@ async def _servers(args: argparse.Namespace) -> AsyncIterator[list[Target]]:
 
 async def _one(target: Target, audio: bytes, realtime: float) -> float:
     result = await transcribe(target.uri, audio, chunk_ms=CHUNK_MS, realtime=realtime, timeout=TIMEOUT)
-    target.wers.append(word_error_rate(COMMAND, result.text))
+    target.wers.append(wer(COMMAND, result.text))
     return result.after_stop_s if realtime > 0 else result.total_s
 
 
