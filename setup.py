@@ -4,11 +4,15 @@ Everything else lives in pyproject.toml; this file only computes the package lis
 cannot discover by itself across a package-dir mapping.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGES = []
 for folder in ("protocol", "server", "satellite"):
     PACKAGES.append(f"jarvis.{folder}")
-    PACKAGES.extend(f"jarvis.{folder}.{sub}" for sub in find_packages(folder))
+    # Namespace discovery also lists data-only folders (brain/data, brain/sentences/en, web/static),
+    # so their files ship as package data (see [tool.setuptools.package-data]).
+    PACKAGES.extend(
+        f"jarvis.{folder}.{sub}" for sub in find_namespace_packages(folder, exclude=["*__pycache__*"])
+    )
 
 setup(packages=PACKAGES)
