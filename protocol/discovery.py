@@ -285,6 +285,17 @@ async def advertised(zeroconf: str | None, server: Any) -> AsyncIterator[Adverti
         yield ad
 
 
+async def serve_until_stopped(server: Any, zeroconf: str | None, stop: asyncio.Event) -> None:
+    """Run a started service until ``stop`` is set (see ``service.stop_signal``), advertised over
+    zeroconf if ``--zeroconf`` was given; then withdraw the advertisement and stop the server."""
+    try:
+        async with advertised(zeroconf, server):
+            await stop.wait()
+        _LOGGER.info("Stopping %s", server.uri)
+    finally:
+        await server.stop()
+
+
 def _decode_properties(raw: Mapping[bytes, bytes | None]) -> dict[str, str]:
     return {
         key.decode("utf-8", "replace"): (value or b"").decode("utf-8", "replace")

@@ -124,11 +124,8 @@ async def run(args: argparse.Namespace) -> int:
     )
     try:
         with stop_signal() as stop:
-            async with discovery.advertised(args.zeroconf, server):
-                await stop.wait()
-            _LOGGER.info("Stopping")
+            await discovery.serve_until_stopped(server, args.zeroconf, stop)
     finally:
-        await server.stop()
         await memory.close()
         if ha is not None:
             await ha.close()

@@ -158,10 +158,5 @@ async def run(args: argparse.Namespace) -> int:
     voice, handler = settings_from_args(args)
     with stop_signal() as stop:
         server = await start_tts(args.uri, voice, handler)
-        try:
-            async with discovery.advertised(args.zeroconf, server):
-                await stop.wait()
-            _LOGGER.info("Stopping")
-        finally:
-            await server.stop()
+        await discovery.serve_until_stopped(server, args.zeroconf, stop)
     return 0
