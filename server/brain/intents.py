@@ -660,11 +660,9 @@ class IntentRecognizer:
     async def _start_timer(
         self, result: RecognizeResult, ctx: TurnContext, lang: str, prepared: str
     ) -> Reply | None:
-        name: str | None = None
-        if "name" in result.entities:
-            name = _clean_name(self._slot_text(result, "name", prepared) or "", lang)
-            if name is None:
-                return None  # "set a the timer..." or a number swallowed by the name: not ours
+        ok, name = self._name_slot(result, lang, prepared)
+        if not ok:
+            return None  # "set a the timer..." or a number swallowed by the name: not ours
         seconds = self._duration(result)
         if seconds <= 0:
             speech = (
@@ -695,11 +693,9 @@ class IntentRecognizer:
     async def _cancel_timer(
         self, result: RecognizeResult, ctx: TurnContext, lang: str, prepared: str
     ) -> Reply | None:
-        name: str | None = None
-        if "name" in result.entities:
-            name = _clean_name(self._slot_text(result, "name", prepared) or "", lang)
-            if name is None:
-                return None
+        ok, name = self._name_slot(result, lang, prepared)
+        if not ok:
+            return None
         timers = self._matching_timers(ctx, name)
         if (result.intent_metadata or {}).get("by_duration"):
             wanted = self._duration(result)
@@ -728,18 +724,12 @@ class IntentRecognizer:
     async def _timer_status(
         self, result: RecognizeResult, ctx: TurnContext, lang: str, prepared: str
     ) -> Reply | None:
-        name: str | None = None
-        if "name" in result.entities:
-            name = _clean_name(self._slot_text(result, "name", prepared) or "", lang)
-            if name is None:
-                return None
+        ok, name = self._name_slot(result, lang, prepared)
+        if not ok:
+            return None
         timers = self._matching_timers(ctx, name)
         if not timers:
-            if lang == "fr":
-                speech = f"Il n'y a pas de minuteur {name}." if name else "Aucun minuteur en cours."
-            else:
-                speech = f"There is no {name} timer." if name else "You have no timers running."
-            return IntentReply(speech=speech, intent=TIMER_STATUS)
+            return IntentReply(speech=self._no_timer(name, lang), intent=TIMER_STATUS)
         return IntentReply(speech=self._describe(timers, lang), intent=TIMER_STATUS)
 
     async def _list_timers(
