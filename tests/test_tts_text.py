@@ -7,6 +7,7 @@ import pytest
 from jarvis.server.tts.text import (
     SentenceSplitter,
     clean_for_speech,
+    speak_clock_times,
     split_first_clause,
     split_sentences,
     truncate_text,
@@ -133,3 +134,35 @@ def test_short_tail_after_the_first_comma_keeps_the_sentence_whole_when_streamed
     for delta in ["I turned off all the lights,", " as asked.", " Good night"]:
         pieces = splitter.add(delta)
     assert pieces == ["I turned off all the lights, as asked."]
+
+
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
+        ("It's 1:05 AM.", "It's 1 oh 5 in the morning."),
+        ("It's 12:48 AM.", "It's 12 48 in the morning."),
+        ("It's 2:15 PM.", "It's 2 15 in the afternoon."),
+        ("It's 7:30 PM.", "It's 7 30 in the evening."),
+        ("It's 9:45 pm", "It's 9 45 at night"),
+        ("It's 1 AM.", "It's 1 in the morning."),
+        ("It's 12 PM.", "It's noon."),
+        ("12:00 AM", "midnight"),
+        ("The alarm is at 6:45 a.m. tomorrow.", "The alarm is at 6 45 in the morning tomorrow."),
+        ("It's 10:04 a.m. Set a timer.", "It's 10 oh 4 in the morning. Set a timer."),
+        ("It's 1:05 AM. Set a timer.", "It's 1 oh 5 in the morning. Set a timer."),
+        ("Meet at 3 PM, then lunch.", "Meet at 3 in the afternoon, then lunch."),
+        ("The train leaves at 13:05.", "The train leaves at 13 oh 5."),
+        ("Open from 9:00 to 17:00.", "Open from 9 o'clock to 17 hundred."),
+        ("Lights out at 00:00.", "Lights out at midnight."),
+    ],
+)
+def test_clock_times_are_written_as_people_say_them(written: str, spoken: str) -> None:
+    assert speak_clock_times(written) == spoken
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["A ratio of 3:1.", "Score 10:75.", "At 1:2:3 speed.", "It's 24:10.", "13 AM", "I'm 2 am I", "Room 12:3"],
+)
+def test_text_that_is_not_a_clock_time_is_left_alone(text: str) -> None:
+    assert speak_clock_times(text) == text

@@ -33,7 +33,7 @@ from jarvis.protocol.service import ServiceHandler
 from jarvis.protocol.wire import DEFAULT_LIMITS, WireLimits
 
 from .engine import CHANNELS, SAMPLE_WIDTH, PiperEngine, VoiceError
-from .text import SentenceSplitter, clean_for_speech, truncate_text
+from .text import SentenceSplitter, clean_for_speech, speak_clock_times, truncate_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ class TtsHandler(ServiceHandler):
         self._stream: _Request | None = None
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._speaker: asyncio.Task[None] | None = None
+        # Clock times are rewritten the English way only for English voices.
+        self._english = any(code.lower().startswith("en") for code in engine.info.languages)
 
     # -- reading side ------------------------------------------------------------------------
 
@@ -227,6 +229,8 @@ class TtsHandler(ServiceHandler):
         text = clean_for_speech(sentence)
         if not text:
             return started
+        if self._english:
+            text = speak_clock_times(text)
         _LOGGER.debug("%s: synthesizing %r", self.peer, text)
         try:
             pcm = await self.engine.synthesize(text, speaker_id)

@@ -16,6 +16,10 @@
 - :func:`clean_for_speech` removes what piper would otherwise read aloud or stumble over:
   markdown markup (emphasis, headings, bullets, links, code fences, tables), emoji and other
   pictographs, and it joins lines into one utterance.
+
+- :func:`speak_clock_times` writes English clock times the way people say them. espeak reads
+  "1:05 AM" as "one zero five A M" and "1:00 AM" as "one zero zero A M"; people (and speech
+  recognizers) expect "one oh five in the morning" and "one in the morning".
 """
 
 from __future__ import annotations
@@ -201,3 +205,64 @@ def truncate_text(text: str, max_chars: int) -> str:
         if boundary > max_chars // 2:
             return head[: boundary + 1].rstrip()
     return head
+
+
+#: A clock time: H:MM or HH:MM, optionally followed by AM/PM ("am", "a.m.", "PM").
+_CLOCK_RE = re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?![\d:])(?:\s*([AaPp])(\.?)\s?[Mm]\b(\.?))?")
+#: An hour with AM/PM and no minutes ("3 PM", "11 a.m."); lower-case "am" only with dots ("I'm 2 am" no).
+_HOUR_RE = re.compile(r"(?<![\d:.])(\d{1,2})()(?:\s*(?:([AP])()M|([ap])(\.)m)\b(\.?))")
+
+
+def _part_of_day(hour: int, meridiem: str) -> str:
+    """How a speaker says AM/PM: "in the morning", "in the afternoon", "in the evening", "at night"."""
+    if meridiem in "Aa":
+        return "in the morning"
+    if hour == 12 or hour < 6:
+        return "in the afternoon"
+    return "in the evening" if hour < 9 else "at night"
+
+
+def _say_hour(match: re.Match[str]) -> str:
+    meridiem, dotted = (match[3], "") if match[3] else (match[5], ".")
+    hour = int(match[1])
+    if not 1 <= hour <= 12:
+        return match[0]
+    rest = match.string[match.end() :].lstrip()
+    period = "." if match[7] and (not dotted or not rest or rest[0].isupper()) else ""
+    if hour == 12:
+        return ("midnight" if meridiem in "Aa" else "noon") + period
+    return f"{hour} {_part_of_day(hour, meridiem)}{period}"
+
+
+def _say_clock(match: re.Match[str]) -> str:
+    hour, minute, meridiem = int(match[1]), int(match[2]), match[3]
+    if minute > 59 or hour > (12 if meridiem else 23) or (meridiem and hour == 0):
+        return match[0]
+    # A period after "AM" ends the sentence; after "a.m." it does at the end or before a capital.
+    rest = match.string[match.end() :].lstrip()
+    period = "." if match[5] and (not match[4] or not rest or rest[0].isupper()) else ""
+    if meridiem:
+        if hour == 12 and minute == 0:
+            return ("midnight" if meridiem in "Aa" else "noon") + period
+        said = f"{hour}" if minute == 0 else f"{hour} oh {minute}" if minute < 10 else f"{hour} {minute}"
+        return f"{said} {_part_of_day(hour, meridiem)}{period}"
+    if minute == 0:
+        if hour == 0:
+            return "midnight"
+        return f"{hour} o'clock" if hour <= 12 else f"{hour} hundred"
+    return f"{hour} oh {minute}" if minute < 10 else f"{hour} {minute}"
+
+
+def speak_clock_times(text: str) -> str:
+    """``text`` with clock times written as English speakers say them.
+
+    espeak reads "1:05 AM" as "one zero five A M"; this gives it "1 oh 5 in the morning" instead.
+    "3:48 PM" becomes "3 48 in the afternoon", "9:15 PM" "9 15 at night", "12:00 PM" "noon",
+    "9:00" "9 o'clock", "13:00" "13 hundred", "13:05" "13 oh 5" and "3 PM" "3 in the afternoon".
+
+    A part of the day is also clearer than "A M": right before "A M", "forty-eight" loses its
+    "eight" and "fifteen" sounds like "fifty" to a speech recognizer (tiny.en heard "12:48 AM" as
+    "12:40 AM" and "2:15 AM" as "2:50 AM"; it hears both right with "in the morning"). Text that is
+    not a clock time ("3:1", "10:75", "1:2:3") is left alone.
+    """
+    return _HOUR_RE.sub(_say_hour, _CLOCK_RE.sub(_say_clock, text))
