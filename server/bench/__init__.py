@@ -16,6 +16,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "stt": ("jarvis.server.bench.stt", "STT latency vs wyoming-faster-whisper"),
     "tts": ("jarvis.server.bench.tts", "TTS first-audio latency vs wyoming-piper"),
     "brain": ("jarvis.server.bench.brain", "intent latency and brain overhead"),
+    "times": ("jarvis.server.bench.times", "how often the STT hears the spoken time right"),
     "e2e": ("jarvis.server.bench.e2e", "whole voice turns with 1, 4, 8 headless satellites"),
 }
 
