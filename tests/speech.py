@@ -4,6 +4,7 @@
     pcm = speak("turn on the kitchen lights")      # 16 kHz, 16-bit, mono PCM bytes
     pcm += silence(0.6)
     assert wer("set a timer for 5 minutes", transcript) <= 0.1
+    assert read_spoken_time("It's 12.48 in the morning.") == ("1248", "morning")
 
 The voice is loaded once per process (``functools.lru_cache``); synthesis is cached per text and
 rate, so calling ``speak`` with the same sentence in many tests costs nothing after the first.
@@ -16,9 +17,10 @@ from functools import lru_cache
 import numpy as np
 
 from jarvis.protocol.audio import from_float, resample
+from jarvis.server.bench.times import read_spoken_time
 from jarvis.server.bench.wer import normalize, number_words, wer
 
-__all__ = ["normalize", "number_words", "silence", "speak", "wer"]
+__all__ = ["normalize", "number_words", "read_spoken_time", "silence", "speak", "wer"]
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from speech import normalize, wer
+from speech import normalize, read_spoken_time, wer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
 from jarvis.protocol.service import Connection
@@ -113,3 +113,15 @@ async def test_streamed_reply_is_spoken_once_in_order(services: tuple[TtsServer,
     result = await transcribe(stt.uri, pcm, rate=rate, timeout=TIMEOUT)
     _LOGGER.info("streamed: %r -> %r", text, result.text)
     assert wer(text, result.text) <= 0.15, result.text
+
+
+async def test_clock_times_are_spoken_as_people_say_them(services: tuple[TtsServer, SttServer]) -> None:
+    """ "6:45 AM" is said "six forty-five in the morning" (espeak alone says "six forty-five A M",
+    and "1:05" "one zero five"), so the STT hears the time back."""
+    tts, stt = services
+    for written, expected in [("It's 6:45 AM.", ("645", "morning")),
+                              ("It's 1:05 PM.", ("105", "afternoon"))]:  # fmt: skip
+        pcm, rate = await speak(tts.uri, written)
+        result = await transcribe(stt.uri, pcm, rate=rate, timeout=TIMEOUT)
+        _LOGGER.info("%r -> %r", written, result.text)
+        assert read_spoken_time(result.text) == expected, result.text
