@@ -39,9 +39,7 @@ def compose() -> dict[str, Any]:
 
 
 def _jarvis_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        name: svc for name, svc in compose["services"].items() if svc.get("image") in JARVIS_IMAGES
-    }
+    return {name: svc for name, svc in compose["services"].items() if svc.get("image") in JARVIS_IMAGES}
 
 
 def _parse_jarvis(argv: list[str]) -> Any:
@@ -173,6 +171,4 @@ def test_satellite_unit_verifies(tmp_path: Path) -> None:
 def test_satellite_installer_is_valid_bash_and_its_flags_parse() -> None:
     script = DEPLOY / "satellite" / "install.sh"
     assert subprocess.run(["bash", "-n", str(script)], timeout=30).returncode == 0
-    _parse_jarvis(
-        ["satellite", "--server", "tcp://192.168.1.10:10600", "--area", "kitchen", "--name", "pi"]
-    )
+    _parse_jarvis(["satellite", "--server", "tcp://192.168.1.10:10600", "--area", "kitchen", "--name", "pi"])

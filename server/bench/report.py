@@ -68,14 +68,8 @@ def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
         f"<!-- bench:{name} -->\n{body.rstrip()}\n\n"
         f"_Measured {stamp} on {machine_description()}._\n<!-- /bench:{name} -->"
     )
-    text = (
-        path.read_text()
-        if path.exists()
-        else "# Benchmarks\n\nFigures written by `jarvis bench …`.\n"
-    )
-    pattern = re.compile(
-        rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S
-    )
+    text = path.read_text() if path.exists() else "# Benchmarks\n\nFigures written by `jarvis bench …`.\n"
+    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _m: block, text)
     else:

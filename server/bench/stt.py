@@ -59,8 +59,6 @@ def spoken_command(text: str = COMMAND, seconds: float = COMMAND_SECONDS) -> byt
     return from_float(np.concatenate([np.zeros(lead, np.float32), audio, np.zeros(trail, np.float32)]), 2)
 
 
-
-
 @dataclass
 class Target:
     name: str
