@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import dataclasses
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -234,6 +237,32 @@ async def test_markdown_and_emoji_are_not_spoken(tts: str) -> None:
     clean = await synthesize(tts, "Done. The lights are off.")
     marked = await synthesize(tts, "**Done** ✅. The _lights_ are off 💡!")
     assert 0.75 * clean.seconds < marked.seconds < 1.3 * clean.seconds
+
+
+@pytest.mark.parametrize(
+    ("language", "written", "spoken"),
+    [
+        ("en_US", "It's 1:05 AM.", "It's 1 oh 5 in the morning."),
+        ("fr_FR", "Il est 10 h 04.", "Il est 10 heures 4."),
+        ("de_DE", "Es ist 10:04 Uhr.", "Es ist 10:04 Uhr."),
+    ],
+)
+async def test_clock_times_are_said_in_the_voice_language(
+    engine: PiperEngine, caplog: pytest.LogCaptureFixture, language: str, written: str, spoken: str
+) -> None:
+    """The service rewrites clock times for the voice's language (a copy of the bundled voice that
+    says it speaks ``language``), and synthesizes the spoken form."""
+    voice = copy.copy(engine)
+    voice.info = dataclasses.replace(engine.info, languages=[language])
+    server = await start_tts("tcp://127.0.0.1:0", engine=voice)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="jarvis.server.tts.handler"):
+            reply = await synthesize(server.uri, written)
+    finally:
+        await server.stop()
+    assert reply.pcm
+    synthesized = [r.getMessage() for r in caplog.records if "synthesizing" in r.getMessage()]
+    assert any(m.endswith(f"synthesizing {spoken!r}") for m in synthesized), synthesized
 
 
 async def test_too_long_text_is_capped_with_an_error(engine: PiperEngine) -> None:

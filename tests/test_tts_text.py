@@ -166,3 +166,27 @@ def test_clock_times_are_written_as_people_say_them(written: str, spoken: str) -
 )
 def test_text_that_is_not_a_clock_time_is_left_alone(text: str) -> None:
     assert speak_clock_times(text) == text
+
+
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
+        ("Il est 10 h 04.", "Il est 10 heures 4."),  # espeak alone: "dix ache zéro quatre"
+        ("Il est 10h04.", "Il est 10 heures 4."),
+        ("Il est 10 h.", "Il est 10 heures."),
+        ("Il est 1 h.", "Il est une heure."),
+        ("Il est 21 h 30.", "Il est vingt et une heures 30."),
+        ("Il est 0 h 15.", "Il est minuit 15."),
+        ("Il est 12 h.", "Il est midi."),
+        ("Rendez-vous à 14:30 demain.", "Rendez-vous à 14 heures 30 demain."),
+        ("Il y a 10 hommes.", "Il y a 10 hommes."),
+        ("Il est 25 h.", "Il est 25 h."),
+    ],
+)
+def test_french_clock_times_are_written_as_people_say_them(written: str, spoken: str) -> None:
+    assert speak_clock_times(written, "fr_FR") == spoken
+
+
+def test_clock_times_of_other_languages_are_left_to_espeak() -> None:
+    assert speak_clock_times("Es ist 10:04 Uhr.", "de_DE") == "Es ist 10:04 Uhr."
+    assert speak_clock_times("It's 1:05 AM.", "en_GB") == "It's 1 oh 5 in the morning."

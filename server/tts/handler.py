@@ -97,8 +97,8 @@ class TtsHandler(ServiceHandler):
         self._stream: _Request | None = None
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._speaker: asyncio.Task[None] | None = None
-        # Clock times are rewritten the English way only for English voices.
-        self._english = any(code.lower().startswith("en") for code in engine.info.languages)
+        # Clock times are said the way speakers of the voice's language say them (English, French).
+        self._language = engine.info.languages[0] if engine.info.languages else ""
 
     # -- reading side ------------------------------------------------------------------------
 
@@ -229,8 +229,7 @@ class TtsHandler(ServiceHandler):
         text = clean_for_speech(sentence)
         if not text:
             return started
-        if self._english:
-            text = speak_clock_times(text)
+        text = speak_clock_times(text, self._language)
         _LOGGER.debug("%s: synthesizing %r", self.peer, text)
         try:
             pcm = await self.engine.synthesize(text, speaker_id)

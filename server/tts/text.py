@@ -17,7 +17,7 @@
   markdown markup (emphasis, headings, bullets, links, code fences, tables), emoji and other
   pictographs, and it joins lines into one utterance.
 
-- :func:`speak_clock_times` writes English clock times the way people say them. espeak reads
+- :func:`speak_clock_times` writes English (and French) clock times the way people say them. espeak reads
   "1:05 AM" as "one zero five A M" and "1:00 AM" as "one zero zero A M"; people (and speech
   recognizers) expect "one oh five in the morning" and "one in the morning".
 """
@@ -253,8 +253,20 @@ def _say_clock(match: re.Match[str]) -> str:
     return f"{hour} oh {minute}" if minute < 10 else f"{hour} {minute}"
 
 
-def speak_clock_times(text: str) -> str:
-    """``text`` with clock times written as English speakers say them.
+#: A French clock time: "10 h 04", "10h04", "10 h", "10:04" (the brain writes "Il est 10 h 04.").
+_FR_CLOCK_RE = re.compile(r"(?<![\d:.,])(\d{1,2})\s?(?:h(?![^\W\d_])|:(?=\d{2}))\s?(\d{2})?(?![\d:])")
+
+
+def _say_clock_fr(match: re.Match[str]) -> str:
+    hour, minute = int(match[1]), int(match[2] or 0)
+    if hour > 23 or minute > 59:
+        return match[0]
+    said = {0: "minuit", 12: "midi", 1: "une heure", 21: "vingt et une heures"}.get(hour, f"{hour} heures")
+    return f"{said} {minute}" if minute else said
+
+
+def speak_clock_times(text: str, language: str = "en") -> str:
+    """``text`` with clock times written as speakers of ``language`` (English or French) say them.
 
     espeak reads "1:05 AM" as "one zero five A M"; this gives it "1 oh 5 in the morning" instead.
     "3:48 PM" becomes "3 48 in the afternoon", "9:15 PM" "9 15 at night", "12:00 PM" "noon",
@@ -264,5 +276,14 @@ def speak_clock_times(text: str) -> str:
     "eight" and "fifteen" sounds like "fifty" to a speech recognizer (tiny.en heard "12:48 AM" as
     "12:40 AM" and "2:15 AM" as "2:50 AM"; it hears both right with "in the morning"). Text that is
     not a clock time ("3:1", "10:75", "1:2:3") is left alone.
+
+    French: espeak reads "10 h 04" as "dix ache zéro quatre"; "10 h 04" and "10:04" become
+    "10 heures 4", "1 h" "une heure", "0 h 15" "minuit 15" and "12 h" "midi". Other languages are
+    returned unchanged.
     """
-    return _HOUR_RE.sub(_say_hour, _CLOCK_RE.sub(_say_clock, text))
+    language = language.lower()
+    if language.startswith("fr"):
+        return _FR_CLOCK_RE.sub(_say_clock_fr, text)
+    if language.startswith("en"):
+        return _HOUR_RE.sub(_say_hour, _CLOCK_RE.sub(_say_clock, text))
+    return text
