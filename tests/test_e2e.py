@@ -192,9 +192,10 @@ class PinnedClock:
     The server's clock keeps running; only its local time is shifted (the ``TZ`` variable, which
     ``datetime.now().astimezone()`` honours), so the brain answers with the real current time of
     that timezone. Why: tiny.en mishears the spoken time at about 3 minutes in a hundred
-    (``jarvis bench times``: "eighteen" as "aching", "two sixteen" as "260"), so a test asking at
-    whatever minute CI runs would fail at random. Asked from 10:20 to 10:27 in the morning, 15 draws
-    of each minute's answer were all heard right; the test then checks the answer exactly.
+    (``jarvis bench times --step 1``: 44 of 1440; "eighteen" as "aching", "two fifteen" as "250"),
+    so a test asking at whatever minute CI runs would fail at random (CI once did). Asked from 10:20
+    to 10:27 in the morning, 40 draws of each minute's answer (320) were all heard right; the test
+    then checks the answer exactly.
     """
 
     posix_tz: str
@@ -269,6 +270,7 @@ HEARD_RIGHT = [
     ("It's 9.45 at night.", "21:45"),
     ("It's 9 20, that night.", "21:20"),
     ("It's 152 in need afternoon.", "13:52"),
+    ("at 645 in the morning.", "06:45"),  # "It's" heard as "at"
 ]
 HEARD_WRONG = [
     ("It's 12.40 in the morning.", "00:48"),  # "eight" lost: a different time
@@ -279,6 +281,7 @@ HEARD_WRONG = [
     ("It's 12:48 AM.", "00:48"),  # "A M" instead of the spoken part of the day
     ("It's 1 in the morning.", "01:05"),  # minutes missing
     ("It's 3 in the morning.", "01:00"),  # wrong hour
+    ("Let's say taking in the evening.", "20:18"),  # no number at all
 ]
 
 

@@ -45,8 +45,9 @@ def read_spoken_time(text: str) -> tuple[str, str] | None:
 
     The digits are the numbers said between "it's" and the part of the day, in order, tens and units
     words joined ("forty eight" -> 48), separators dropped ("12.48", "12-48", "12:48" -> "1248").
-    Up to two words right before the part of the day are its preposition, whatever the STT made of
-    it ("in the", "at", "that", "in need").
+    Words before the first number are the subject ("it's", or what the STT made of it: "at 645 in
+    the morning"); up to three words right before the part of the day are its preposition, whatever
+    the STT made of it ("in the", "at", "that", "in need", "and then the").
     """
     lowered = text.lower().replace("it is", "it's").replace("o'clock", "oh")  # "12 o'clock 9"
     lowered = lowered[lowered.index("it's") + 4 :] if "it's" in lowered else lowered
@@ -56,7 +57,9 @@ def read_spoken_time(text: str) -> tuple[str, str] | None:
     if at is None:
         return None
     head = tokens[:at]
-    for _ in range(2):
+    while head and not head[0].isdigit() and head[0] not in _SPOKEN_NUMBERS:
+        head.pop(0)  # what the STT made of "it's": "at 645 in the morning"
+    for _ in range(3):
         if head and not head[-1].isdigit() and head[-1] not in _SPOKEN_NUMBERS:
             head.pop()
     numbers: list[str] = []
