@@ -17,9 +17,9 @@
   markdown markup (emphasis, headings, bullets, links, code fences, tables), emoji and other
   pictographs, and it joins lines into one utterance.
 
-- :func:`speak_clock_times` writes English (and French) clock times the way people say them. espeak reads
-  "1:05 AM" as "one zero five A M" and "1:00 AM" as "one zero zero A M"; people (and speech
-  recognizers) expect "one oh five in the morning" and "one in the morning".
+- :func:`speak_clock_times` writes English (and French) clock times the way people say them.
+  espeak reads "1:05 AM" as "one zero five A M" and "1:00 AM" as "one zero zero A M"; people (and
+  speech recognizers) expect "one oh five in the morning" and "one in the morning".
 """
 
 from __future__ import annotations
@@ -207,10 +207,14 @@ def truncate_text(text: str, max_chars: int) -> str:
     return head
 
 
-#: A clock time: H:MM or HH:MM, optionally followed by AM/PM ("am", "a.m.", "PM").
-_CLOCK_RE = re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?![\d:])(?:\s*([AaPp])(\.?)\s?[Mm]\b(\.?))?")
-#: An hour with AM/PM and no minutes ("3 PM", "11 a.m."); lower-case "am" only with dots ("I'm 2 am" no).
-_HOUR_RE = re.compile(r"(?<![\d:.])(\d{1,2})()(?:\s*(?:([AP])()M|([ap])(\.)m)\b(\.?))")
+#: A clock time: H:MM or HH:MM with an optional AM/PM ("am", "a.m.", "PM"), or an hour with AM/PM
+#: ("3 PM", "11 a.m."; the check for that form is in :func:`_say_clock`).
+_CLOCK_RE = re.compile(
+    r"(?<![\d:.])(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?(?![\d:])"
+    r"(?:\s*(?P<meridiem>(?P<letter>[AaPp])(?P<dot>\.?)\s?[Mm]\b)(?P<period>\.?))?"
+)
+#: AM/PM after an hour without minutes; lower-case "am" only with dots ("I'm 2 am" is no time).
+_HOUR_MERIDIEM_RE = re.compile(r"[AP]M|[ap]\.m")
 
 
 def _part_of_day(hour: int, meridiem: str) -> str:
@@ -222,35 +226,31 @@ def _part_of_day(hour: int, meridiem: str) -> str:
     return "in the evening" if hour < 9 else "at night"
 
 
-def _say_hour(match: re.Match[str]) -> str:
-    meridiem, dotted = (match[3], "") if match[3] else (match[5], ".")
-    hour = int(match[1])
-    if not 1 <= hour <= 12:
-        return match[0]
-    rest = match.string[match.end() :].lstrip()
-    period = "." if match[7] and (not dotted or not rest or rest[0].isupper()) else ""
-    if hour == 12:
-        return ("midnight" if meridiem in "Aa" else "noon") + period
-    return f"{hour} {_part_of_day(hour, meridiem)}{period}"
+def _hour_minute(hour: int, minute: int) -> str:
+    return f"{hour} oh {minute}" if minute < 10 else f"{hour} {minute}"
 
 
 def _say_clock(match: re.Match[str]) -> str:
-    hour, minute, meridiem = int(match[1]), int(match[2]), match[3]
-    if minute > 59 or hour > (12 if meridiem else 23) or (meridiem and hour == 0):
+    hour, meridiem = int(match["hour"]), match["letter"]
+    minute = None if match["minute"] is None else int(match["minute"])
+    if minute is None and not (meridiem and _HOUR_MERIDIEM_RE.fullmatch(match["meridiem"])):
+        return match[0]  # a bare number, or "2 am"
+    if (minute or 0) > 59 or hour > (12 if meridiem else 23) or (meridiem and hour == 0):
         return match[0]
     # A period after "AM" ends the sentence; after "a.m." it does at the end or before a capital.
     rest = match.string[match.end() :].lstrip()
-    period = "." if match[5] and (not match[4] or not rest or rest[0].isupper()) else ""
+    period = "." if match["period"] and (not match["dot"] or not rest or rest[0].isupper()) else ""
     if meridiem:
-        if hour == 12 and minute == 0:
+        if hour == 12 and not minute:
             return ("midnight" if meridiem in "Aa" else "noon") + period
-        said = f"{hour}" if minute == 0 else f"{hour} oh {minute}" if minute < 10 else f"{hour} {minute}"
+        said = _hour_minute(hour, minute) if minute else f"{hour}"
         return f"{said} {_part_of_day(hour, meridiem)}{period}"
+    assert minute is not None  # the 24-hour form has minutes
     if minute == 0:
         if hour == 0:
             return "midnight"
         return f"{hour} o'clock" if hour <= 12 else f"{hour} hundred"
-    return f"{hour} oh {minute}" if minute < 10 else f"{hour} {minute}"
+    return _hour_minute(hour, minute)
 
 
 #: A French clock time: "10 h 04", "10h04", "10 h", "10:04" (the brain writes "Il est 10 h 04.").
@@ -285,5 +285,5 @@ def speak_clock_times(text: str, language: str = "en") -> str:
     if language.startswith("fr"):
         return _FR_CLOCK_RE.sub(_say_clock_fr, text)
     if language.startswith("en"):
-        return _HOUR_RE.sub(_say_hour, _CLOCK_RE.sub(_say_clock, text))
+        return _CLOCK_RE.sub(_say_clock, text)
     return text
