@@ -37,6 +37,11 @@ _PARTS_OF_DAY = ("am", "pm", "morning", "afternoon", "evening", "night", "noon",
 _MERIDIEM_RE = re.compile(r"\b([ap])\.?\s?m\b\.?")
 
 
+def _number(token: str) -> int | None:
+    """The number a token of a transcript stands for ("12", "twelve", "for"); None for a word."""
+    return int(token) if token.isdigit() else _SPOKEN_NUMBERS.get(token)
+
+
 def read_spoken_time(text: str) -> tuple[str, str] | None:
     """("1248", "morning") for "It's 12:48 in the morning" / "It's twelve forty-eight in the
     morning" / "It's 1248 in the morning"; ("105", "am") for "It's 1:05 a.m."; ("", "noon") for
@@ -57,18 +62,15 @@ def read_spoken_time(text: str) -> tuple[str, str] | None:
     if at is None:
         return None
     head = tokens[:at]
-    while head and not head[0].isdigit() and head[0] not in _SPOKEN_NUMBERS:
+    while head and _number(head[0]) is None:
         head.pop(0)  # what the STT made of "it's": "at 645 in the morning"
     for _ in range(3):
-        if head and not head[-1].isdigit() and head[-1] not in _SPOKEN_NUMBERS:
+        if head and _number(head[-1]) is None:
             head.pop()
     numbers: list[str] = []
     for token in head:
-        if token.isdigit():
-            value = int(token)
-        elif token in _SPOKEN_NUMBERS:
-            value = _SPOKEN_NUMBERS[token]
-        else:
+        value = _number(token)
+        if value is None:
             return None  # a word that is no number: not a clean reading of a time
         unit = 0 < value < 10 and (len(token) == 1 or not token.isdigit())
         if numbers and unit and numbers[-1] in ("20", "30", "40", "50"):
@@ -101,9 +103,8 @@ async def run(args: argparse.Namespace) -> int:
     if math.gcd(args.step, 60) != 1:
         _LOGGER.warning("--step %d visits only some minute values; 7 or 11 visit them all", args.step)
     tts = PiperEngine.load()
-    settings = SttSettings(workers=1)
-    if args.beam_size is not None:
-        settings = SttSettings(workers=1, beam_size=args.beam_size)
+    beam = {} if args.beam_size is None else {"beam_size": args.beam_size}
+    settings = SttSettings(workers=1, **beam)
     stt = SttEngine(settings)
     forms = {
         "as written (espeak reads it)": lambda text: text,
