@@ -76,13 +76,12 @@ class _Metric:
 
 
 @dataclass
-class Counter(_Metric):
-    _values: dict[LabelValues, float] = field(default_factory=dict, repr=False)
-    kind = "counter"
+class _ScalarMetric(_Metric):
+    """One number per label set: what a counter and a gauge share."""
 
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        if amount < 0:
-            raise ValueError("a counter only goes up")
+    _values: dict[LabelValues, float] = field(default_factory=dict, repr=False)
+
+    def _add(self, amount: float, labels: dict[str, str]) -> None:
         key = self._key(labels)
         with self._lock:
             self._values[key] = self._values.get(key, 0.0) + amount
@@ -98,8 +97,17 @@ class Counter(_Metric):
 
 
 @dataclass
-class Gauge(_Metric):
-    _values: dict[LabelValues, float] = field(default_factory=dict, repr=False)
+class Counter(_ScalarMetric):
+    kind = "counter"
+
+    def inc(self, amount: float = 1.0, **labels: str) -> None:
+        if amount < 0:
+            raise ValueError("a counter only goes up")
+        self._add(amount, labels)
+
+
+@dataclass
+class Gauge(_ScalarMetric):
     kind = "gauge"
 
     def set(self, value: float, **labels: str) -> None:
@@ -108,18 +116,7 @@ class Gauge(_Metric):
             self._values[key] = float(value)
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def value(self, **labels: str) -> float:
-        return self._values.get(self._key(labels), 0.0)
-
-    def samples(self) -> Iterable[str]:
-        with self._lock:
-            items = sorted(self._values.items())
-        for key, value in items:
-            yield f"{self.name}{_labels(self.label_names, key)} {_format_value(value)}"
+        self._add(amount, labels)
 
 
 @dataclass
