@@ -59,9 +59,7 @@ def _length(header: dict[str, Any], key: str, cap: int) -> int:
     return value
 
 
-async def read_event(
-    reader: asyncio.StreamReader, limits: WireLimits = DEFAULT_LIMITS
-) -> Event | None:
+async def read_event(reader: asyncio.StreamReader, limits: WireLimits = DEFAULT_LIMITS) -> Event | None:
     """Read one event. Returns None on a clean EOF between frames.
 
     Raises :class:`ProtocolError` for a malformed or oversized frame, or EOF inside a frame.
@@ -73,15 +71,15 @@ async def read_event(
             return None
         raise ProtocolError("truncated", "connection closed in the middle of a header") from err
     except asyncio.LimitOverrunError as err:
-        raise ProtocolError(
-            "too-large", f"header line longer than {limits.max_header_bytes} bytes"
-        ) from err
+        raise ProtocolError("too-large", f"header line longer than {limits.max_header_bytes} bytes") from err
     if len(line) > limits.max_header_bytes:
         raise ProtocolError("too-large", f"header line longer than {limits.max_header_bytes} bytes")
     try:
         header = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ProtocolError("bad-header", f"header is not valid JSON: {err}") from err
+    except RecursionError as err:  # e.g. 30,000 nested arrays: malformed, not an internal fault
+        raise ProtocolError("bad-header", "header JSON is nested too deeply") from err
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise ProtocolError("bad-header", "header must be a JSON object with a string 'type'")
 
@@ -98,6 +96,8 @@ async def read_event(
                 extra = json.loads(data_bytes)
             except (UnicodeDecodeError, json.JSONDecodeError) as err:
                 raise ProtocolError("bad-data", f"data block is not valid JSON: {err}") from err
+            except RecursionError as err:
+                raise ProtocolError("bad-data", "data block JSON is nested too deeply") from err
             if not isinstance(extra, dict):
                 raise ProtocolError("bad-data", "data block must be a JSON object")
             data = {**data, **extra}

@@ -85,6 +85,16 @@ CASES = {
     "data-not-object": (_header({"type": "echo", "data": [1]}), "bad-header"),
     "data-block-not-json": (_header({"type": "echo", "data_length": 8}) + b"not json", "bad-data"),
     "data-block-not-object": (_header({"type": "echo", "data_length": 3}) + b"[1]", "bad-data"),
+    # Nesting deeper than Python's recursion limit (json.loads raises RecursionError): malformed, not
+    # "internal". 1,000 levels fit these test caps; a real header may nest 30,000 deep.
+    "header-nested-too-deep": (
+        b'{"type": "echo", "data": {"x": ' + b"[" * 2000 + b"]" * 2000 + b"}}\n",
+        "bad-header",
+    ),
+    "data-block-nested-too-deep": (
+        _header({"type": "echo", "data_length": 2000}) + b"[" * 1000 + b"]" * 1000,
+        "bad-data",
+    ),
 }
 
 
