@@ -29,6 +29,8 @@ import numpy as np
 
 from jarvis.protocol.audio import pcm16_to_float
 
+from .models import TINY_EN_NAME, resolve_model
+
 _LOGGER = logging.getLogger(__name__)
 
 #: Default beam size. 1 (greedy) is what a voice command needs: on tiny.en it is as accurate as 5
@@ -74,10 +76,19 @@ class SttSettings:
     """Threads per decode; 0 = all cores, at most 4."""
     download_dir: str | None = None
     """Where a named model is downloaded (default: the Hugging Face cache)."""
+    model_cache_dir: str | None = None
+    """Where embedded models are assembled (``base``); default ``~/.cache/jarvis/models``."""
 
     @property
     def model_path(self) -> str:
-        return self.model or bundled_model_path()
+        """The model as named: an embedded name (``tiny.en``, ``base``) is resolved at load time."""
+        if self.model in ("", TINY_EN_NAME):
+            return bundled_model_path()
+        return self.model
+
+    def resolve_model_path(self) -> str:
+        """What ``WhisperModel`` loads; may assemble ``base`` (seconds): call it in a worker thread."""
+        return resolve_model(self.model, self.model_cache_dir)
 
     @property
     def resolved_compute_type(self) -> str:
@@ -197,8 +208,9 @@ class ModelLoader:
             settings.workers,
             settings.resolved_cpu_threads,
         )
+        path = settings.resolve_model_path()
         model = WhisperModel(
-            settings.model_path,
+            path,
             device=settings.device,
             compute_type=settings.resolved_compute_type,
             cpu_threads=settings.resolved_cpu_threads,
