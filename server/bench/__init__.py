@@ -18,6 +18,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "brain": ("jarvis.server.bench.brain", "intent latency and brain overhead"),
     "times": ("jarvis.server.bench.times", "how often the STT hears the spoken time right"),
     "e2e": ("jarvis.server.bench.e2e", "whole voice turns with 1, 4, 8 headless satellites"),
+    "understand": ("jarvis.server.bench.understand", "task success of spoken commands in unfamiliar voices"),
 }
 
 

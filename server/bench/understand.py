@@ -1,0 +1,876 @@
+"""``jarvis bench understand``: does Jarvis do what people ask, said by voices it has never heard?
+
+The real path, in this process on 127.0.0.1: the real STT (tiny.en; ``--stt base`` is the
+multilingual base model with ``--language en,fr``), the real TTS, the real brain with **no** language
+model, and the hub; each trial is one fresh in-process :class:`jarvis.satellite.satellite.Satellite`
+(its own local pymicro-wakeword, pre-roll and satellite protocol) whose microphone plays
+``"hey jarvis, " + command`` in a test voice (see :mod:`.voices`), paced at real time. The setup
+utterances of an item (set a timer before cancelling it) are said first, on the same satellite, in
+the same voice and condition.
+
+A trial succeeds when the wake word was heard, the hub sent no error, the answer text the satellite
+received (its ``synthesize`` events) matches the item's regex, and the timer events the item asks
+for arrived. Open questions must get the brain's "I need a language model" answer: any other
+answer is a false accept (a local intent answered a question it does not understand).
+
+Items are spread over voice x condition cells by a seeded balanced design: every item goes to
+``--reps`` different cells of its language, and the trials are ordered so that any prefix
+(``--limit``) gives every cell the same number of trials, give or take one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .report import markdown_table, median, percentile, write_section
+from .voices import CONDITIONS, RATE, Voice, apply_condition, seed_for, select, synthesize
+from .wer import number_words, wer
+
+_LOGGER = logging.getLogger(__name__)
+
+CORPUS = Path(__file__).resolve().parent / "data" / "understand.yaml"
+WAKE_PHRASE = "hey jarvis, "
+LEAD_S = 0.5
+"""Audio (silence, or the condition's noise) before the wake word."""
+TAIL_S = 1.5
+"""Audio after the command (the hub ends the utterance after 0.6 s of silence); then digital silence."""
+TURN_TIMEOUT_S = 45.0
+GOALS = {"en": 0.95, "fr": 0.85}
+"""Task success goal per language, at 20 dB SNR."""
+FALSE_ACCEPT_GOAL = 0.01
+_WAKE_PREFIX = re.compile(r"^\W*(?:(?:hey|hi|hay|a|eh|et)\W+)?(?:jarvis|jervis|javis)\b\W*", re.I)
+_PAUSE = re.compile(r"\s*(?:…|\.\.\.)\s*")
+
+# ------------------------------------------------------------------------------------------------
+# Corpus
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    lang: str
+    intent: str
+    text: str
+    expect: str
+    """A regex, possibly with {hour}, {weekday}, {month}, {day} placeholders."""
+    kind: str = "local"
+    """``local`` (a local intent must answer) or ``open`` (none may: the need-a-model answer)."""
+    timer_s: int | None = None
+    event: str | None = None
+    setup: tuple[str, ...] = ()
+
+
+def load_corpus(path: Path = CORPUS) -> list[Item]:
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    checks: dict[str, str] = data.get("checks", {})
+    items = []
+    for n, raw in enumerate(data["items"]):
+        expect = str(raw["expect"])
+        items.append(
+            Item(
+                id=f"{raw['lang']}-{n:03d}",
+                lang=raw["lang"],
+                intent=raw.get("intent", "?"),
+                text=raw["text"],
+                expect=checks.get(expect, expect),
+                kind=raw.get("kind", "local"),
+                timer_s=raw.get("timer_s"),
+                event=raw.get("event"),
+                setup=tuple(raw.get("setup", ())),
+            )
+        )
+    return items
+
+
+_FR_UNITS = (
+    "zéro un deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize".split()
+)
+_FR_TENS = {20: "vingt", 30: "trente", 40: "quarante", 50: "cinquante"}
+WEEKDAYS = {
+    "en": ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+    "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
+}
+MONTHS = {
+    "en": ("january february march april may june july august september october november december").split(),
+    "fr": ("janvier février mars avril mai juin juillet août septembre octobre novembre décembre").split(),
+}
+
+
+def french_number(n: int) -> str:
+    """0-59 in French words (what a time or a day of the month needs)."""
+    if n <= 16:
+        return _FR_UNITS[n]
+    if n < 20:
+        return f"dix-{_FR_UNITS[n - 10]}"
+    tens, unit = divmod(n, 10)
+    word = _FR_TENS[tens * 10]
+    if unit == 0:
+        return word
+    if unit == 1:
+        return f"{word} et un"
+    return f"{word}-{_FR_UNITS[unit]}"
+
+
+_ORDINAL_ENDS = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+    "ty": "tieth",
+}
+
+
+def ordinal_words(n: int) -> str:
+    """3 -> "third", 21 -> "twenty first" (as :func:`number_words` spells the cardinal)."""
+    words = number_words(n)
+    for end, ordinal in _ORDINAL_ENDS.items():
+        if words.endswith(end):
+            return words[: -len(end)] + ordinal
+    return words + "th"
+
+
+def _words(n: int) -> list[str]:
+    en = number_words(n)
+    return [str(n), f"0{n}" if n < 10 else str(n), en, en.replace(" ", "-"), french_number(n)]
+
+
+def placeholders(moments: Sequence[datetime]) -> dict[str, str]:
+    """Regex alternations for the answer checks, true at any of ``moments``."""
+    hours: set[str] = set()
+    days: set[str] = set()
+    weekdays: set[str] = set()
+    months: set[str] = set()
+    for m in moments:
+        for h in {m.hour, m.hour % 12 or 12}:
+            hours.update(_words(h))
+        if m.hour == 12:
+            hours.update(("noon", "midday", "midi"))
+        if m.hour == 0:
+            hours.update(("midnight", "minuit"))
+        days.update(_words(m.day))
+        suffix = "th" if 11 <= m.day <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(m.day % 10, "th")
+        days.add(f"{m.day}{suffix}")
+        days.add(ordinal_words(m.day))
+        if m.day == 1:
+            days.add("premier")
+        for lang in ("en", "fr"):
+            weekdays.add(WEEKDAYS[lang][m.weekday()])
+            months.add(MONTHS[lang][m.month - 1])
+
+    def alt(values: set[str]) -> str:
+        return "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+
+    years = {str(m.year) for m in moments} | {_year_words(m.year) for m in moments}
+    return {
+        "hour": alt(hours),
+        "weekday": alt(weekdays),
+        "month": alt(months),
+        "day": alt(days),
+        "year": alt(years),
+    }
+
+
+def _year_words(year: int) -> str:
+    """2026 -> "twenty twenty six" (how people and the TTS reader say it)."""
+    return f"{number_words(year // 100)} {number_words(year % 100)}"
+
+
+def expand(pattern: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(hour|weekday|month|day|year)\}", lambda m: values[m.group(1)], pattern)
+
+
+# ------------------------------------------------------------------------------------------------
+# Design
+
+
+@dataclass(frozen=True)
+class Trial:
+    item: Item
+    voice: Voice
+    condition: str
+
+
+def design(
+    items: Sequence[Item],
+    voices: Sequence[Voice],
+    conditions: Sequence[str],
+    reps: int,
+    seed: int,
+    limit: int | None = None,
+) -> list[Trial]:
+    """Each item in ``reps`` distinct cells of its language; any prefix balances the cells."""
+    rng = random.Random(seed)
+    by_cell: dict[tuple[str, str], list[Trial]] = defaultdict(list)
+    cells_all: list[tuple[Voice, str]] = []
+    for lang in sorted({i.lang for i in items}):
+        cells = [(v, c) for v in voices if v.lang == lang for c in conditions]
+        if not cells:
+            continue
+        rng.shuffle(cells)
+        cells_all += cells
+        lang_items = [i for i in items if i.lang == lang]
+        rng.shuffle(lang_items)
+        k = 0
+        for item in lang_items:
+            for _ in range(min(reps, len(cells))):
+                voice, condition = cells[k % len(cells)]
+                by_cell[(voice.name, condition)].append(Trial(item, voice, condition))
+                k += 1
+    ordered: list[tuple[int, float, Trial]] = []
+    for trials in by_cell.values():
+        for rank, trial in enumerate(trials):
+            ordered.append((rank, rng.random(), trial))
+    ordered.sort(key=lambda t: (t[0], t[1]))
+    out = [t for _, _, t in ordered]
+    return out[:limit] if limit else out
+
+
+# ------------------------------------------------------------------------------------------------
+# The satellite's microphone and speaker
+
+
+class ScriptedMic:
+    """An :class:`AudioSource`: silence, paced at real time, except what :meth:`say` queues."""
+
+    def __init__(self, chunk_ms: int = 30) -> None:
+        self.chunk_bytes = RATE * chunk_ms // 1000 * 2
+        self.step = chunk_ms / 1000
+        self._pending = bytearray()
+        self._marks: list[tuple[int, asyncio.Future[float]]] = []
+        self._sent = 0
+        self.idle = asyncio.Event()
+        """Set while nothing queued is left to play."""
+        self.idle.set()
+
+    def connected(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def say(self, pcm: bytes, speech_end: int) -> asyncio.Future[float]:
+        """Queue ``pcm``; the future gets the monotonic time its byte ``speech_end`` was yielded."""
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._marks.append((self._sent + len(self._pending) + speech_end, future))
+        self._pending += pcm
+        self.idle.clear()
+        return future
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        start, index = time.monotonic(), 0
+        silence = bytes(self.chunk_bytes)
+        while True:
+            delay = start + index * self.step - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -1.0:  # fell far behind (a loaded machine): do not burst to catch up
+                start, index = time.monotonic(), 0
+            index += 1
+            if self._pending:
+                chunk = bytes(self._pending[: self.chunk_bytes])
+                del self._pending[: self.chunk_bytes]
+                chunk += bytes(self.chunk_bytes - len(chunk))
+                if not self._pending:
+                    self.idle.set()
+            else:
+                chunk = silence
+            self._sent += self.chunk_bytes
+            now = time.monotonic()
+            while self._marks and self._marks[0][0] <= self._sent:
+                _, future = self._marks.pop(0)
+                if not future.done():
+                    future.set_result(now)
+            yield chunk
+
+
+class NullSpeaker:
+    """An :class:`AudioSink` that plays nothing and notes when the first answer audio came."""
+
+    def __init__(self) -> None:
+        self.first_audio: float | None = None
+
+    async def start(self) -> None:
+        pass
+
+    async def start_answer(self, fmt: Any) -> None:
+        pass
+
+    async def play(self, pcm: bytes) -> None:
+        if self.first_audio is None:
+            self.first_audio = time.monotonic()
+
+    async def drain(self) -> None:
+        pass
+
+    def stop_now(self) -> None:
+        pass
+
+    async def play_sound(self, sound: Any) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+def _satellite_class() -> type:
+    from jarvis.satellite.satellite import Satellite
+
+    class CountingSatellite(Satellite):
+        """The real satellite, counting its local wake word detections."""
+
+        wakes = 0
+
+        async def _start_turn(self) -> None:
+            self.wakes += 1
+            self._notify()
+            await super()._start_turn()
+
+    return CountingSatellite
+
+
+# ------------------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class Utterance:
+    text: str
+    woke: bool = False
+    transcript: str = ""
+    answer: str = ""
+    events: list[str] = field(default_factory=list)
+    timers_s: list[int] = field(default_factory=list)
+    error: str = ""
+    latency_s: float | None = None
+    """Acoustic end of speech (last speech sample sent) -> first answer audio at the satellite."""
+    extra_wakes: int = 0
+
+
+@dataclass
+class Outcome:
+    stt: str
+    trial: Trial
+    utterance: Utterance
+    setup_ok: bool
+    success: bool
+    reason: str
+    wer: float | None
+
+    @property
+    def false_accept(self) -> bool:
+        return self.trial.item.kind == "open" and self.utterance.woke and not self.success
+
+
+def judge(item: Item, utt: Utterance, moments: Sequence[datetime]) -> tuple[bool, str]:
+    """(success, why not) for one answer."""
+    if not utt.woke:
+        return False, "wake word missed"
+    if utt.error:
+        return False, f"hub error {utt.error}"
+    pattern = expand(item.expect, placeholders(moments))
+    if not re.search(pattern, utt.answer):
+        return False, "answer does not match"
+    if item.timer_s is not None and item.timer_s not in utt.timers_s:
+        got = ", ".join(f"{s} s" for s in utt.timers_s) or "none"
+        return False, f"timer of {item.timer_s} s expected (got {got})"
+    if item.event and item.event not in utt.events:
+        return False, f"no {item.event} event"
+    return True, ""
+
+
+def strip_wake(transcript: str) -> str:
+    return _WAKE_PREFIX.sub("", transcript.strip())
+
+
+def clean_text(text: str) -> str:
+    return _PAUSE.sub(" ", text).strip()
+
+
+AudioFor = Callable[[Voice, str, str], bytes]
+
+
+class Bench:
+    """One hub stack (STT, TTS, brain without LLM, hub) and the satellites that talk to it."""
+
+    def __init__(self, stt_name: str, audio_for: AudioFor) -> None:
+        self.stt_name = stt_name
+        self.audio_for = audio_for
+        self._stack = contextlib.AsyncExitStack()
+        self.hub_uri = ""
+        self.token = ""
+        self.user_map: dict[str, str] = {}
+        self._n = 0
+
+    async def __aenter__(self) -> Bench:
+        from jarvis.server.brain.handler import BrainSettings, start_brain
+        from jarvis.server.brain.llm.none import NoLLM
+        from jarvis.server.brain.memory import MemoryStore
+        from jarvis.server.config import HubSettings, Settings
+        from jarvis.server.hub.hub import Hub
+        from jarvis.server.stt.__main__ import start_stt
+        from jarvis.server.tokens import generate_token
+        from jarvis.server.tts.__main__ import start_tts
+
+        stack = self._stack
+        try:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jarvis-understand-")))
+            stt = await start_stt("tcp://127.0.0.1:0", stt_settings(self.stt_name))
+            stack.push_async_callback(stt.stop)
+            await stt.engine.model()
+            tts = await start_tts("tcp://127.0.0.1:0")
+            stack.push_async_callback(tts.stop)
+            memory = await MemoryStore.open(tmp / "memory.db")
+            stack.push_async_callback(memory.close)
+            settings = BrainSettings(onboarding=False, user_map=self.user_map)
+            brain = await start_brain(
+                "tcp://127.0.0.1:0", NoLLM(), memory=memory, probe=False, settings=settings
+            )
+            stack.push_async_callback(brain.stop)
+            self.token = generate_token()
+            hub = Hub(
+                Settings(hub=HubSettings(port=0)), self.token, stt=[stt.uri], tts=[tts.uri], brain=[brain.uri]
+            )
+            await hub.start()
+            stack.push_async_callback(hub.stop)
+            self.hub_uri = hub.uri
+        except BaseException:
+            await stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def run_trial(self, trial: Trial) -> Outcome:
+        from jarvis.satellite.satellite import State
+        from jarvis.satellite.settings import (
+            IdentitySettings,
+            LinkSettings,
+            RunSettings,
+            SatelliteSettings,
+            ServerSettings,
+            WakeSettings,
+        )
+
+        self._n += 1
+        sat_id = f"understand-{self._n}"
+        self.user_map[sat_id] = f"user-{self._n}"  # a fresh user: no name or timer left from others
+        settings = SatelliteSettings(
+            server=ServerSettings(uri=self.hub_uri, token=self.token),
+            identity=IdentitySettings(satellite_id=sat_id),
+            wake=WakeSettings(local=True),
+            link=LinkSettings(reconnect_min_s=0.1, reconnect_max_s=1.0),
+            run=RunSettings(once=False, turn_timeout_s=TURN_TIMEOUT_S),
+        )
+        mic, speaker, lines = ScriptedMic(settings.mic.chunk_ms), NullSpeaker(), list[str]()
+        sat: Any = _satellite_class()(settings, mic, speaker, printer=lines.append)
+        task = asyncio.create_task(sat.run(), name=sat_id)
+        item = trial.item
+        try:
+            async with asyncio.timeout(20):
+                await sat.wait_until(lambda s: s.state is State.IDLE)
+            setup_ok = True
+            for text in item.setup:
+                pre = await self._say(sat, mic, speaker, lines, trial, text)
+                setup_ok = setup_ok and pre.woke and not pre.error and "language model" not in pre.answer
+            moments = [datetime.now()]
+            utt = await self._say(sat, mic, speaker, lines, trial, item.text)
+            moments.append(datetime.now() + timedelta(seconds=1))
+        finally:
+            sat.stop()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        success, reason = judge(item, utt, moments)
+        if not success and not setup_ok:
+            reason += " (a setup utterance failed too)"
+        score = wer(clean_text(item.text), strip_wake(utt.transcript)) if utt.woke else None
+        return Outcome(self.stt_name, trial, utt, setup_ok, success, reason, score)
+
+    async def _say(
+        self, sat: Any, mic: ScriptedMic, speaker: NullSpeaker, lines: list[str], trial: Trial, text: str
+    ) -> Utterance:
+        pcm = await asyncio.to_thread(self.audio_for, trial.voice, text, trial.condition)
+        speech_end = len(pcm) - int(TAIL_S * RATE) * 2
+        utt = Utterance(text)
+        start_line, wakes = len(lines), sat.wakes
+        speaker.first_audio = None
+        spoken = mic.say(pcm, speech_end)
+        try:
+            async with asyncio.timeout(len(pcm) / 2 / RATE + 1.0):
+                await sat.wait_until(lambda s: s.wakes > wakes)
+            utt.woke = True
+        except TimeoutError:
+            await mic.idle.wait()
+            return utt
+        deadline = time.monotonic() + TURN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if any(line.startswith(("metrics: ", "error: ")) for line in lines[start_line:]):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            utt.error = "no turn metrics within the turn timeout"
+        await mic.idle.wait()  # let the rest of the audio go out before the next utterance
+        await asyncio.sleep(0.2)  # timer events that follow the answer
+        answers = []
+        for line in lines[start_line:]:
+            kind, _, rest = line.partition(": ")
+            if kind == "transcript":
+                utt.transcript = rest
+            elif kind == "answer":
+                answers.append(rest)
+            elif kind == "error":
+                utt.error = rest
+            elif kind.startswith("timer-"):
+                utt.events.append(kind)
+                if kind == "timer-started":
+                    with contextlib.suppress(IndexError, ValueError):
+                        utt.timers_s.append(int(rest.split()[1]))
+        utt.answer = " ".join(answers)
+        utt.extra_wakes = sat.wakes - wakes - 1
+        if speaker.first_audio is not None and spoken.done():
+            utt.latency_s = speaker.first_audio - spoken.result()
+        return utt
+
+
+class SttUnavailable(Exception):
+    """The STT choice cannot run in this tree (yet)."""
+
+
+def stt_settings(name: str) -> Any:
+    """The engine settings for ``tiny.en`` (bundled) or ``base`` (multilingual, en+fr)."""
+    from jarvis.server.stt import __main__ as stt_main
+
+    parser = argparse.ArgumentParser()
+    stt_main.add_arguments(parser)
+    if name == "tiny.en":
+        args = parser.parse_args([])
+    elif name == "base":
+        try:
+            from jarvis.server.stt import models
+        except ImportError as err:
+            raise SttUnavailable(f"--stt base needs server/stt/models.py ({err})") from err
+        if "base" not in getattr(models, "EMBEDDED_MODELS", ()):
+            raise SttUnavailable("--stt base: this tree has no embedded multilingual base model yet")
+        try:
+            args = parser.parse_args(["--model", "base", "--language", "en,fr"])
+        except SystemExit as err:
+            raise SttUnavailable("--stt base: `--language en,fr` is not accepted yet") from err
+    else:
+        raise SttUnavailable(f"unknown --stt {name!r} (tiny.en or base)")
+    try:
+        settings, _ = stt_main.settings_from_args(args)
+    except (SystemExit, ValueError) as err:
+        raise SttUnavailable(f"--stt {name}: {err}") from err
+    return settings
+
+
+def cached_audio(voice: Voice, text: str, condition: str) -> bytes:
+    clean = synthesize(voice, WAKE_PHRASE + text)
+    return apply_condition(clean, condition, LEAD_S, TAIL_S, seed_for(voice.name, condition, text))
+
+
+@dataclass
+class Results:
+    outcomes: list[Outcome] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    stt_names: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    trials: int = 0
+
+
+async def run_bench(
+    trials: Sequence[Trial], stt_names: Sequence[str], audio_for: AudioFor = cached_audio
+) -> Results:
+    from jarvis.server.serve import use_larger_default_executor
+
+    use_larger_default_executor()
+    results = Results(stt_names=list(stt_names), trials=len(trials))
+    start = time.monotonic()
+    for name in stt_names:
+        try:
+            stt_settings(name)
+        except SttUnavailable as err:
+            _LOGGER.warning("Skipping STT %s: %s", name, err)
+            results.skipped[name] = str(err)
+            continue
+        try:
+            bench = await Bench(name, audio_for).__aenter__()
+        except Exception as err:  # e.g. the base model cannot be assembled here
+            _LOGGER.warning("Skipping STT %s: %s", name, err)
+            results.skipped[name] = f"--stt {name} did not start: {err}"
+            continue
+        try:
+            for n, trial in enumerate(trials, 1):
+                outcome = await bench.run_trial(trial)
+                results.outcomes.append(outcome)
+                u = outcome.utterance
+                _LOGGER.info(
+                    "[%s %d/%d] %s/%s %s: %s | heard %r | answer %r",
+                    name,
+                    n,
+                    len(trials),
+                    trial.voice.name,
+                    trial.condition,
+                    trial.item.text,
+                    "ok" if outcome.success else f"FAIL ({outcome.reason})",
+                    u.transcript,
+                    u.answer[:80],
+                )
+        finally:
+            await bench.__aexit__(None, None, None)
+    results.wall_s = time.monotonic() - start
+    return results
+
+
+# ------------------------------------------------------------------------------------------------
+# Report
+
+
+def _pct(values: Sequence[bool]) -> str:
+    return f"{100 * sum(values) / len(values):.0f}% ({sum(values)}/{len(values)})" if values else "–"
+
+
+def _rate(values: Sequence[bool]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def render(results: Results, conditions: Sequence[str]) -> str:
+    outs = results.outcomes
+    stts = [s for s in results.stt_names if s not in results.skipped]
+    body = [
+        "## Understanding: spoken commands in unfamiliar voices",
+        "",
+        "In one process on 127.0.0.1: real STT, TTS (bundled piper voice), brain with **no** language "
+        "model, and hub; every trial is a fresh in-process `jarvis.satellite` with its own local wake "
+        'word (pymicro-wakeword `hey_jarvis`), fed `"hey jarvis, <command>"` at real time in a voice that is '
+        "not the assistant's (espeak-ng, flite, festival, piper joe slowed and noisier; French: espeak-ng) "
+        "in one of the conditions: clean, pink noise at 20 and 10 dB SNR, reverb (sox). "
+        "Corpus: `server/bench/data/understand.yaml` (written from how people speak, not from the "
+        "intent templates). Success = wake word heard, and the answer text the satellite received "
+        "matches the item's check (and the timer events it asks for arrived); a missed wake word is a "
+        "failure. False accept = an open question answered by a local intent instead of the honest "
+        "“I need a language model” answer. WER: transcript (wake phrase removed) against the command. "
+        "Latency: last speech sample sent → first answer audio at the satellite.",
+        "",
+    ]
+    rows = []
+    for stt in stts:
+        for lang in ("en", "fr"):
+            sel = [o for o in outs if o.stt == stt and o.trial.item.lang == lang]
+            if not sel:
+                continue
+            local = [o for o in sel if o.trial.item.kind == "local"]
+            open_ = [o for o in sel if o.trial.item.kind == "open"]
+            wers = [o.wer for o in sel if o.wer is not None]
+            lat = [o.utterance.latency_s for o in local if o.utterance.latency_s is not None]
+            rows.append(
+                [
+                    stt,
+                    lang,
+                    len(sel),
+                    _pct([o.success for o in local]),
+                    _pct([o.success for o in local if o.utterance.woke]),
+                    _pct([o.success for o in open_]),
+                    _pct([o.false_accept for o in open_]),
+                    f"{100 * sum(wers) / len(wers):.1f}%" if wers else "–",
+                    _pct([o.utterance.woke for o in sel]),
+                    f"{median(lat) * 1000:.0f}" if lat else "–",
+                    f"{percentile(lat, 95) * 1000:.0f}" if lat else "–",
+                ]
+            )
+    body += [
+        markdown_table(
+            [
+                "STT",
+                "lang",
+                "trials",
+                "task success (commands)",
+                "commands, once woken",
+                "open questions declined",
+                "false accepts",
+                "WER (mean)",
+                "wake heard",
+                "speech end → audio median ms",
+                "p95 ms",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    # per voice x condition, STT side by side
+    voices = sorted({o.trial.voice.name for o in outs}, key=lambda v: (v.startswith("espeak-fr"), v))
+    headers = ["voice"] + [f"{c} {s}" for c in conditions for s in stts]
+    cell_rows = []
+    for v in voices:
+        row: list[object] = [v]
+        for c in conditions:
+            for s in stts:
+                hits = [
+                    o.success
+                    for o in outs
+                    if o.trial.voice.name == v and o.trial.condition == c and o.stt == s
+                ]
+                row.append(_pct(hits))
+        cell_rows.append(row)
+    body += [
+        "Task success per voice × condition (all items of that cell, open questions included):",
+        "",
+        markdown_table(headers, cell_rows),
+        "",
+    ]
+    wake_rows = []
+    for v in voices:
+        row = [v]
+        for c in conditions:
+            heard = [o.utterance.woke for o in outs if o.trial.voice.name == v and o.trial.condition == c]
+            row.append(_pct(heard))
+        row.append(_pct([o.utterance.woke for o in outs if o.trial.voice.name == v]))
+        wake_rows.append(row)
+    body += [
+        "Wake word heard by the satellite's pymicro-wakeword, per voice (all STT runs):",
+        "",
+        markdown_table(["voice", *conditions, "all"], wake_rows),
+        "",
+    ]
+    intent_rows = []
+    for intent in sorted({o.trial.item.intent for o in outs}):
+        row = [intent]
+        for s in stts:
+            woke = [
+                o.success for o in outs if o.stt == s and o.trial.item.intent == intent and o.utterance.woke
+            ]
+            row.append(_pct(woke))
+        intent_rows.append(row)
+    body += [
+        "Success per intent once the wake word was heard:",
+        "",
+        markdown_table(["intent", *stts], intent_rows),
+        "",
+    ]
+    goals = []
+    for s in stts:
+        for lang, goal in GOALS.items():
+            at20 = [
+                o.success
+                for o in outs
+                if o.stt == s and o.trial.item.lang == lang and o.trial.condition == "noise20"
+            ]
+            rate = _rate(at20)
+            if rate is None:
+                goals.append(f"{s}: {lang.upper()} at 20 dB ≥ {goal:.0%}: not measured")
+            else:
+                verdict = "met" if rate >= goal else "NOT met"
+                goals.append(
+                    f"{s}: {lang.upper()} at 20 dB {rate:.0%} of {len(at20)} (goal ≥ {goal:.0%}: {verdict})"
+                )
+        fa = [o.false_accept for o in outs if o.stt == s and o.trial.item.kind == "open"]
+        rate = _rate(fa)
+        if rate is not None:
+            goals.append(
+                f"{s}: false accepts {rate:.1%} of {len(fa)} (goal ≤ {FALSE_ACCEPT_GOAL:.0%}: "
+                f"{'met' if rate <= FALSE_ACCEPT_GOAL else 'NOT met'})"
+            )
+    body += ["Goals: " + "; ".join(goals) + ".", ""]
+    for name, why in results.skipped.items():
+        body += [f"Skipped STT {name}: {why}", ""]
+    failures = [o for o in outs if not o.success]
+    if failures:
+        body += [f"Failures ({len(failures)} of {len(outs)}), first 25:", ""]
+        for o in failures[:25]:
+            u = o.utterance
+            body.append(
+                f"- {o.stt}, {o.trial.voice.name}/{o.trial.condition}: “{o.trial.item.text}” → "
+                f"heard “{strip_wake(u.transcript)}” → “{u.answer[:90]}” ({o.reason})"
+            )
+        body.append("")
+    body.append(
+        f"Command: `jarvis bench understand` ({results.trials} trials × {len(stts)} STT, "
+        f"{results.wall_s:.0f} s)."
+    )
+    return "\n".join(body)
+
+
+def dump(results: Results, path: Path) -> None:
+    rows = [
+        {
+            "stt": o.stt,
+            "voice": o.trial.voice.name,
+            "condition": o.trial.condition,
+            "id": o.trial.item.id,
+            "lang": o.trial.item.lang,
+            "intent": o.trial.item.intent,
+            "kind": o.trial.item.kind,
+            "text": o.trial.item.text,
+            "woke": o.utterance.woke,
+            "transcript": o.utterance.transcript,
+            "answer": o.utterance.answer,
+            "events": o.utterance.events,
+            "timers_s": o.utterance.timers_s,
+            "error": o.utterance.error,
+            "latency_s": o.utterance.latency_s,
+            "wer": o.wer,
+            "success": o.success,
+            "reason": o.reason,
+            "setup_ok": o.setup_ok,
+        }
+        for o in results.outcomes
+    ]
+    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, default=0, help="at most N trials per STT (default: all)")
+    parser.add_argument("--voices", help="comma-separated voice names (default: all installed)")
+    parser.add_argument("--conditions", default=",".join(CONDITIONS), help=f"default {','.join(CONDITIONS)}")
+    parser.add_argument("--stt", default="tiny.en", help="STT choices, comma-separated: tiny.en, base")
+    parser.add_argument("--reps", type=int, default=2, help="cells (voice x condition) per item (default 2)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the design and the noise (default 1)")
+    parser.add_argument("--lang", choices=["en", "fr"], help="only this language")
+    parser.add_argument("--json", type=Path, help="also write every trial to this JSON file")
+    parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
+
+
+async def run(args: argparse.Namespace) -> int:
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    unknown = [c for c in conditions if c not in CONDITIONS]
+    if unknown:
+        raise SystemExit(f"unknown condition(s) {', '.join(unknown)}; known: {', '.join(CONDITIONS)}")
+    voices = select(args.voices, args.lang)
+    items = [i for i in load_corpus() if args.lang is None or i.lang == args.lang]
+    items = [i for i in items if any(v.lang == i.lang for v in voices)]
+    trials = design(items, voices, conditions, args.reps, args.seed, args.limit or None)
+    stt_names = [s.strip() for s in args.stt.split(",") if s.strip()]
+    _LOGGER.info(
+        "%d trials x %d STT, %d voices, %d conditions",
+        len(trials),
+        len(stt_names),
+        len(voices),
+        len(conditions),
+    )
+    results = await run_bench(trials, stt_names)
+    body = render(results, conditions)
+    print(body)
+    if args.json:
+        dump(results, args.json)
+    if not args.no_write and results.outcomes:
+        write_section("understand", body)
+    return 0 if results.outcomes else 1
