@@ -17,7 +17,7 @@ REQUIRED_INTENTS = {
     "time", "day", "date", "compound", "timer_set", "timer_named", "timer_cancel", "timer_cancel_all",
     "timer_left", "timer_list", "timer_pause", "timer_resume", "timer_add", "math_plus", "math_minus",
     "math_times", "math_divide", "math_percent", "math_sqrt", "math_squared", "name_set", "name_get",
-    "remember", "stop", "open",
+    "remember", "recall", "year", "stop", "open",
 }  # fmt: skip
 
 
@@ -118,3 +118,28 @@ async def test_runner_judges_two_turns_end_to_end(tmp_path: Path) -> None:
     assert first.utterance.latency_s is not None and first.wer is not None
     assert second.utterance.woke and not second.success and second.reason == "answer does not match"
     assert "–" not in und.render(results, ["clean"]).split("| tiny.en | en |")[1].split("\n")[0][:20]
+
+
+def test_judging_wake_misses_and_false_accepts() -> None:
+    """A missed wake word fails the trial; an open question answered locally is a false accept."""
+    voice = vo.VOICES_BY_NAME["flite-awb"]
+    moments = [datetime(2026, 3, 21, 14, 5)]
+    item = und.Item("t-1", "en", "timer_set", "set a timer for ten minutes", "(?i)timer", timer_s=600)
+    missed = und.Utterance(item.text)
+    assert und.judge(item, missed, moments) == (False, "wake word missed")
+    heard = und.Utterance(item.text, woke=True, answer="Timer set for 10 minutes.", timers_s=[600])
+    assert und.judge(item, heard, moments) == (True, "")
+    heard.timers_s = [60]
+    assert not und.judge(item, heard, moments)[0]
+    checks = {"need_llm": "(?i)language model|modèle de langage"}
+    question = und.Item("t-2", "en", "open", "why is the sky blue", checks["need_llm"], kind="open")
+    local = und.Utterance(question.text, woke=True, answer="It's 2:05 PM.")
+    declined = und.Utterance(question.text, woke=True, answer="I need a language model for that.")
+    trial = und.Trial(question, voice, "clean")
+    assert und.Outcome("tiny.en", trial, local, True, False, "answer does not match", None).false_accept
+    assert not und.Outcome("tiny.en", trial, declined, True, True, "", None).false_accept
+    # the wake word missed, push-to-talk reached the brain: judged on that answer
+    ptt = und.Outcome("tiny.en", trial, und.Utterance(question.text), True, False, "wake word missed", None)
+    ptt.ptt, ptt.ptt_success = local, False
+    assert ptt.false_accept and not ptt.understood and not ptt.success
+    assert und.strip_wake("Hey Jarvis, what time is it?") == "what time is it?"

@@ -441,13 +441,14 @@ class Bench:
         self.hub_uri = ""
         self.token = ""
         self.user_map: dict[str, str] = {}
+        self.stt_uri = ""
         self._n = 0
 
     async def __aenter__(self) -> Bench:
         from jarvis.server.brain.handler import BrainSettings, start_brain
         from jarvis.server.brain.llm.none import NoLLM
         from jarvis.server.brain.memory import MemoryStore
-        from jarvis.server.config import HubSettings, Settings
+        from jarvis.server.config import HubSettings, Settings, SttSettings
         from jarvis.server.hub.hub import Hub
         from jarvis.server.stt.__main__ import start_stt
         from jarvis.server.tokens import generate_token
@@ -456,7 +457,8 @@ class Bench:
         stack = self._stack
         try:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jarvis-understand-")))
-            stt = await start_stt("tcp://127.0.0.1:0", stt_settings(self.stt_name))
+            engine_settings = stt_settings(self.stt_name)
+            stt = await start_stt("tcp://127.0.0.1:0", engine_settings)
             stack.push_async_callback(stt.stop)
             await stt.engine.model()
             tts = await start_tts("tcp://127.0.0.1:0")
@@ -470,11 +472,17 @@ class Bench:
             stack.push_async_callback(brain.stop)
             self.token = generate_token()
             hub = Hub(
-                Settings(hub=HubSettings(port=0)), self.token, stt=[stt.uri], tts=[tts.uri], brain=[brain.uri]
+                # the hub asks the STT for the languages it was started with, as `jarvis serve` does
+                Settings(hub=HubSettings(port=0), stt=SttSettings(language=engine_settings.language or "en")),
+                self.token,
+                stt=[stt.uri],
+                tts=[tts.uri],
+                brain=[brain.uri],
             )
             await hub.start()
             stack.push_async_callback(hub.stop)
             self.hub_uri = hub.uri
+            self.stt_uri = stt.uri
         except BaseException:
             await stack.aclose()
             raise
@@ -535,6 +543,25 @@ class Bench:
         if heard is not None and (heard.woke or heard.transcript):
             outcome.wer = wer(clean_text(item.text), strip_wake(heard.transcript))
         return outcome
+
+    async def decode_whole(self, voice: Voice, text: str) -> str:
+        """The clean ``"hey jarvis, " + text`` decoded in one piece, the language pinned to the voice's."""
+        from wyoming.asr import Transcribe, Transcript
+        from wyoming.audio import AudioChunk, AudioStart, AudioStop
+
+        from jarvis.protocol.service import Connection
+
+        pcm = await asyncio.to_thread(self.audio_for, voice, text, "clean")
+        async with await Connection.open(self.stt_uri) as stt:
+            await stt.write_event(Transcribe(language=voice.lang).event())
+            await stt.write_event(AudioStart(RATE, 2, 1).event())
+            for offset in range(0, len(pcm), 32000):
+                await stt.write_event(AudioChunk(RATE, 2, 1, pcm[offset : offset + 32000]).event())
+            await stt.write_event(AudioStop().event())
+            while (event := await stt.read_event(timeout=120)) is not None:
+                if Transcript.is_type(event.type):
+                    return Transcript.from_event(event).text
+        raise ConnectionError("STT closed")
 
     async def _ptt_trial(self, trial: Trial) -> tuple[Utterance, bool, str]:
         """The trial's utterances as push-to-talk turns (``run-pipeline`` from ``asr``, no wake word)."""
@@ -615,6 +642,12 @@ class Bench:
         return utt
 
 
+BIAS_OPTIONS = ("--hotwords", "--prompt", "--initial-prompt")
+"""The STT's biasing option, whichever this tree has."""
+BIAS_TEXT = "Hey Jarvis"
+"""What the biased column passes: only the wake phrase (no command words: that would tune to the test)."""
+
+
 class SttUnavailable(Exception):
     """The STT choice cannot run in this tree (yet)."""
 
@@ -638,8 +671,14 @@ def stt_settings(name: str) -> Any:
             args = parser.parse_args(["--model", "base", "--language", "en,fr"])
         except SystemExit as err:
             raise SttUnavailable("--stt base: `--language en,fr` is not accepted yet") from err
+    elif name == "base+bias":
+        option = next((o for o in BIAS_OPTIONS if o in parser._option_string_actions), None)
+        if option is None:
+            raise SttUnavailable(f"--stt base+bias: jarvis stt has none of {', '.join(BIAS_OPTIONS)} yet")
+        stt_settings("base")  # raises if base itself is not there
+        args = parser.parse_args(["--model", "base", "--language", "en,fr", option, BIAS_TEXT])
     else:
-        raise SttUnavailable(f"unknown --stt {name!r} (tiny.en or base)")
+        raise SttUnavailable(f"unknown --stt {name!r} (tiny.en, base or base+bias)")
     try:
         settings, _ = stt_main.settings_from_args(args)
     except (SystemExit, ValueError) as err:
@@ -660,11 +699,27 @@ class Results:
     wall_s: float = 0.0
     trials: int = 0
     stt_wall_s: dict[str, float] = field(default_factory=dict)
+    ceiling: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    """(STT, voice) -> (mean WER, files) of whole clean files decoded with the language pinned."""
     speed: float = 1.0
     parallel: int = 1
 
 
 ENGLISH_ONLY = {"tiny.en"}
+
+
+async def _ceiling(
+    bench: Bench, name: str, trials: Sequence[Trial], per_voice: int, results: Results
+) -> None:
+    """How intelligible each voice is at best: whole clean files, language pinned."""
+    for voice in sorted({t.voice for t in trials}, key=lambda v: v.name):
+        texts = sorted({t.item.text for t in trials if t.voice.lang == voice.lang})
+        sample = random.Random(voice.name).sample(texts, min(per_voice, len(texts)))
+        scores = []
+        for text in sample:
+            heard = await bench.decode_whole(voice, text)
+            scores.append(wer(clean_text(text), strip_wake(heard)))
+        results.ceiling[(name, voice.name)] = (sum(scores) / len(scores), len(scores))
 
 
 async def run_bench(
@@ -674,6 +729,7 @@ async def run_bench(
     *,
     speed: float = 1.0,
     parallel: int = 1,
+    ceiling: int = 0,
 ) -> Results:
     """Every trial through each STT choice in turn; ``parallel`` satellites at once."""
     from jarvis.server.serve import use_larger_default_executor
@@ -731,9 +787,11 @@ async def run_bench(
 
         try:
             await asyncio.gather(*(worker() for _ in range(max(1, parallel))))
+            results.stt_wall_s[name] = time.monotonic() - t0
+            if ceiling and name not in ENGLISH_ONLY:
+                await _ceiling(bench, name, mine, ceiling, results)
         finally:
             await bench.__aexit__(None, None, None)
-        results.stt_wall_s[name] = time.monotonic() - t0
     results.wall_s = time.monotonic() - start
     return results
 
@@ -892,6 +950,19 @@ def render(results: Results, conditions: Sequence[str]) -> str:
         markdown_table(["voice", *conditions, "all"], wake_rows),
         "",
     ]
+    if results.ceiling:
+        ceiling_rows = [
+            [stt, voice, f"{100 * value:.0f}%", n]
+            for (stt, voice), (value, n) in sorted(results.ceiling.items())
+        ]
+        body += [
+            "How intelligible each voice is at best (its ceiling): clean `hey jarvis, <command>` files "
+            "decoded whole by the multilingual STT with the language pinned to the voice's (no "
+            "streaming, no endpointing, no language detection):",
+            "",
+            markdown_table(["STT", "voice", "WER (whole file, language pinned)", "files"], ceiling_rows),
+            "",
+        ]
     intent_rows = []
     for intent in sorted({o.trial.item.intent for o in outs}):
         row = [intent]
@@ -983,12 +1054,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=0, help="at most N trials per STT (default: all)")
     parser.add_argument("--voices", help="comma-separated voice names (default: all installed)")
     parser.add_argument("--conditions", default=",".join(CONDITIONS), help=f"default {','.join(CONDITIONS)}")
-    parser.add_argument("--stt", default="tiny.en", help="STT choices, comma-separated: tiny.en, base")
+    parser.add_argument(
+        "--stt",
+        default="tiny.en,base,base+bias",
+        help="STT choices, comma-separated: tiny.en, base, base+bias (unavailable ones are skipped)",
+    )
     parser.add_argument("--reps", type=int, default=2, help="cells (voice x condition) per item (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the design and the noise (default 1)")
     parser.add_argument("--lang", choices=["en", "fr"], help="only this language")
     parser.add_argument(
         "--speed", type=float, default=3.0, help="feed the microphone this many times real time (default 3)"
+    )
+    parser.add_argument(
+        "--ceiling", type=int, default=15, help="per voice, clean files decoded whole (source WER; 0: none)"
     )
     parser.add_argument("--parallel", type=int, default=2, help="satellites at once (default 2)")
     parser.add_argument("--json", type=Path, help="also write every trial to this JSON file")
@@ -1012,7 +1090,9 @@ async def run(args: argparse.Namespace) -> int:
         len(voices),
         len(conditions),
     )
-    results = await run_bench(trials, stt_names, speed=args.speed, parallel=args.parallel)
+    results = await run_bench(
+        trials, stt_names, speed=args.speed, parallel=args.parallel, ceiling=args.ceiling
+    )
     results.speed, results.parallel = args.speed, args.parallel
     body = render(results, conditions)
     print(body)
