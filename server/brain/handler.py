@@ -35,6 +35,7 @@ from .context import Reply, TurnContext
 from .intents import IntentRecognizer
 from .llm import LLMBackend, complete
 from .memory import MemoryStore, UserSnapshot
+from .normalize import normalize_transcript
 from .persona import say
 from .timers import TimerManager
 from .tools.base import Tool
@@ -140,9 +141,10 @@ class Brain:
                 break
         user = str(user_id or self.settings.default_user)
         conversation = context.get("conversation_id") or f"{user}:{satellite_id or device_id or 'default'}"
+        language = transcript.language or "en"
         return TurnContext(
-            text=transcript.text or "",
-            language=transcript.language or "en",
+            text=normalize_transcript(transcript.text or "", language),
+            language=language,
             user_id=user,
             conversation_id=str(conversation),
             satellite_id=str(satellite_id or device_id) if (satellite_id or device_id) else None,

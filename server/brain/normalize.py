@@ -1,0 +1,114 @@
+"""One clean-up of the transcript, done once per turn before the prefilter, the intents and the LLM.
+
+STT gets the whole utterance, the wake phrase included (whisper needs the words around the boundary
+to hear the command's first word), so the transcript usually starts with it. Whisper spells it in
+many ways: "Hey Jarvis,", "Hey, Jarvis!", "A Jarvis", "Jarvis.", "Hey Travis", "Hi Jervis", « Hé
+Jarvis ». :func:`strip_wake_phrase` removes it from the start only:
+
+- an optional greeting word (hey, hi, a, ok, okay, hé, eh, ...), then
+- one word close to "jarvis" by edit distance, with the punctuation around them: at most 3 edits
+  after a greeting ("Hey Travis", "Hi Jervis", "A Charvis"), at most 1 without one ("Jervis,
+  set..."), so that a sentence that starts with a real name ("Davis called") keeps it.
+
+Nothing else is removed: "a timer for ten minutes" and "hey, what time is it" keep their words,
+because no Jarvis-like word follows the greeting; "Jarvis" later in a sentence stays.
+
+:func:`strip_fillers` removes hesitations ("uh", "um", « euh ») that carry no meaning anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+WAKE_NAME = "jarvis"
+GREETINGS = frozenset({"hey", "hi", "hay", "hei", "a", "ok", "okay", "o.k", "eh", "he", "hé", "yo", "oh"})
+"""Words whisper writes in front of the name (the "hey" of "hey jarvis", or a stand-in for it)."""
+NAME_DISTANCE_AFTER_GREETING = 3
+"""Edits allowed between a heard word and "jarvis" after "hey" ("travis" is 3 edits, "service" 4)."""
+NAME_DISTANCE_ALONE = 1
+"""Edits allowed for a first word with no greeting before it ("jervis" yes, "davis" no)."""
+FILLERS = {
+    "en": frozenset({"uh", "uhh", "um", "umm", "er", "erm", "hmm", "mm", "ah"}),
+    "fr": frozenset({"euh", "heu", "hum", "bah", "ben", "hmm"}),
+}
+
+_WORD = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*", re.UNICODE)
+_SEPARATORS = " \t,.;:!?-–—…\"'«»"
+
+
+def _plain(word: str) -> str:
+    decomposed = unicodedata.normalize("NFD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, stopping early once it exceeds ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def is_wake_name(word: str, max_distance: int = NAME_DISTANCE_ALONE) -> bool:
+    """True for "Jarvis" and the spellings whisper makes of it ("Jervis"; "Travis" with distance 3)."""
+    plain = _plain(word)
+    plain = plain.removesuffix("'s").removesuffix("’s")
+    if len(plain) < 5:
+        return False  # "this", "vis", "jar": too short to be the name, too likely a real word
+    return _distance(plain, WAKE_NAME, max_distance) <= max_distance
+
+
+def strip_wake_phrase(text: str) -> str:
+    """Remove a leading wake phrase ("Hey, Jarvis! what time is it" -> "what time is it")."""
+    words = list(_WORD.finditer(text))
+    if not words:
+        return text
+    name_index = None
+    if is_wake_name(words[0].group()):
+        name_index = 0
+    elif (
+        len(words) > 1
+        and _plain(words[0].group()) in GREETINGS
+        and is_wake_name(words[1].group(), NAME_DISTANCE_AFTER_GREETING)
+    ):
+        name_index = 1
+    if name_index is None:
+        return text
+    rest = text[words[name_index].end() :]
+    rest = rest.removeprefix("'s").removeprefix("’s")
+    return rest.lstrip(_SEPARATORS)
+
+
+def strip_fillers(text: str, language: str = "en") -> str:
+    """Remove hesitation words ("uh, set a timer" -> "set a timer"), with the comma that follows."""
+    lang = language.split("-")[0].split("_")[0].lower()
+    fillers = FILLERS.get(lang, frozenset()) | FILLERS["en"]
+    out: list[str] = []
+    last = 0
+    for match in _WORD.finditer(text):
+        if _plain(match.group()) in fillers:
+            out.append(text[last : match.start()])
+            last = match.end()
+            while last < len(text) and text[last] in ",.…":
+                last += 1
+    out.append(text[last:])
+    return " ".join("".join(out).split()).lstrip(_SEPARATORS)
+
+
+def normalize_transcript(text: str, language: str = "en") -> str:
+    """The transcript the brain works on: no wake phrase, no hesitations, single spaces.
+
+    Returns the original text when cleaning would leave nothing (a bare "Hey Jarvis." stays as it is,
+    for the prefilter and the agent to judge).
+    """
+    cleaned = strip_fillers(strip_wake_phrase(text.strip()), language)
+    cleaned = strip_wake_phrase(cleaned)  # "uh, hey Jarvis, ..." puts the filler first
+    return cleaned if cleaned.strip(_SEPARATORS) else text.strip()

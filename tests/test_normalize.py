@@ -1,0 +1,69 @@
+"""The brain's one clean-up of a transcript: the wake phrase and hesitations go, real words stay."""
+
+from __future__ import annotations
+
+import pytest
+from wyoming.asr import Transcript
+
+from jarvis.server.brain.normalize import is_wake_name, normalize_transcript, strip_wake_phrase
+
+# How whisper writes "hey jarvis" in front of a command (tiny.en and base, several voices).
+WAKE_FORMS = [
+    ("Hey Jarvis, set a timer for two minutes.", "set a timer for two minutes."),
+    ("Hey, Jarvis! What time is it?", "What time is it?"),
+    ("A Jarvis, cancel the timer.", "cancel the timer."),
+    ("Jarvis. What's my name?", "What's my name?"),
+    ("Hey Travis, what's the time?", "what's the time?"),
+    ("Hi Jervis set a timer", "set a timer"),
+    ("Okay Jarvis: what day is it", "what day is it"),
+    ("Hé Jarvis, quelle heure est-il ?", "quelle heure est-il ?"),
+    ("hey jarvis cancel all my timers", "cancel all my timers"),
+]
+# Sentences whose first words are the user's, not a wake phrase.
+KEEP = [
+    "a timer for ten minutes",
+    "Hey, what time is it?",
+    "Davis called me",
+    "this, what's the time?",
+    "Tell Jarvis hello",
+    "Hey service, what time is it",
+    "Ask Travis about dinner",
+    "Set a timer",
+]
+
+
+@pytest.mark.parametrize(("heard", "command"), WAKE_FORMS)
+def test_wake_phrase_forms_are_removed(heard: str, command: str) -> None:
+    assert strip_wake_phrase(heard) == command
+
+
+@pytest.mark.parametrize("text", KEEP)
+def test_real_first_words_are_kept(text: str) -> None:
+    assert normalize_transcript(text) == text
+
+
+def test_name_distance_depends_on_the_greeting() -> None:
+    assert is_wake_name("Jervis") and not is_wake_name("Travis")  # alone: one edit at most
+    assert is_wake_name("Travis", max_distance=3)  # after "hey"
+    assert not is_wake_name("this", max_distance=3) and not is_wake_name("vis,", max_distance=3)
+
+
+def test_fillers_go_in_both_languages() -> None:
+    assert normalize_transcript("uh, set a timer for um ten minutes") == "set a timer for ten minutes"
+    assert normalize_transcript("Euh, hey Jarvis, euh, quelle heure est-il", "fr") == "quelle heure est-il"
+    assert normalize_transcript("the umbrella is here") == "the umbrella is here"  # not inside words
+
+
+def test_bare_wake_phrase_is_left_for_the_prefilter() -> None:
+    assert normalize_transcript("Hey Jarvis.") == "Hey Jarvis."
+
+
+def test_the_brain_answers_the_command_not_the_wake_phrase(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jarvis.server.brain.handler import Brain
+    from jarvis.server.brain.llm.none import NoLLM
+    from jarvis.server.brain.memory import MemoryStore
+    from jarvis.server.brain.tools.registry import ToolRegistry
+
+    brain = Brain(NoLLM(), MemoryStore(tmp_path / "m.sqlite3"), ToolRegistry([]))
+    ctx = brain.context_from(Transcript(text="Hey, Jarvis! What time is it?", language="en"))
+    assert ctx.text == "What time is it?"
