@@ -18,6 +18,8 @@ WAKE_FORMS = [
     ("Okay Jarvis: what day is it", "what day is it"),
     ("Hé Jarvis, quelle heure est-il ?", "quelle heure est-il ?"),
     ("hey jarvis cancel all my timers", "cancel all my timers"),
+    ("They Jarvis cancel the timer.", "cancel the timer."),  # tiny.en on flite slt
+    ("Page Arvis, set a timer for two minutes.", "set a timer for two minutes."),  # ditto
 ]
 # Sentences whose first words are the user's, not a wake phrase.
 KEEP = [
@@ -25,7 +27,8 @@ KEEP = [
     "Hey, what time is it?",
     "Davis called me",
     "this, what's the time?",
-    "Tell Jarvis hello",
+    "Tell me about Travis",
+    "Remind Davis to call",
     "Hey service, what time is it",
     "Ask Travis about dinner",
     "Set a timer",

@@ -8,7 +8,9 @@ Jarvis ». :func:`strip_wake_phrase` removes it from the start only:
 - an optional greeting word (hey, hi, a, ok, okay, hé, eh, ...), then
 - one word close to "jarvis" by edit distance, with the punctuation around them: at most 3 edits
   after a greeting ("Hey Travis", "Hi Jervis", "A Charvis"), at most 1 without one ("Jervis,
-  set..."), so that a sentence that starts with a real name ("Davis called") keeps it.
+  set..."), so that a sentence that starts with a real name ("Davis called") keeps it; at most 1
+  after any other short first word, which is how "hey" is often misheard ("They Jarvis", "Page
+  Arvis" from flite voices, measured: see docs/intents.md).
 
 Nothing else is removed: "a timer for ten minutes" and "hey, what time is it" keep their words,
 because no Jarvis-like word follows the greeting; "Jarvis" later in a sentence stays.
@@ -26,6 +28,8 @@ GREETINGS = frozenset({"hey", "hi", "hay", "hei", "a", "ok", "okay", "o.k", "eh"
 """Words whisper writes in front of the name (the "hey" of "hey jarvis", or a stand-in for it)."""
 NAME_DISTANCE_AFTER_GREETING = 3
 """Edits allowed between a heard word and "jarvis" after "hey" ("travis" is 3 edits, "service" 4)."""
+SHORT_WORD = 5
+"""Letters of a first word that may stand for a misheard "hey" when the name itself is clear."""
 NAME_DISTANCE_ALONE = 1
 """Edits allowed for a first word with no greeting before it ("jervis" yes, "davis" no)."""
 FILLERS = {
@@ -74,12 +78,12 @@ def strip_wake_phrase(text: str) -> str:
     name_index = None
     if is_wake_name(words[0].group()):
         name_index = 0
-    elif (
-        len(words) > 1
-        and _plain(words[0].group()) in GREETINGS
-        and is_wake_name(words[1].group(), NAME_DISTANCE_AFTER_GREETING)
-    ):
-        name_index = 1
+    elif len(words) > 1:
+        first, second = _plain(words[0].group()), words[1].group()
+        if first in GREETINGS and is_wake_name(second, NAME_DISTANCE_AFTER_GREETING):
+            name_index = 1
+        elif len(first) <= SHORT_WORD and is_wake_name(second):
+            name_index = 1  # "They Jarvis", "Page Arvis": the "hey" misheard as a short word
     if name_index is None:
         return text
     rest = text[words[name_index].end() :]
