@@ -97,8 +97,10 @@ class WakeSettings:
     """True: detect the wake word here and stream only after it. False: stream to the hub's."""
     model: str = "hey_jarvis"
     """Built-in microWakeWord model name or path to a model .json."""
-    preroll_s: float = 0.3
-    """Audio from before the detection that is sent with the turn (detection lags the word)."""
+    preroll_s: float = 1.5
+    """Audio from before the detection that is sent with the turn: the whole wake phrase, so STT
+    hears the words around the command's start (the brain removes "Hey Jarvis" from the text).
+    "hey jarvis" ends 0.73-1.04 s before the detection on the voices measured (docs/satellite.md)."""
     refractory_s: float = 2.0
     """Seconds of audio after a detection during which the wake word cannot trigger again."""
 

@@ -265,7 +265,7 @@ def test_settings_from_flags() -> None:
     )
     assert s.wake.local is False and s.sounds.enabled is True
     assert s.link.ping_interval_s == 2 and s.link.pong_timeout_s == 10
-    assert s.wake.model == "hey_jarvis" and s.wake.preroll_s == 0.3
+    assert s.wake.model == "hey_jarvis" and s.wake.preroll_s == 1.5
 
 
 def test_settings_precedence_file_env_flags(tmp_path: Path) -> None:
