@@ -113,7 +113,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-wake", action="store_true", default=None, help="no local wake word: stream to the hub's"
     )
     wake.add_argument("--wake-word", help="microWakeWord model name or .json path [hey_jarvis]")
-    wake.add_argument("--preroll", type=float, help="seconds of audio before the detection to send: the whole wake phrase [1.5]")
+    wake.add_argument(
+        "--preroll",
+        type=float,
+        help="seconds of audio before the detection to send: the whole wake phrase [1.5]",
+    )
     wake.add_argument("--refractory", type=float, help="seconds before the wake word can re-trigger [2]")
 
     sounds = parser.add_argument_group("sounds")

@@ -595,7 +595,10 @@ class Satellite:
         self._set_state(State.STREAMING)
         _LOGGER.info("Wake word %r detected; streaming to the hub", detector.wake_word)
         await self._send(Detection(name=detector.model, timestamp=None).event())
-        await self._send(RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event())
+        run = RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event()
+        # How much of the audio that follows is the wake phrase: the hub's VAD waits for the command.
+        run.data["wake_phrase_ms"] = round(len(preroll) / TARGET_FORMAT.bytes_per_second * 1000)
+        await self._send(run)
         await self._send_audio_start()
         if preroll:
             await self._send_audio(preroll)

@@ -195,6 +195,7 @@ class PipelineRun:
         vad: VadModel | None = None,
         vad_executor: Executor | None = None,
         wake_at: float | None = None,
+        wake_phrase_s: float = 0.0,
     ) -> None:
         if start_stage not in ("asr", "handle"):
             raise ValueError(f"a run starts at 'asr' or 'handle', not {start_stage!r}")
@@ -217,6 +218,8 @@ class PipelineRun:
         self.stamps: dict[str, float] = {"start": time.monotonic()}
         if wake_at is not None:
             self.stamps["wake"] = wake_at
+        self.wake_phrase_s = wake_phrase_s
+        """Seconds of wake-phrase audio ("hey jarvis") at the start of the utterance (the pre-roll)."""
         self.transcript: str | None = None
         self.sentences: list[str] = []
         self.audio_started = False
@@ -352,7 +355,7 @@ class PipelineRun:
         # VAD inference (silero: ~0.3-1.2 ms per 32 ms window) runs off the event loop, in the
         # session's own thread, so calls stay in order and never overlap a later turn's reset.
         endpointer = await loop.run_in_executor(
-            self.vad_executor, Endpointer, self.vad, self.services.endpoint
+            self.vad_executor, Endpointer, self.vad, self.services.endpoint, self.wake_phrase_s
         )
         self.state = RunState.LISTENING
         try:

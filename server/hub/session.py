@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 #: A language code a satellite may ask for in run-pipeline: "en", "fr", "fr-FR", "pt_BR".
+BYTES_PER_S = 16000 * 2
+"""16 kHz, 16-bit mono: what every session's audio is converted to."""
+WAKE_PHRASE_BYTES = int(1.5 * BYTES_PER_S)
+"""Audio before the hub-side detection sent to STT: the whole "hey jarvis" (docs/satellite.md)."""
+WAKE_RING_BYTES = WAKE_PHRASE_BYTES + BYTES_PER_S // 2
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
 
 
@@ -71,6 +76,8 @@ class SatelliteSession(ServiceHandler):
         self._language: str | None = None
         """The language the satellite asked for in its last run-pipeline (the web page's setting)."""
         self._pending_wake_at: float | None = None
+        self._recent = bytearray()
+        """The last audio heard in hub-side wake mode (bounded: WAKE_RING_BYTES)."""
 
     # -- reader loop ---------------------------------------------------------------------------
 
@@ -191,14 +198,24 @@ class SatelliteSession(ServiceHandler):
             run.feed_audio(audio)
             return
         if self._wake_mode and self._wake is not None:
-            detected = self._wake.process(audio)  # ~0.1 ms per 10 ms of audio (measured in bench)
+            self._recent += audio
+            if len(self._recent) > WAKE_RING_BYTES:
+                del self._recent[: len(self._recent) - WAKE_RING_BYTES]
+            # ~0.1 ms per 10 ms of audio, but model inference never runs on the event loop.
+            # The session's one worker thread also runs the VAD and every reset, so calls never overlap.
+            loop = asyncio.get_running_loop()
+            detected = await loop.run_in_executor(self._vad_executor, self._wake.process, audio)
             if detected:
                 self._pending_wake_at = time.monotonic()
                 # The turn's own audio never reaches the detector: start it afresh (no refractory
                 # period left over) for when it listens again, e.g. for a barge-in.
                 self._wake.reset()
                 await self.write_event(Detection(name=self._wake.model).event())
-                await self._start_run("asr", self._end_stage)
+                # STT gets the whole wake phrase: the words around the command's start matter.
+                wake_audio, self._recent = bytes(self._recent[-WAKE_PHRASE_BYTES:]), bytearray()
+                await self._start_run("asr", self._end_stage, wake_phrase_s=len(wake_audio) / BYTES_PER_S)
+                if self.turn is not None and wake_audio:
+                    self.turn.feed_audio(wake_audio)
 
     # -- turns ---------------------------------------------------------------------------------
 
@@ -234,7 +251,11 @@ class SatelliteSession(ServiceHandler):
             return
         if start == PipelineStage.ASR:
             self._wake_mode = False
-            await self._start_run("asr", end_stage)
+            wake_ms = event.data.get("wake_phrase_ms", 0)  # the satellite's pre-roll (our extension)
+            if not isinstance(wake_ms, int | float) or isinstance(wake_ms, bool) or not 0 <= wake_ms <= 5000:
+                await self.write_error(f"bad wake_phrase_ms {wake_ms!r}: 0 to 5000", "bad-event")
+                return
+            await self._start_run("asr", end_stage, wake_phrase_s=wake_ms / 1000)
         elif start in (PipelineStage.HANDLE, PipelineStage.INTENT):
             await self._start_run("handle", end_stage)
         else:
@@ -256,7 +277,7 @@ class SatelliteSession(ServiceHandler):
         )
         await cancel_and_wait(task)
 
-    async def _start_run(self, start_stage: str, end_stage: str) -> None:
+    async def _start_run(self, start_stage: str, end_stage: str, wake_phrase_s: float = 0.0) -> None:
         await self._barge_in("run-pipeline")
         if start_stage == "asr" and self._vad is None:
             self._vad = make_vad(self.hub.settings.hub.vad)
@@ -277,6 +298,7 @@ class SatelliteSession(ServiceHandler):
             vad=self._vad,
             vad_executor=self._vad_executor,
             wake_at=wake_at,
+            wake_phrase_s=wake_phrase_s,
         )
         self.turn = run
         self.turn_task = asyncio.create_task(self._run_turn(run), name=f"turn-{info.turn_id}")
@@ -288,7 +310,10 @@ class SatelliteSession(ServiceHandler):
             if self.turn is run:
                 self.turn = None
             if self._wake is not None:
-                self._wake.reset()
+                try:
+                    await asyncio.get_running_loop().run_in_executor(self._vad_executor, self._wake.reset)
+                except RuntimeError:  # the session is closing: its worker thread is already shut down
+                    pass
 
     async def _on_pipeline_event(self, pe: PipelineEvent) -> None:
         event = _to_wyoming(pe)

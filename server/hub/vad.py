@@ -105,10 +105,15 @@ class EndpointSettings:
 class Endpointer:
     """Endpointing state for one utterance; create one per turn (or call :meth:`reset`)."""
 
-    def __init__(self, vad: VadModel, settings: EndpointSettings | None = None) -> None:
+    def __init__(
+        self, vad: VadModel, settings: EndpointSettings | None = None, wake_phrase_s: float = 0.0
+    ) -> None:
         self.vad = vad
         self.settings = settings or EndpointSettings()
         self._window_bytes = vad.window_samples * SAMPLE_WIDTH
+        self.wake_phrase_samples = int(max(0.0, wake_phrase_s) * SAMPLE_RATE)
+        """The utterance starts with this much wake-phrase audio (the satellite's pre-roll): speech
+        that ends inside it is "hey jarvis" alone, and a pause after it does not end the turn."""
         self.reset()
 
     def reset(self) -> None:
@@ -156,6 +161,9 @@ class Endpointer:
                     events.append(VadEvent.NO_SPEECH)
                     break
                 continue
+            wake_only = (self.speech_end_sample or 0) <= self.wake_phrase_samples
+            if wake_only and self._silence_run < s.no_speech_timeout_s * SAMPLE_RATE:
+                continue  # "hey jarvis", then a pause: wait for the command
             if self._silence_run >= s.silence_s * SAMPLE_RATE:
                 self.in_speech = False
                 self.done = True
