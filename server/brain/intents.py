@@ -22,13 +22,14 @@ the handler should stop speaking / end the turn and say nothing (see :func:`is_s
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -59,6 +60,10 @@ ADD_TIMER_TIME = "JarvisAddTimerTime"
 CALCULATE = "JarvisCalculate"
 GET_NAME = "JarvisGetName"
 STOP = "JarvisStop"
+
+MAX_COMPOUND_PARTS = 3
+_CONJUNCTION = re.compile(r"\s*,?\s+\b(?:and then|and also|and|then|et puis|et aussi|et|puis)\b\s+", re.I)
+"""Where a compound request splits: "what time is it and what day is it", « … et … »."""
 
 ProfileName = Callable[[str], Awaitable[str | None]]
 
@@ -142,6 +147,22 @@ _FR_AFTER: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(rf"\b({_NUMBER}) heures? et quart\b", re.I), _plus_half(3600, 0.25, "minutes")),
     (re.compile(rf"\b({_NUMBER}) minutes? et demie?\b", re.I), _plus_half(60, 0.5, "secondes")),
 ]
+# Inflections STT writes for a command verb ("cancelled the timer", "sets a timer"): matched as the verb.
+_VERB_FORMS = {
+    "en": [
+        (re.compile(r"\b(?:cancell?ed|cancell?ing|cancels)\b", re.I), "cancel"),
+        (re.compile(r"\b(?:sets|setting)\b", re.I), "set"),
+        (re.compile(r"\b(?:starts|started|starting)\b", re.I), "start"),
+        (re.compile(r"\b(?:stopped|stopping|stops)\b", re.I), "stop"),
+        (re.compile(r"\b(?:paused|pausing|pauses)\b", re.I), "pause"),
+    ],
+    "fr": [
+        (re.compile(r"\bannul(?:é|ée|er|ez|es)\b", re.I), "annule"),
+        (re.compile(r"\barr[êe]t(?:é|er|ez|es)\b", re.I), "arrête"),
+    ],
+}
+# "for like ten minutes": "like" as a hedge before a number carries nothing.
+_HEDGE_BEFORE_NUMBER = {"en": re.compile(r"\b(?:like|about|around|roughly) (?=\d)", re.I)}
 _HOUR_MINUTES = re.compile(r"\b(\d+)\s*h\s*(\d{1,2})\b(?!\s*(?:min|mn|minutes?)\b)", re.I)
 _HOURS_ONLY = re.compile(r"\b(\d+)\s*h\b", re.I)
 
@@ -151,9 +172,11 @@ def prepare(text: str, language: str) -> str:
     lang = base_language(language)
     text = " ".join(text.replace("’", "'").split())
     before, after = (_FR_BEFORE, _FR_AFTER) if lang == "fr" else (_EN_BEFORE, _EN_AFTER)
-    for pattern, replacement in before:
+    for pattern, replacement in [*before, *_VERB_FORMS.get(lang, [])]:
         text = pattern.sub(replacement, text)
     text = normalize_numbers(text, lang)
+    if hedge := _HEDGE_BEFORE_NUMBER.get(lang):
+        text = hedge.sub("", text)
     hour_word, minute_word = ("heures", "minutes") if lang == "fr" else ("hours", "minutes")
     text = _HOUR_MINUTES.sub(rf"\1 {hour_word} \2 {minute_word}", text)
     text = _HOURS_ONLY.sub(rf"\1 {hour_word}", text)
@@ -382,11 +405,34 @@ def _parse_number(token: str, lang: str) -> float | None:
     return int(value) if value.is_integer() and "." not in token else value
 
 
+# "divide 100 by 8" -> "100 divided by 8": the verb first, its two operands after it.
+_VERB_FIRST = {
+    "en": [
+        (re.compile(r"^\s*divide (.+?) (?:by|over) (.+)$", re.I), r"\1 divided by \2"),
+        (re.compile(r"^\s*multiply (.+?) (?:by|with|and) (.+)$", re.I), r"\1 times \2"),
+        (re.compile(r"^\s*(?:add|sum) (.+?) (?:and|to|plus) (.+)$", re.I), r"\1 plus \2"),
+        (re.compile(r"^\s*subtract (.+?) from (.+)$", re.I), r"\2 minus \1"),
+        (re.compile(r"^\s*(?:square|squared) (.+)$", re.I), r"\1 squared"),
+    ],
+    "fr": [
+        (re.compile(r"^\s*divis(?:e|ez|er) (.+?) par (.+)$", re.I), r"\1 divisé par \2"),
+        (re.compile(r"^\s*multipli(?:e|ez|er) (.+?) par (.+)$", re.I), r"\1 fois \2"),
+        (
+            re.compile(r"^\s*(?:additionn(?:e|ez|er)|ajout(?:e|ez|er)) (.+?) (?:et|à) (.+)$", re.I),
+            r"\1 plus \2",
+        ),
+        (re.compile(r"^\s*soustra(?:is|yez|ire) (.+?) de (.+)$", re.I), r"\2 moins \1"),
+    ],
+}
+
+
 def to_arithmetic(text: str, lang: str) -> Arithmetic | None:
-    """Turn "23 times 4" / "12 plus 7" / "racine carrée de 16" into a calculator expression.
+    """Turn "23 times 4" / "12 plus 7" / "divide 100 by 8" / "racine carrée de 16" into an expression.
 
     None when the text is not purely arithmetic (unknown words, no operator, no number).
     """
+    for pattern, replacement in _VERB_FIRST.get(lang, []):
+        text = pattern.sub(replacement, text.strip(" ?!.,"))
     ops = _FR_OPS if lang == "fr" else _EN_OPS
     spoken_ops = _SPOKEN_OPS.get(lang, _SPOKEN_OPS["en"])
     fillers = _FILLERS.get(lang, _FILLERS["en"])
@@ -571,9 +617,37 @@ class IntentRecognizer:
         return prepared, results
 
     async def handle(self, ctx: TurnContext) -> Reply | None:
-        """Answer ``ctx`` if it is a local intent; None lets the agent answer."""
+        """Answer ``ctx`` if it is a local intent; None lets the agent answer.
+
+        A compound request ("what time is it and what day is it") is answered here when every part
+        is a local intent, in one reply; if any part is not, the whole request goes to the agent.
+        """
+        reply = await self._handle_one(ctx)
+        if reply is not None:
+            return reply
+        parts = [p for p in _CONJUNCTION.split(ctx.text) if p.strip(" ,.?!")]
+        if not 1 < len(parts) <= MAX_COMPOUND_PARTS:
+            return None
         lang = base_language(ctx.language)
-        prepared, results = self.recognize(ctx.text, lang)
+        recognized = [await asyncio.to_thread(self.recognize, part, lang) for part in parts]
+        if not all(self._plausible(results, prepared, lang) for prepared, results in recognized):
+            return None  # recognise every part before acting on any of them
+        replies = []
+        for part in parts:
+            reply = await self._handle_one(replace(ctx, text=part.strip(" ,")))
+            if reply is None or is_stop(reply):
+                return None
+            replies.append(reply)
+        intents = "+".join(r.intent for r in replies if isinstance(r, IntentReply))
+        return IntentReply(
+            speech=" ".join(r.speech for r in replies if r.speech),
+            events=[e for r in replies for e in r.events],
+            intent=intents,
+        )
+
+    async def _handle_one(self, ctx: TurnContext) -> Reply | None:
+        lang = base_language(ctx.language)
+        prepared, results = await asyncio.to_thread(self.recognize, ctx.text, lang)
         for result in results:
             handler = self._handlers.get(result.intent.name)
             if handler is None:
@@ -585,6 +659,16 @@ class IntentRecognizer:
         return None
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _plausible(self, results: list[RecognizeResult], prepared: str, lang: str) -> bool:
+        """Some result is a real match: not only the ``{expression}`` catch-all on non-arithmetic."""
+        for result in results:
+            if result.intent.name != CALCULATE:
+                return True
+            text = self._slot_text(result, "expression", prepared)
+            if text and to_arithmetic(text, lang) is not None:
+                return True
+        return False
 
     @staticmethod
     def _slot_text(result: RecognizeResult, name: str, prepared: str) -> str | None:

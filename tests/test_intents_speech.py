@@ -1,0 +1,74 @@
+"""Intents on ordinary phrasing: verb slips, hedges, verb-first arithmetic, compound requests."""
+
+from __future__ import annotations
+
+import pytest
+
+from jarvis.server.brain.context import TurnContext
+from jarvis.server.brain.intents import IntentRecognizer, IntentReply
+from jarvis.server.brain.timers import TimerManager
+
+
+@pytest.fixture
+def recognizer() -> IntentRecognizer:
+    return IntentRecognizer(TimerManager())
+
+
+async def ask(recognizer: IntentRecognizer, text: str, lang: str = "en") -> IntentReply | None:
+    reply = await recognizer.handle(TurnContext(text=text, language=lang, satellite_id="kitchen"))
+    assert reply is None or isinstance(reply, IntentReply)
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "speech"),
+    [
+        ("Divide 100 by 8", "en", "100 divided by 8 is 12.5."),
+        ("multiply 7 by 6", "en", "7 times 6 is 42."),
+        ("subtract 3 from 10", "en", "10 minus 3 is 7."),
+        ("add 12 and 30", "en", "12 plus 30 is 42."),
+        ("divise 100 par 8", "fr", "100 divisé par 8 égale 12,5."),
+        ("multiplie 6 par 7", "fr", "6 fois 7 égale 42."),
+    ],
+)
+async def test_verb_first_arithmetic(recognizer: IntentRecognizer, text: str, lang: str, speech: str) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.speech == speech
+
+
+async def test_verb_slips_and_hedges_reach_the_timer_intents(recognizer: IntentRecognizer) -> None:
+    started = await ask(recognizer, "start a 10 minute timer for the pasta")
+    assert started is not None and started.speech == "Pasta timer set for 10 minutes."
+    hedged = await ask(recognizer, "set a timer for like ten minutes")
+    assert hedged is not None and hedged.speech == "Timer set for 10 minutes."
+    cancelled = await ask(recognizer, "cancelled the pasta timer")
+    assert cancelled is not None and cancelled.speech == "Pasta timer cancelled."
+    french = await ask(recognizer, "annulé le minuteur", "fr")
+    assert french is not None and french.speech == "Minuteur annulé."
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I like 5 apples", "divide the cake between 4 people", "what is the capital of France", "set the table"],
+)
+async def test_ordinary_sentences_still_go_to_the_agent(recognizer: IntentRecognizer, text: str) -> None:
+    assert await ask(recognizer, text) is None
+
+
+async def test_compound_request_is_answered_in_one_reply(recognizer: IntentRecognizer) -> None:
+    reply = await ask(recognizer, "What time is it and what day is it?")
+    assert reply is not None and reply.intent == "JarvisGetTime+JarvisGetDate"
+    assert reply.speech.startswith("It's ") and "Today is " in reply.speech
+    french = await ask(recognizer, "quelle heure est-il et quel jour sommes-nous", "fr")
+    assert french is not None and french.speech.startswith("Il est ") and "Nous sommes le " in french.speech
+
+
+async def test_compound_with_a_part_that_is_not_local_goes_to_the_agent(recognizer: IntentRecognizer) -> None:
+    assert await ask(recognizer, "set a timer for 5 minutes and tell me a joke") is None
+    assert recognizer.timers.list("kitchen") == []  # nothing was done for the part that matched
+
+
+async def test_and_inside_one_intent_is_not_split(recognizer: IntentRecognizer) -> None:
+    reply = await ask(recognizer, "set a timer for an hour and a half")
+    assert reply is not None and reply.intent == "JarvisStartTimer"
+    assert reply.speech == "Timer set for 1 hour and 30 minutes."
