@@ -35,6 +35,7 @@ from .context import Reply, TurnContext
 from .intents import IntentRecognizer
 from .llm import LLMBackend, complete
 from .memory import MemoryStore, UserSnapshot
+from .memory_intents import MemoryIntents
 from .normalize import normalize_transcript
 from .persona import say
 from .timers import TimerManager
@@ -541,7 +542,7 @@ def _default_timers(on_event: Any) -> TimerManager:
 
 
 def _default_fast_paths(timers: TimerManager, memory: MemoryStore) -> list[FastPath]:
-    return [IntentRecognizer(timers, memory_lookup(memory))]
+    return [IntentRecognizer(timers, memory_lookup(memory)), MemoryIntents(memory)]
 
 
 def memory_lookup(memory: MemoryStore) -> Any:

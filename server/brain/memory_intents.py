@@ -1,0 +1,144 @@
+"""Memory without an LLM: "my name is X", "remember that ...", "what do you remember about me".
+
+A fast path (tried after the hassil intents): it stores into and reads from the speaker's own memory
+(``ctx.user_id``, which only an authenticated peer or configuration sets), in English and French.
+With an LLM these still answer locally, which is faster and never depends on the model's tool use.
+A whole command is matched ("my name is Camille"), never a phrase inside a longer sentence; the
+onboarding answer, a free introduction, is read by :func:`jarvis.server.brain.persona.parse_introduction`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .context import Reply, TurnContext
+from .intents import IntentReply, base_language
+from .memory import MemoryStore
+
+SET_NAME = "JarvisSetName"
+REMEMBER = "JarvisRemember"
+RECALL = "JarvisRecall"
+
+_NAME = r"(?P<name>[^\W\d_][^\W\d_'’-]*(?:[ '’-][^\W\d_][^\W\d_'’-]*)?)"
+"""One or two words of letters ("Camille", "Jean-Pierre", "Anne Marie")."""
+_NAME_PATTERNS = {
+    "en": [
+        rf"^(?:hi,? |hello,? )?my name is {_NAME}$",
+        rf"^(?:you can |please )?call me {_NAME}$",
+        rf"^i'?m called {_NAME}$",
+        rf"^my name's {_NAME}$",
+    ],
+    "fr": [
+        rf"^(?:bonjour,? )?je m'appelle {_NAME}$",
+        rf"^(?:tu peux |vous pouvez )?m'appeler {_NAME}$",
+        rf"^appelle[- ]moi {_NAME}$",
+        rf"^appelez[- ]moi {_NAME}$",
+        rf"^mon (?:pr[ée])?nom est {_NAME}$",
+    ],
+}
+_REMEMBER_PATTERNS = {
+    "en": [
+        r"^(?:please )?remember (?:that )?(?P<fact>.{3,200})$",
+        r"^don'?t forget (?:that )?(?P<fact>.{3,200})$",
+    ],
+    "fr": [
+        r"^(?:souviens[- ]toi|rappelle[- ]toi|retiens|n'oublie pas) (?:que |qu')?(?P<fact>.{3,200})$",
+    ],
+}
+_RECALL_PATTERNS = {
+    "en": [
+        r"^what do you (?:remember|know) about me$",
+        r"^what have you remembered(?: about me)?$",
+        r"^what do you remember$",
+    ],
+    "fr": [
+        r"^qu'?est[- ]ce que tu (?:sais|retiens|te rappelles) (?:sur|de) moi$",
+        r"^que sais[- ]tu (?:sur|de) moi$",
+        r"^de quoi tu te souviens$",
+    ],
+}
+_NOT_NAMES = frozenset(
+    {
+        "not",
+        "sure",
+        "sorry",
+        "back",
+        "later",
+        "here",
+        "tired",
+        "busy",
+        "important",
+        "secret",
+        "pas",
+        "fatigue",
+    }
+)
+
+
+def _compile(table: dict[str, list[str]]) -> dict[str, list[re.Pattern[str]]]:
+    return {lang: [re.compile(p, re.I) for p in patterns] for lang, patterns in table.items()}
+
+
+_NAMES, _REMEMBERS, _RECALLS = (
+    _compile(_NAME_PATTERNS),
+    _compile(_REMEMBER_PATTERNS),
+    _compile(_RECALL_PATTERNS),
+)
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.replace("’", "'").strip().rstrip(".!?").split())
+
+
+def parse_name(text: str, language: str) -> str | None:
+    """ "My name is camille." -> "Camille"; None when the sentence does not give a name."""
+    cleaned = _clean(text)
+    for pattern in _NAMES.get(base_language(language), []):
+        if (match := pattern.match(cleaned)) is not None:
+            name = match.group("name")
+            if any(part in _NOT_NAMES for part in name.casefold().split()):
+                return None
+            return " ".join(part[:1].upper() + part[1:] for part in name.split())
+    return None
+
+
+class MemoryIntents:
+    """The fast path for the speaker's own memory."""
+
+    def __init__(self, memory: MemoryStore) -> None:
+        self.memory = memory
+
+    async def handle(self, ctx: TurnContext) -> Reply | None:
+        lang = base_language(ctx.language)
+        fr = lang == "fr"
+        text = _clean(ctx.text)
+        if name := parse_name(text, lang):
+            await self.memory.update_profile(ctx.user_id, name=name)
+            speech = (
+                f"Enchanté, {name}. Je m'en souviendrai."
+                if fr
+                else f"Nice to meet you, {name}. I'll remember."
+            )
+            return IntentReply(speech=speech, intent=SET_NAME)
+        for pattern in _REMEMBERS.get(lang, []):
+            if (match := pattern.match(text)) is not None:
+                await self.memory.add_fact(ctx.user_id, match.group("fact"))
+                return IntentReply(
+                    speech="C'est noté." if fr else "Okay, I'll remember that.", intent=REMEMBER
+                )
+        if any(pattern.match(text) for pattern in _RECALLS.get(lang, [])):
+            return IntentReply(speech=await self._recall(ctx.user_id, fr), intent=RECALL)
+        return None
+
+    async def _recall(self, user_id: str, fr: bool) -> str:
+        profile = await self.memory.get_profile(user_id)
+        facts = [f.fact for f in await self.memory.list_facts(user_id)]
+        parts = []
+        if profile.name:
+            parts.append(f"Vous vous appelez {profile.name}." if fr else f"Your name is {profile.name}.")
+        if facts:
+            joined = "; ".join(facts[-5:])
+            parts.append(f"Vous m'avez dit : {joined}." if fr else f"You told me: {joined}.")
+        if not parts:
+            return "Je ne sais encore rien sur vous." if fr else "I don't know anything about you yet."
+        return " ".join(parts)
