@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from speech import silence, speak
 from test_hub import (  # noqa: F401 - pytest fixtures
     TOKEN,
@@ -17,6 +18,7 @@ from test_hub import (  # noqa: F401 - pytest fixtures
     tts,
     whisper_model,
 )
+from wyoming.pipeline import PipelineStage, RunPipeline
 
 from jarvis.server.brain.normalize import strip_wake_phrase
 from jarvis.server.hub.hub import Hub
@@ -69,3 +71,14 @@ async def test_hub_side_wake_word_sends_the_whole_wake_phrase(hub: Hub) -> None:
     transcript = result.transcript or ""
     assert strip_wake_phrase(transcript) != transcript, transcript  # the wake phrase reached STT
     assert strip_wake_phrase(transcript).lower().startswith("cancel the timer"), transcript
+
+
+@pytest.mark.parametrize("bad", ["1500", -1, 60_000, True])
+async def test_bad_wake_phrase_ms_is_refused(hub: Hub, bad: object) -> None:  # noqa: F811
+    async with await HubClient.connect(hub.uri, TOKEN, "kitchen") as sat:
+        run = RunPipeline(PipelineStage.ASR, PipelineStage.TTS).event()
+        run.data["wake_phrase_ms"] = bad
+        await sat.send(run)
+        event = await sat.conn.read_event(timeout=10)
+        assert event is not None and event.type == "error", event
+        assert event.data["code"] == "bad-event" and "wake_phrase_ms" in event.data["text"]
