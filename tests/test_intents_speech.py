@@ -72,3 +72,21 @@ async def test_and_inside_one_intent_is_not_split(recognizer: IntentRecognizer) 
     reply = await ask(recognizer, "set a timer for an hour and a half")
     assert reply is not None and reply.intent == "JarvisStartTimer"
     assert reply.speech == "Timer set for 1 hour and 30 minutes."
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("HR this, what day of the week is it?", "JarvisGetDate"), ("this, what's the time?", "JarvisGetTime")],
+)
+async def test_leftover_of_a_wake_phrase_before_a_whole_command(
+    recognizer: IntentRecognizer, text: str, intent: str
+) -> None:
+    reply = await ask(recognizer, text)
+    assert reply is not None and reply.intent == intent
+
+
+@pytest.mark.parametrize(
+    "text", ["well, tell me a joke", "so, what is the capital of France", "okay, thanks"]
+)
+async def test_a_lead_word_does_not_make_a_question_local(recognizer: IntentRecognizer, text: str) -> None:
+    assert await ask(recognizer, text) is None

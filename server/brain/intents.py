@@ -61,6 +61,7 @@ CALCULATE = "JarvisCalculate"
 GET_NAME = "JarvisGetName"
 STOP = "JarvisStop"
 
+_LEFTOVER_LEAD = re.compile(r"^\s*[^\W\d_]+(?:\s+[^\W\d_]+)?\s*,\s+", re.UNICODE)
 MAX_COMPOUND_PARTS = 3
 _CONJUNCTION = re.compile(r"\s*,?\s+\b(?:and then|and also|and|then|et puis|et aussi|et|puis)\b\s+", re.I)
 """Where a compound request splits: "what time is it and what day is it", « … et … »."""
@@ -625,6 +626,15 @@ class IntentRecognizer:
         reply = await self._handle_one(ctx)
         if reply is not None:
             return reply
+        # What is left of a wake phrase nothing could be recognised in ("HR this, what day is it",
+        # "this, what's the time"): one or two words before a comma. The rest must be a whole command.
+        if (lead := _LEFTOVER_LEAD.match(ctx.text)) is not None:
+            rest = ctx.text[lead.end() :]
+            _, results = await asyncio.to_thread(self.recognize, rest, base_language(ctx.language))
+            if self._plausible(results, prepare(rest, ctx.language), base_language(ctx.language)):
+                reply = await self._handle_one(replace(ctx, text=rest))
+                if reply is not None:
+                    return reply
         parts = [p for p in _CONJUNCTION.split(ctx.text) if p.strip(" ,.?!")]
         if not 1 < len(parts) <= MAX_COMPOUND_PARTS:
             return None

@@ -25,6 +25,7 @@ from typing import Any
 
 from jarvis.protocol.paths import data_dir
 from jarvis.server.brain.memory import PROFILE_FIELDS, MemoryError_, MemoryStore
+from jarvis.server.brain.normalize import normalize_transcript
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -187,9 +188,13 @@ class WebStore:
             return None
         store = await self.memory_store()
         turns = await store.recent_turns(user_id, None, limit=MATCH_TURNS)
-        q, a = _norm(question), _norm(answer)
+        a = _norm(answer)
         for turn in reversed(turns):  # newest first
-            if (not q or _norm(turn.user_text) == q) and (not a or _norm(turn.assistant_text) == a):
+            # The page shows what STT heard ("Hey Jarvis, what time is it?"); the brain logs the
+            # command it answered, after removing the wake phrase (brain.normalize).
+            asked = {_norm(question), _norm(normalize_transcript(question or "", turn.language or "en"))}
+            question_ok = not question or _norm(turn.user_text) in asked
+            if question_ok and (not a or _norm(turn.assistant_text) == a):
                 return turn.id
         return None
 
