@@ -17,8 +17,9 @@ import heapq
 import itertools
 import logging
 import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
@@ -68,7 +69,8 @@ class SttSettings:
     compute_type: str = "default"
     """CTranslate2 compute type; ``default`` means int8 on CPU and the model's own type elsewhere."""
     language: str | None = "en"
-    """Default language when ``transcribe`` names none; None = auto-detect (multilingual models)."""
+    """Default language when ``transcribe`` names none: one code (``en``), several (``en,fr``: detection
+    is restricted to them) or None/``auto`` (detect any language; multilingual models only)."""
     beam_size: int = DEFAULT_BEAM_SIZE
     workers: int = 2
     """Decodes that may run at once (the size of the worker pool)."""
@@ -160,6 +162,34 @@ def whisper_languages() -> list[str]:
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
     return list(_LANGUAGE_CODES)
+
+
+def parse_languages(value: str | None) -> tuple[str, ...]:
+    """``en`` -> ``("en",)``, ``en,fr`` -> ``("en", "fr")``, ``auto``/empty/None -> ``()`` (any).
+
+    Regional forms are reduced to Whisper's codes (``fr-FR`` -> ``fr``). Raises ``ValueError`` for a
+    code Whisper does not know.
+    """
+    if value is None:
+        return ()
+    codes: list[str] = []
+    for part in value.split(","):
+        code = re.split(r"[-_]", part.strip().lower(), maxsplit=1)[0]
+        if code == "auto":
+            return ()
+        if not code:
+            continue
+        if code not in whisper_languages():
+            raise ValueError(f"unknown language {part.strip()!r} (Whisper codes: en, fr, de, ...)")
+        if code not in codes:
+            codes.append(code)
+    return tuple(codes)
+
+
+def pick_language(probabilities: Sequence[tuple[str, float]] | None, allowed: Sequence[str]) -> str:
+    """The most probable of ``allowed`` in Whisper's ``all_language_probs`` (the first if unknown)."""
+    probs = dict(probabilities or ())
+    return max(allowed, key=lambda code: (probs.get(code, -1.0), -allowed.index(code)))
 
 
 class SttModelError(RuntimeError):
@@ -277,6 +307,8 @@ class TranscriptionResult:
     audio_seconds: float
     decode_seconds: float
     """Wall time of the decode itself (not the wait for a free worker)."""
+    language: str | None = None
+    """The language decoded: the pinned one, else the detected one (within the configured subset)."""
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Any) -> None:
@@ -296,6 +328,14 @@ class SttEngine:
             raise ValueError("beam size must be at least 1")
         self.settings = settings
         self.english_only = is_english_only(settings.model)
+        self.languages = parse_languages(settings.language)
+        """The configured languages: one (pinned), several (detection restricted to them), or () = any."""
+        if self.english_only and self.languages not in ((), ("en",)):
+            _LOGGER.warning(
+                "model %s is English-only: transcribing English, not %s",
+                settings.model or "tiny.en",
+                ",".join(self.languages),
+            )
         self._loader = loader or ModelLoader()
         self._executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="stt-decode")
         self._slots = PrioritySlots(settings.workers)
@@ -317,7 +357,7 @@ class SttEngine:
         model = await self._loader.load(self.settings)
         # One short decode so the first real request does not pay for CTranslate2's warm-up.
         await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._decode_sync, model, np.zeros(8000, dtype=np.float32), "en"
+            self._executor, self._decode_sync, model, np.zeros(8000, dtype=np.float32), ("en",)
         )
         return model
 
@@ -337,15 +377,25 @@ class SttEngine:
         except Exception as err:
             raise SttModelError(f"could not load model {self.settings.model_path!r}: {err}") from err
 
-    def resolve_language(self, requested: str | None) -> str | None:
-        language = requested or self.settings.language
-        if language == "auto":
-            language = None
+    def resolve_languages(self, requested: str | None) -> tuple[str, ...]:
+        """The candidate languages of one decode: a client's ``transcribe{language}`` (one code pins
+        it), else the configured ones. ``()`` = any language; an English-only model is ``("en",)``."""
+        languages = self.languages
+        if requested:
+            try:
+                languages = parse_languages(requested)
+            except ValueError as err:
+                _LOGGER.warning("%s; using the configured languages", err)
         if self.english_only:
-            if language not in (None, "en"):
-                _LOGGER.warning("model is English-only; ignoring language %r", language)
-            return "en"
-        return language
+            if requested and languages not in ((), ("en",)):
+                _LOGGER.warning("model is English-only; ignoring language %r", requested)
+            return ("en",)
+        return languages
+
+    def resolve_language(self, requested: str | None) -> str | None:
+        """The language known before decoding: the pinned one, else None (it will be detected)."""
+        languages = self.resolve_languages(requested)
+        return languages[0] if len(languages) == 1 else None
 
     @property
     def saturated(self) -> bool:
@@ -381,21 +431,42 @@ class SttEngine:
         """
         model = await self.model()
         audio = pcm16_to_float(pcm16k)
-        lang = self.resolve_language(language)
+        languages = self.resolve_languages(language)
         await self._slots.acquire(priority)
         if on_start is not None:
             on_start()
         loop = asyncio.get_running_loop()
         start = time.monotonic()
-        job = self._executor.submit(self._decode_sync, model, audio, lang)
+        job = self._executor.submit(self._decode_sync, model, audio, languages)
         # The slot is free when the *thread* is done (a cancelled caller does not stop CTranslate2).
         job.add_done_callback(lambda _job: _call_soon(loop, self._slots.release))
-        text = await asyncio.wrap_future(job)
+        text, detected = await asyncio.wrap_future(job)
         elapsed = time.monotonic() - start
-        return TranscriptionResult(text=text, audio_seconds=len(audio) / 16000, decode_seconds=elapsed)
+        return TranscriptionResult(
+            text=text, audio_seconds=len(audio) / 16000, decode_seconds=elapsed, language=detected
+        )
 
-    def _decode_sync(self, model: Any, audio: np.ndarray, language: str | None) -> str:
-        segments, _info = model.transcribe(
+    def _decode_sync(self, model: Any, audio: np.ndarray, languages: Sequence[str]) -> tuple[str, str | None]:
+        """Decode in a worker thread; returns the text and its language.
+
+        One language: pinned. None: Whisper detects any. Several: Whisper detects, and if its top
+        language is not one of them, the audio is decoded again in the most probable one that is
+        (faster-whisper decodes lazily, so the first decode's segments are never computed then).
+        """
+        pinned = languages[0] if len(languages) == 1 else None
+        segments, info = self._start_decode(model, audio, pinned)
+        language = pinned or info.language
+        if len(languages) > 1 and language not in languages:
+            detected = language
+            language = pick_language(info.all_language_probs, languages)
+            _LOGGER.debug(
+                "Detected %r, not one of %s: decoding as %r", detected, ",".join(languages), language
+            )
+            segments, info = self._start_decode(model, audio, language)
+        return " ".join(segment.text.strip() for segment in segments).strip(), language
+
+    def _start_decode(self, model: Any, audio: np.ndarray, language: str | None) -> tuple[Any, Any]:
+        return model.transcribe(
             audio,
             language=language,
             beam_size=self.settings.beam_size,
@@ -403,7 +474,6 @@ class SttEngine:
             without_timestamps=True,
             vad_filter=False,
         )
-        return " ".join(segment.text.strip() for segment in segments).strip()
 
     async def close(self) -> None:
         if self._load_task is not None and not self._load_task.done():

@@ -127,6 +127,7 @@ class _Utterance:
     decoded_end: int = 0
     """Samples covered by the last finished decode."""
     decoded_text: str = ""
+    decoded_language: str | None = None
     decode_task: asyncio.Task[None] | None = None
     decode_task_end: int = 0
     """Samples the in-flight decode covers."""
@@ -403,6 +404,7 @@ class SttHandler(ServiceHandler):
         if end > utt.decoded_end:
             utt.decoded_end = end
             utt.decoded_text = result.text
+            utt.decoded_language = result.language
         utt.last_decode_seconds = result.decode_seconds
         _LOGGER.debug(
             "%s: %s decode of %.2f s audio in %.2f s: %r",
@@ -477,7 +479,7 @@ class SttHandler(ServiceHandler):
                         await asyncio.wait([decode])
                 text, how = (result.text, "decoded") if utt.speech_seen else ("", "no speech")
                 self._log_final(utt, stopped, how, text)
-                await self._finish(utt, text)
+                await self._finish(utt, text, result.language)
                 return
             await self._analyse(utt, final=True)
             task = utt.decode_task
@@ -491,13 +493,13 @@ class SttHandler(ServiceHandler):
                     await asyncio.wait([task])
             for stale in list(utt.superseded):
                 stale.cancel()
-            text, how = await self._final_text(utt)
+            text, how, language = await self._final_text(utt)
         except SttModelError as err:
             _LOGGER.error("%s: %s", self.peer, err)
             await self.write_error(str(err), "stt-unavailable")
             return
         self._log_final(utt, stopped, how, text)
-        await self._finish(utt, text)
+        await self._finish(utt, text, language)
 
     def _log_final(self, utt: _Utterance, stopped: float, how: str, text: str) -> None:
         _LOGGER.info(
@@ -509,18 +511,22 @@ class SttHandler(ServiceHandler):
             text,
         )
 
-    async def _final_text(self, utt: _Utterance) -> tuple[str, str]:
+    async def _final_text(self, utt: _Utterance) -> tuple[str, str, str | None]:
+        """The final text, how it was made, and its language (None if nothing was decoded)."""
         if not utt.speech_seen:
-            return "", "no speech"
+            return "", "no speech", None
         if utt.decoded_end > 0 and utt.decoded_end >= utt.last_speech_end:
-            return utt.decoded_text, "reused last decode"
+            return utt.decoded_text, "reused last decode", utt.decoded_language
         result = await self.engine.transcribe(bytes(utt.pcm), self._language, Priority.FINAL)
-        return result.text, "decoded"
+        return result.text, "decoded", result.language
 
-    async def _finish(self, utt: _Utterance | None, text: str) -> None:
+    async def _finish(self, utt: _Utterance | None, text: str, language: str | None = None) -> None:
+        """Send ``transcript`` (its language: the decoded one, else the pinned or first configured one)."""
         if utt is not None:
             await self._send_new_words(utt, text.split())
-        language = self.engine.resolve_language(self._language)
+        if language is None:
+            candidates = self.engine.resolve_languages(self._language)
+            language = candidates[0] if candidates else None
         await self.write_event(Transcript(text=text, language=language).event())
         await self.write_event(TranscriptStop().event())
         self._language = None
