@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from speech import silence, speak
@@ -18,13 +19,27 @@ from test_hub import (  # noqa: F401 - pytest fixtures
     tts,
     whisper_model,
 )
+from test_satellite_hub import settings_for, write_wav
 from wyoming.pipeline import PipelineStage, RunPipeline
 
+from jarvis.satellite.audio_io import WavFileSink, WavSource
+from jarvis.satellite.satellite import ExitCode, Satellite
+from jarvis.server.bench.wer import normalize
 from jarvis.server.brain.normalize import strip_wake_phrase
 from jarvis.server.hub.hub import Hub
 from jarvis.server.hub.vad import Endpointer, EndpointSettings, VadEvent, make_vad
 
 RATE = 16000
+COMMANDS = ["set a timer for two minutes", "cancel the timer", "what's my name"]
+
+
+def _heard_whole(transcript: str, command: str) -> None:
+    """STT heard "hey jarvis" and the command from its first word, with no pause between them."""
+    assert "jarvis" in transcript.lower(), transcript  # the wake phrase reached STT
+    rest = strip_wake_phrase(transcript)
+    assert rest != transcript, transcript  # and the brain recognises it as the wake phrase
+    # Every word of the command, the first one intact ("2 minutes" and "two minutes" are the same).
+    assert normalize(rest) == normalize(command), transcript
 
 
 def _events(endpointer: Endpointer, pcm: bytes) -> list[tuple[VadEvent, float]]:
@@ -59,18 +74,37 @@ def test_wake_phrase_alone_still_ends_after_the_no_speech_timeout() -> None:
     assert ends and 2.0 <= ends[0] - held.speech_end_sample / RATE < 2.1
 
 
-async def test_hub_side_wake_word_sends_the_whole_wake_phrase(hub: Hub) -> None:  # noqa: F811
+@pytest.mark.parametrize("command", COMMANDS)
+async def test_satellite_pre_roll_sends_the_whole_wake_phrase(
+    hub: Hub,  # noqa: F811
+    tmp_path: Path,
+    command: str,
+) -> None:
+    """The headless satellite's local wake word: its pre-roll carries "hey jarvis" to STT."""
+    mic = silence(1.0) + speak(f"Hey Jarvis, {command}.") + silence(2.0)
+    out = tmp_path / "answer.wav"
+    settings = settings_for(hub.uri, write_wav(tmp_path / "q.wav", mic), out)
+    lines: list[str] = []
+    sat = Satellite(settings, WavSource(settings.mic.input_wav, fast=True), WavFileSink(out, paced=False))
+    sat.printer = lines.append
+    async with asyncio.timeout(90):
+        code = await sat.run()
+    assert code is ExitCode.OK, sat.exit_message
+    transcript = next(line for line in lines if line.startswith("transcript: ")).removeprefix("transcript: ")
+    _heard_whole(transcript, command)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+async def test_hub_side_wake_word_sends_the_whole_wake_phrase(hub: Hub, command: str) -> None:  # noqa: F811
     """No pause between "hey jarvis" and the command: STT hears both, the first word intact."""
-    audio = silence(0.5) + speak("Hey Jarvis, cancel the timer.") + silence(1.5)
+    audio = silence(1.0) + speak(f"Hey Jarvis, {command}.") + silence(1.5)
     async with await HubClient.connect(hub.uri, TOKEN, "dumb", local_wake=False) as sat:
         result = TurnResult()
         await sat.start_turn("wake")
         reader = asyncio.create_task(sat.read_turn(result, timeout=60))
         await sat.stream(audio)
         await reader
-    transcript = result.transcript or ""
-    assert strip_wake_phrase(transcript) != transcript, transcript  # the wake phrase reached STT
-    assert strip_wake_phrase(transcript).lower().startswith("cancel the timer"), transcript
+    _heard_whole(result.transcript or "", command)
 
 
 @pytest.mark.parametrize("bad", ["1500", -1, 60_000, True])

@@ -43,12 +43,13 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-#: A language code a satellite may ask for in run-pipeline: "en", "fr", "fr-FR", "pt_BR".
 BYTES_PER_S = 16000 * 2
 """16 kHz, 16-bit mono: what every session's audio is converted to."""
 WAKE_PHRASE_BYTES = int(1.5 * BYTES_PER_S)
 """Audio before the hub-side detection sent to STT: the whole "hey jarvis" (docs/satellite.md)."""
 WAKE_RING_BYTES = WAKE_PHRASE_BYTES + BYTES_PER_S // 2
+"""The bound on the recent audio kept in hub-side wake mode."""
+#: A language code a satellite may ask for in run-pipeline: "en", "fr", "fr-FR", "pt_BR".
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
 
 
