@@ -218,6 +218,8 @@ class PipelineRun:
         self.stamps: dict[str, float] = {"start": time.monotonic()}
         if wake_at is not None:
             self.stamps["wake"] = wake_at
+        self.heard_language: str | None = None
+        """The language the STT decoded the utterance in (its ``transcript.language``), if it said."""
         self.wake_phrase_s = wake_phrase_s
         """Seconds of wake-phrase audio ("hey jarvis") at the start of the utterance (the pre-roll)."""
         self.transcript: str | None = None
@@ -242,6 +244,16 @@ class PipelineRun:
     @property
     def wants_text(self) -> bool:
         return self.start_stage == "handle" and not self._text.done()
+
+    @property
+    def answer_language(self) -> str:
+        """The language the brain answers in: the one STT heard, else the session's first one.
+
+        The session's setting may be a list the STT chooses from (``en,fr``); the brain needs one.
+        """
+        if self.heard_language and "," not in self.heard_language:
+            return self.heard_language
+        return self.info.language.split(",")[0].strip() or "en"
 
     def feed_audio(self, pcm: bytes) -> None:
         """16 kHz/16-bit/mono audio from the satellite (stamped with its arrival time)."""
@@ -404,7 +416,10 @@ class PipelineRun:
                 while True:
                     event = await _read(stt, self.services.service_timeout_s, "STT")
                     if Transcript.is_type(event.type):
-                        text = Transcript.from_event(event).text or ""
+                        heard = Transcript.from_event(event)
+                        text = heard.text or ""
+                        if heard.language:
+                            self.heard_language = heard.language
                         break
                     if Error.is_type(event.type):
                         raise SpeechToTextError("stt-failed", Error.from_event(event).text)
@@ -434,7 +449,7 @@ class PipelineRun:
                     self.stamp("brain_request")
                     await brain.write_event(
                         Transcript(
-                            text=text, context=self.info.context(), language=self.info.language
+                            text=text, context=self.info.context(), language=self.answer_language
                         ).event()
                     )
                     while True:
