@@ -36,8 +36,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from jarvis.server.brain.normalize import strip_wake_phrase
+
 from .report import markdown_table, median, percentile, write_section
-from .voices import CONDITIONS, RATE, Voice, apply_condition, seed_for, select, synthesize
+from .voices import CONDITIONS, PAUSE_MARK, RATE, Voice, apply_condition, seed_for, select, synthesize
 from .wer import number_words, wer
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,8 +54,6 @@ TURN_TIMEOUT_S = 45.0
 GOALS = {"en": 0.95, "fr": 0.85}
 """Task success goal per language, at 20 dB SNR."""
 FALSE_ACCEPT_GOAL = 0.01
-_WAKE_PREFIX = re.compile(r"^\W*(?:(?:hey|hi|hay|a|eh|et)\W+)?(?:jarvis|jervis|javis)\b\W*", re.I)
-_PAUSE = re.compile(r"\s*(?:…|\.\.\.)\s*")
 
 # ------------------------------------------------------------------------------------------------
 # Corpus
@@ -420,11 +420,12 @@ def judge(item: Item, utt: Utterance, moments: Sequence[datetime]) -> tuple[bool
 
 
 def strip_wake(transcript: str) -> str:
-    return _WAKE_PREFIX.sub("", transcript.strip())
+    """The transcript without its wake phrase, removed the way the brain removes it."""
+    return strip_wake_phrase(transcript.strip())
 
 
 def clean_text(text: str) -> str:
-    return _PAUSE.sub(" ", text).strip()
+    return PAUSE_MARK.sub(" ", text).strip()
 
 
 AudioFor = Callable[[Voice, str, str], bytes]

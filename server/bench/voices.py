@@ -32,7 +32,8 @@ RATE = 16000
 PAUSE_S = 0.7
 """Silence for a marked mid-sentence pause (``…``)."""
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jarvis" / "bench-understand"
-_PAUSE = re.compile(r"\s*(?:…|\.\.\.)\s*")
+PAUSE_MARK = re.compile(r"\s*(?:…|\.\.\.)\s*")
+"""Where a corpus text marks a mid-sentence pause."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def synthesize(voice: Voice, text: str, cache: Path | None = CACHE_DIR) -> bytes
     path = cache / voice.name / f"{key}.wav" if cache is not None else None
     if path is not None and path.exists():
         return _read_wav(path)
-    parts = [p for p in _PAUSE.split(text) if p.strip()]
+    parts = [p for p in PAUSE_MARK.split(text) if p.strip()]
     pause = np.zeros(int(PAUSE_S * RATE), np.float32)
     pieces: list[np.ndarray] = []
     for i, part in enumerate(parts):

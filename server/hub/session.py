@@ -28,7 +28,7 @@ from wyoming.tts import Synthesize
 from wyoming.vad import VoiceStarted, VoiceStopped
 from wyoming.wake import Detection
 
-from jarvis.protocol.audio import AudioConverter, AudioFormatError
+from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormatError
 from jarvis.protocol.events import Auth, AuthOk, Feedback, TurnMetrics
 from jarvis.protocol.service import ServiceHandler
 
@@ -43,8 +43,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-BYTES_PER_S = 16000 * 2
-"""16 kHz, 16-bit mono: what every session's audio is converted to."""
+BYTES_PER_S = TARGET_FORMAT.bytes_per_second
 WAKE_PHRASE_BYTES = int(1.5 * BYTES_PER_S)
 """Audio before the hub-side detection sent to STT: the whole "hey jarvis" (docs/satellite.md)."""
 WAKE_RING_BYTES = WAKE_PHRASE_BYTES + BYTES_PER_S // 2
