@@ -269,14 +269,20 @@ async def test_no_speech_ends_the_turn(hub: Hub) -> None:
 
 
 @pytest.mark.slow
-async def test_hub_side_wake_word(hub: Hub) -> None:
-    audio = silence(0.5) + speak("Hey Jarvis.") + silence(0.3) + utterance("turn on the kitchen light")
+async def hub_side_wake_turn(hub: Hub, audio: bytes) -> TurnResult:
+    """One turn of a satellite without a wake word: everything streams, the hub listens for it."""
     async with await HubClient.connect(hub.uri, TOKEN, "dumb", local_wake=False) as sat:
         result = TurnResult()
         await sat.start_turn("wake")
         reader = asyncio.create_task(sat.read_turn(result, timeout=60))
         await sat.stream(audio)
         await reader
+    return result
+
+
+async def test_hub_side_wake_word(hub: Hub) -> None:
+    audio = silence(0.5) + speak("Hey Jarvis.") + silence(0.3) + utterance("turn on the kitchen light")
+    result = await hub_side_wake_turn(hub, audio)
     types = result.types()
     assert types[0] == "detection", types
     assert "kitchen" in (result.transcript or "").lower()

@@ -10,9 +10,9 @@ from speech import silence, speak
 from test_hub import (  # noqa: F401 - pytest fixtures
     TOKEN,
     HubClient,
-    TurnResult,
     brain,
     hub,
+    hub_side_wake_turn,
     llm,
     piper_engine,
     stt,
@@ -97,13 +97,7 @@ async def test_satellite_pre_roll_sends_the_whole_wake_phrase(
 @pytest.mark.parametrize("command", COMMANDS)
 async def test_hub_side_wake_word_sends_the_whole_wake_phrase(hub: Hub, command: str) -> None:  # noqa: F811
     """No pause between "hey jarvis" and the command: STT hears both, the first word intact."""
-    audio = silence(1.0) + speak(f"Hey Jarvis, {command}.") + silence(1.5)
-    async with await HubClient.connect(hub.uri, TOKEN, "dumb", local_wake=False) as sat:
-        result = TurnResult()
-        await sat.start_turn("wake")
-        reader = asyncio.create_task(sat.read_turn(result, timeout=60))
-        await sat.stream(audio)
-        await reader
+    result = await hub_side_wake_turn(hub, silence(1.0) + speak(f"Hey Jarvis, {command}.") + silence(1.5))
     _heard_whole(result.transcript or "", command)
 
 
