@@ -15,6 +15,7 @@ model inference: async callers should run :meth:`WakeWordDetector.process` in a 
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,12 @@ def _load(model: str) -> tuple[MicroWakeWord, MicroWakeWordFeatures]:
 
 
 class WakeWordDetector:
-    """Streaming wake word detector for one audio stream (not thread-safe; one per stream).
+    """Streaming wake word detector for one audio stream (one per stream).
+
+    :meth:`process`, :meth:`reset` and :meth:`close` hold one lock, so closing from the event
+    loop while a worker thread is inside :meth:`process` waits for it rather than freeing the
+    TFLite interpreter under it (which aborts the process). After :meth:`close`, :meth:`process`
+    and :meth:`reset` raise :class:`RuntimeError`.
 
     ``model`` is a built-in model name (see :func:`available_models`) or the path of a
     microWakeWord ``.json`` config next to its ``.tflite`` file.
@@ -107,6 +113,8 @@ class WakeWordDetector:
         self.last_probability = 0.0
         """Highest smoothed probability seen in the last :meth:`process` call (for debugging)."""
         self._odd_byte = b""
+        self._lock = threading.Lock()
+        self._closed = False
 
     @property
     def probability_cutoff(self) -> float:
@@ -114,6 +122,12 @@ class WakeWordDetector:
 
     def process(self, pcm: bytes) -> bool:
         """Feed 16 kHz/16-bit/mono PCM of any length; True if the wake word was detected in it."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("wake word detector is closed")
+            return self._process(pcm)
+
+    def _process(self, pcm: bytes) -> bool:
         data = self._odd_byte + pcm
         if len(data) % SAMPLE_WIDTH:
             self._odd_byte, data = data[-1:], data[:-1]
@@ -149,6 +163,12 @@ class WakeWordDetector:
 
     def reset(self) -> None:
         """Forget all audio (model state, refractory period); use between unrelated streams."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("wake word detector is closed")
+            self._reset()
+
+    def _reset(self) -> None:
         self._mww.reset()
         self._features.reset()
         self._odd_byte = b""
@@ -157,5 +177,9 @@ class WakeWordDetector:
         self.last_probability = 0.0
 
     def close(self) -> None:
-        """Release the TFLite interpreter."""
-        self._mww.close()
+        """Release the TFLite interpreter (idempotent; waits for a :meth:`process` in progress)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._mww.close()

@@ -110,3 +110,34 @@ def test_odd_byte_chunks_keep_samples_aligned(hey_jarvis: bytes) -> None:
     audio = silence(0.2) + hey_jarvis + silence(0.8)
     assert len(_feed(detector, audio, 333)) == 1
     assert detector.samples_processed == len(audio) // 2
+
+
+def test_close_while_processing_on_another_thread_waits_then_refuses(hey_jarvis: bytes) -> None:
+    """The hub closes a session's detector on disconnect while its worker thread may be inside
+    process(); freeing the TFLite interpreter under it aborted the whole process (CI, exit 134)."""
+    import threading
+
+    detector = WakeWordDetector()
+    long_audio = silence(5.0) + hey_jarvis
+    started = threading.Event()
+    result: list[object] = []
+
+    def worker() -> None:
+        started.set()
+        try:
+            result.append(detector.process(long_audio))
+        except RuntimeError as err:  # only if close() won the lock first
+            result.append(err)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started.wait()
+    detector.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(result) == 1
+    detector.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        detector.process(silence(0.1))
+    with pytest.raises(RuntimeError, match="closed"):
+        detector.reset()

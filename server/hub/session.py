@@ -197,20 +197,27 @@ class SatelliteSession(ServiceHandler):
         if run is not None and run.wants_audio:
             run.feed_audio(audio)
             return
-        if self._wake_mode and self._wake is not None:
+        wake = self._wake
+        if self._wake_mode and wake is not None:
             self._recent += audio
             if len(self._recent) > WAKE_RING_BYTES:
                 del self._recent[: len(self._recent) - WAKE_RING_BYTES]
             # ~0.1 ms per 10 ms of audio, but model inference never runs on the event loop.
             # The session's one worker thread also runs the VAD and every reset, so calls never overlap.
             loop = asyncio.get_running_loop()
-            detected = await loop.run_in_executor(self._vad_executor, self._wake.process, audio)
+            try:
+                detected = await loop.run_in_executor(self._vad_executor, wake.process, audio)
+            except RuntimeError:  # the session is closing: its worker or its detector is gone
+                return
             if detected:
                 self._pending_wake_at = time.monotonic()
                 # The turn's own audio never reaches the detector: start it afresh (no refractory
                 # period left over) for when it listens again, e.g. for a barge-in.
-                self._wake.reset()
-                await self.write_event(Detection(name=self._wake.model).event())
+                try:
+                    await loop.run_in_executor(self._vad_executor, wake.reset)
+                except RuntimeError:
+                    return
+                await self.write_event(Detection(name=wake.model).event())
                 # STT gets the whole wake phrase: the words around the command's start matter.
                 wake_audio, self._recent = bytes(self._recent[-WAKE_PHRASE_BYTES:]), bytearray()
                 await self._start_run("asr", self._end_stage, wake_phrase_s=len(wake_audio) / BYTES_PER_S)
@@ -330,9 +337,11 @@ class SatelliteSession(ServiceHandler):
         task = self.turn_task
         if task is not None:
             await cancel_and_wait(task)
-        if self._wake is not None:
-            self._wake.close()
-            self._wake = None
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            # Close on the worker thread, after any process()/reset() still queued there: a
+            # cancelled run_in_executor does not stop a call already running.
+            self._vad_executor.submit(wake.close)
         self._vad_executor.shutdown(wait=False)
         if self.authenticated:
             self.hub.unregister(self)
