@@ -12,7 +12,7 @@ import logging
 from jarvis.protocol import discovery
 from jarvis.protocol.service import WyomingServer, stop_signal
 
-from .engine import DEFAULT_BEAM_SIZE, SttEngine, SttSettings
+from .engine import DEFAULT_BEAM_SIZE, SttEngine, SttSettings, parse_languages
 from .handler import StreamingSettings, SttHandler, build_info
 
 _LOGGER = logging.getLogger(__name__)
@@ -77,7 +77,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compute-type", default="default", help="CTranslate2 compute type (default: int8 on CPU)"
     )
-    parser.add_argument("--language", default="en", help="default language, or 'auto' to detect (default en)")
+    parser.add_argument(
+        "--language",
+        default="en",
+        help="one language (en, fr, ...), several to detect among (en,fr), or 'auto' for any; "
+        "several or auto need a multilingual model such as --model base (default en)",
+    )
+    parser.add_argument(
+        "--hotwords",
+        default=None,
+        help="words to bias the decoder toward, e.g. 'Hey Jarvis' (default: none)",
+    )
     parser.add_argument(
         "--beam-size", type=int, default=DEFAULT_BEAM_SIZE, help=f"default {DEFAULT_BEAM_SIZE} (greedy)"
     )
@@ -104,12 +114,17 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SttSettings, Streaming
         model=args.model,
         device=args.device,
         compute_type=args.compute_type,
-        language=args.language,
+        language=None if args.language == "auto" else args.language,
         beam_size=args.beam_size,
         workers=args.workers,
         cpu_threads=args.cpu_threads,
         download_dir=args.download_dir,
+        hotwords=args.hotwords or None,
     )
+    try:
+        parse_languages(settings.language)
+    except ValueError as err:
+        raise SystemExit(f"--language: {err}") from err
     streaming = StreamingSettings(
         partial_interval=args.partial_interval, max_audio_seconds=args.max_audio_seconds
     )

@@ -80,6 +80,9 @@ class SttSettings:
     """Where a named model is downloaded (default: the Hugging Face cache)."""
     model_cache_dir: str | None = None
     """Where embedded models are assembled (``base``); default ``~/.cache/jarvis/models``."""
+    hotwords: str | None = None
+    """Words the decoder is nudged toward (faster-whisper ``hotwords``: a prompt before each
+    decode, e.g. ``Hey Jarvis``); None = no biasing."""
 
     @property
     def model_path(self) -> str:
@@ -473,6 +476,7 @@ class SttEngine:
             condition_on_previous_text=False,
             without_timestamps=True,
             vad_filter=False,
+            hotwords=self.settings.hotwords or None,
         )
 
     async def close(self) -> None:
