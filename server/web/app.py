@@ -84,21 +84,29 @@ def _json_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(
+        text=json.dumps({"error": "bad-request", "message": message}), content_type="application/json"
+    )
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body, or a 400/413 with a JSON ``{error, message}`` (never a 500).
+
+    Every route that takes a body reads it here: too large (413), not UTF-8, not JSON, nested too
+    deeply for the parser (``RecursionError``: ``[[[[...`` 30,000 deep fits in 64 KiB), or not an
+    object (400).
+    """
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "bad-request", "message": f"body is not JSON: {err}"}),
-            content_type="application/json",
-        ) from err
+        raise _bad_request(f"body is not JSON: {err}") from err
+    except RecursionError as err:
+        raise _bad_request("body is nested too deeply to be parsed") from err
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "bad-request", "message": "body must be a JSON object"}),
-            content_type="application/json",
-        )
+        raise _bad_request("body must be a JSON object")
     return body
 
 
@@ -158,7 +166,7 @@ async def manifest(request: web.Request) -> web.Response:
 # --- auth ----------------------------------------------------------------------------------------
 async def login(request: web.Request) -> web.Response:
     config = request.app[CONFIG_KEY]
-    body = await _body(request)
+    body = await read_json(request)
     token = body.get("token")
     if not isinstance(token, str) or not tokens_match(config.token, token):
         _LOGGER.warning("Failed web login from %s", request.remote)
@@ -212,7 +220,7 @@ async def get_memory(request: web.Request) -> web.Response:
 
 
 async def put_profile(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await read_json(request)
     store = request.app[STORE_KEY]
     try:
         memory = await store.update_profile(request[SESSION_KEY].user_id, body)
@@ -222,7 +230,7 @@ async def put_profile(request: web.Request) -> web.Response:
 
 
 async def put_dynamic(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await read_json(request)
     summary = body.get("summary")
     if not isinstance(summary, str):
         return _json_error(400, "bad-request", "'summary' must be a string")
@@ -235,7 +243,7 @@ async def put_dynamic(request: web.Request) -> web.Response:
 
 
 async def add_fact(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await read_json(request)
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         return _json_error(400, "bad-request", "'text' must be a non-empty string")
@@ -257,7 +265,7 @@ async def delete_fact(request: web.Request) -> web.Response:
 
 
 async def post_feedback(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await read_json(request)
     turn_id = body.get("turn_id")
     rating = body.get("rating")
     if not isinstance(turn_id, str) or not 0 < len(turn_id) <= 128:
