@@ -12,6 +12,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from jarvis.server.brain.context import TurnContext
+from jarvis.server.brain.memory import MemoryStore
+from jarvis.server.brain.tools.base import ToolError
+from jarvis.server.brain.tools.memory_tools import ForgetTool
 from jarvis.server.web.__main__ import WebServer, start_web
 
 TOKEN = "faults-test-token-0123456789abcdef"
@@ -83,3 +87,83 @@ async def test_nested_json_on_authenticated_routes_is_a_400(
         # The server is fine afterwards.
         async with session.get(web_server.url + "api/memory") as resp:
             assert resp.status == 200
+
+
+# -- forget: only what is designated clearly; several candidates -> nothing goes, ask which --------
+
+SEVEN_FACTS = [
+    "I like jazz",
+    "I live in Lyon",
+    "my bike is blue",
+    "I am allergic to peanuts",
+    "my sister is called Inès",
+    "I work in a hospital",
+    "the wifi password is on the fridge",
+]
+
+
+@pytest.fixture
+async def memory(tmp_path: Path) -> AsyncIterator[MemoryStore]:
+    store = await MemoryStore.open(tmp_path / "memory.sqlite3")
+    yield store
+    await store.close()
+
+
+async def _seven(memory: MemoryStore, user: str = "alice") -> list[int]:
+    return [await memory.add_fact(user, fact) for fact in SEVEN_FACTS]
+
+
+async def forget_call(memory: MemoryStore, arguments: dict[str, object], user: str = "alice") -> str:
+    ctx = TurnContext(text="forget", language="en", user_id=user, conversation_id="c")
+    try:
+        return (await ForgetTool(memory).call(arguments, ctx)).text
+    except ToolError as err:
+        return f"Error: {err}"
+
+
+@pytest.mark.parametrize("words", ["i", "I", "my", "is", "the", "a", "that", "je", "  i  "])
+async def test_forget_a_common_word_forgets_nothing(memory: MemoryStore, words: str) -> None:
+    """The attack: ``forget {"fact": "i"}`` deleted 6 of 7 facts (substring matching)."""
+    await _seven(memory)
+    reply = await forget_call(memory, {"fact": words})
+    assert reply.startswith("Error: no remembered fact matches")
+    assert [f.fact for f in await memory.list_facts("alice")] == SEVEN_FACTS
+
+
+async def test_forget_a_clear_match_forgets_exactly_one(memory: MemoryStore) -> None:
+    await _seven(memory)
+    assert await forget_call(memory, {"fact": "bike"}) == "Forgot: my bike is blue"
+    assert (
+        await forget_call(memory, {"fact": "I'm allergic to peanuts."}) == "Forgot: I am allergic to peanuts"
+    )
+    left = [f.fact for f in await memory.list_facts("alice")]
+    assert left == [f for f in SEVEN_FACTS if "bike" not in f and "peanuts" not in f]
+
+
+async def test_forget_with_several_candidates_forgets_nothing_and_asks(memory: MemoryStore) -> None:
+    ids = await _seven(memory)
+    await memory.add_fact("alice", "my bike has a flat tyre")
+    reply = await forget_call(memory, {"fact": "my bike"})
+    assert reply.startswith("Nothing was forgotten: 2 facts match")
+    assert f"[id {ids[2]}] my bike is blue" in reply and "Ask the user which one" in reply
+    assert len(await memory.list_facts("alice")) == 8
+    # the user chose: the model calls again with the id, and only that fact goes
+    assert await forget_call(memory, {"id": ids[2]}) == "Forgot: my bike is blue"
+    assert [f.fact for f in await memory.list_facts("alice") if "bike" in f.fact] == [
+        "my bike has a flat tyre"
+    ]
+    # another user's id is not this user's to forget
+    bobs = await memory.add_fact("bob", "my bike is red")
+    assert (await forget_call(memory, {"id": bobs})).startswith("Error: the current user has no")
+    assert [f.fact for f in await memory.list_facts("bob")] == ["my bike is red"]
+
+
+async def test_forgotten_facts_are_recoverable(memory: MemoryStore, tmp_path: Path) -> None:
+    ids = await _seven(memory)
+    assert (await memory.forget_fact("alice", "jazz")).removed[0].id == ids[0]
+    assert [f.id for f in await memory.forgotten_facts("alice")] == [ids[0]]
+    assert "I like jazz" not in [f.fact for f in await memory.list_facts("alice")]
+    assert await memory.restore_fact("alice", ids[0])
+    assert not await memory.restore_fact("bob", ids[0])  # not Bob's
+    assert [f.fact for f in await memory.list_facts("alice")] == SEVEN_FACTS
+    assert await memory.forgotten_facts("alice") == []

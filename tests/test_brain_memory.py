@@ -241,3 +241,43 @@ def test_cli_show_edit_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert [f["fact"] for f in exported["users"]["ann"]["facts"]] == ["bike is blue"]
     assert jarvis_main(["memory", "--data-dir", data, "edit", "--user", "ann", "--forget-fact", "bike"]) == 0
     assert "Forgot: bike is blue" in capsys.readouterr().out
+
+
+async def test_a_store_made_before_soft_delete_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE facts (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, fact TEXT NOT NULL,"
+        " created_at REAL NOT NULL); INSERT INTO facts VALUES (1, 'ann', 'my bike is blue', 0);"
+    )
+    db.commit()
+    db.close()
+    store = await MemoryStore.open(path)
+    try:
+        assert [f.fact for f in await store.list_facts("ann")] == ["my bike is blue"]
+        assert (await store.forget_fact("ann", "bike")).removed
+        assert [f.id for f in await store.forgotten_facts("ann")] == [1]
+    finally:
+        await store.close()
+
+
+def test_cli_forgotten_restore_purge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "cli-data")
+    base = ["memory", "--data-dir", data]
+    for fact in ("my bike is blue", "my bike has a flat tyre"):
+        assert jarvis_main([*base, "edit", "--user", "ann", "--add-fact", fact]) == 0
+    capsys.readouterr()
+    assert jarvis_main([*base, "edit", "--user", "ann", "--forget-fact", "bike"]) == 0
+    out = capsys.readouterr().out
+    assert "Several facts match 'bike'; nothing forgotten" in out and "[1] my bike is blue" in out
+    assert jarvis_main([*base, "edit", "--user", "ann", "--forget-fact", "#1"]) == 0
+    assert jarvis_main([*base, "forgotten", "--user", "ann"]) == 0
+    assert "[1] my bike is blue" in capsys.readouterr().out
+    assert jarvis_main([*base, "restore", "--user", "ann", "1"]) == 0
+    assert "Restored fact 1" in capsys.readouterr().out
+    assert jarvis_main([*base, "restore", "--user", "ann", "1"]) == 1  # not forgotten any more
+    assert jarvis_main([*base, "edit", "--user", "ann", "--forget-fact", "flat tyre"]) == 0
+    assert jarvis_main([*base, "forgotten", "--user", "ann", "--purge"]) == 0
+    assert "Deleted 1 forgotten fact(s) for good" in capsys.readouterr().out
+    assert jarvis_main([*base, "forgotten", "--user", "ann"]) == 0
+    assert capsys.readouterr().out.strip() == "None"

@@ -3,6 +3,8 @@
 Tables: ``users`` (static profile + onboarding state), ``summaries`` (dynamic memory, every version
 kept), ``facts`` (remember/forget), ``turns`` (conversation history keyed by conversation AND user),
 ``pending`` (sensitive tool calls awaiting a spoken yes/no), ``feedback`` (thumbs up/down on a turn).
+A forgotten fact is only marked (``facts.deleted_at``): ``forgotten_facts`` lists them and
+``restore_fact`` brings one back, as past summary versions are kept.
 
 Every query filters by ``user_id``: one user's memory never reaches another user's prompt.
 
@@ -12,23 +14,33 @@ but may lose the last commits on power loss; FULL fsyncs the WAL at each commit 
 write survives both. Memory writes are a handful per turn and off the event loop, so the extra fsync
 costs nothing audible. All public methods are ``async`` and run SQLite in a worker thread
 (``asyncio.to_thread``); one connection, guarded by a lock.
+
+Privacy: the file (and its ``-wal``/``-shm``) is created 0600 whatever the umask.
+
+Faults: a write that fails because the data dir is read-only, the disk is full or reports an I/O
+error raises :class:`MemoryWriteError`, which names the cause (the web API answers 503, a spoken
+"remember that" apologizes with the cause). Book-keeping writes of a turn (history, onboarding
+state, clearing a pending call) only log a warning, once per cause: the answer is still delivered.
+A store that cannot be opened for writing at all is opened read-only: answers and recall work.
 """
 
 from __future__ import annotations
 
 import asyncio
-import difflib
+import errno
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jarvis.protocol.paths import data_dir
+from jarvis.protocol.paths import check_writable, data_dir, private_file
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,7 +64,8 @@ CREATE TABLE IF NOT EXISTS summaries (
     UNIQUE (user_id, version)
 );
 CREATE TABLE IF NOT EXISTS facts (
-    id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, fact TEXT NOT NULL, created_at REAL NOT NULL
+    id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, fact TEXT NOT NULL, created_at REAL NOT NULL,
+    deleted_at REAL
 );
 CREATE INDEX IF NOT EXISTS facts_user ON facts (user_id);
 CREATE TABLE IF NOT EXISTS turns (
@@ -79,6 +92,78 @@ class MemoryError_(ValueError):
     """Bad input to the store (unknown field, unknown turn...). Nothing was written."""
 
 
+_REASONS = {
+    "read-only": ("the data folder is read-only", "le dossier de données est en lecture seule"),
+    "disk-full": ("the disk is full", "le disque est plein"),
+    "io-error": ("the disk reports an input/output error", "le disque signale une erreur d'entrée-sortie"),
+    "cannot-open": ("the memory file cannot be opened", "le fichier de mémoire ne peut pas être ouvert"),
+}
+
+
+class MemoryWriteError(RuntimeError):
+    """The store could not write (read-only data dir, full disk, I/O error). Nothing was written.
+
+    ``cause`` is one of ``read-only``, ``disk-full``, ``io-error``, ``cannot-open``; ``detail`` is
+    SQLite's or the OS's own words. Not bad input (that is :class:`MemoryError_`): retrying the same
+    request later, once the disk is fixed, works.
+    """
+
+    def __init__(self, cause: str, detail: str = "") -> None:
+        self.cause = cause if cause in _REASONS else "io-error"
+        self.detail = detail
+        super().__init__(f"cannot save to memory: {self.reason('en')}" + (f" ({detail})" if detail else ""))
+
+    def reason(self, language: str = "en") -> str:
+        en, fr = _REASONS[self.cause]
+        return fr if language.lower().startswith("fr") else en
+
+    def apology(self, language: str = "en") -> str:
+        """What a voice turn says instead of "Okay, I'll remember that"."""
+        if language.lower().startswith("fr"):
+            return f"Je ne peux pas enregistrer dans ma mémoire pour le moment : {self.reason('fr')}."
+        return f"I can't save to my memory right now: {self.reason('en')}."
+
+
+_SQLITE_CAUSES = {3: "read-only", 8: "read-only", 10: "io-error", 13: "disk-full", 14: "cannot-open"}
+"""SQLite primary result codes: PERM, READONLY, IOERR, FULL, CANTOPEN."""
+_OS_CAUSES = {
+    errno.EROFS: "read-only",
+    errno.EACCES: "read-only",
+    errno.EPERM: "read-only",
+    errno.ENOSPC: "disk-full",
+    errno.EDQUOT: "disk-full",
+    errno.EIO: "io-error",
+}
+
+
+def write_fault(err: BaseException) -> MemoryWriteError | None:
+    """The :class:`MemoryWriteError` that ``err`` means, or None when it is not a storage fault."""
+    if isinstance(err, MemoryWriteError):
+        return err
+    if isinstance(err, sqlite3.OperationalError):
+        code = getattr(err, "sqlite_errorcode", None)
+        cause = _SQLITE_CAUSES.get(code & 0xFF) if isinstance(code, int) else None
+        if cause is None:
+            text = str(err).lower()
+            for needle, guess in (
+                ("readonly", "read-only"),
+                ("read-only", "read-only"),
+                ("disk is full", "disk-full"),
+                ("disk i/o error", "io-error"),
+                ("unable to open", "cannot-open"),
+            ):
+                if needle in text:
+                    cause = guess
+                    break
+        return MemoryWriteError(cause, str(err)) if cause else None
+    if isinstance(err, OSError) and err.errno in _OS_CAUSES:
+        return MemoryWriteError(_OS_CAUSES[err.errno], str(err))
+    return None
+
+
+_WARNED_DIRS: set[str] = set()
+
+
 @dataclass
 class Profile:
     user_id: str
@@ -98,6 +183,67 @@ class Fact:
     id: int
     fact: str
     created_at: float
+
+
+@dataclass
+class ForgetResult:
+    """What :meth:`MemoryStore.forget_fact` did: ``removed`` (at most one fact) or, when the words
+    match several facts equally well, nothing removed and the ``candidates`` to choose from."""
+
+    removed: list[Fact] = field(default_factory=list)
+    candidates: list[Fact] = field(default_factory=list)
+
+    @property
+    def ambiguous(self) -> bool:
+        return not self.removed and len(self.candidates) > 1
+
+
+#: Words that say nothing about WHICH fact is meant (English and French).
+_STOPWORDS = frozenset(
+    """a an the i i'm im me my mine you your is are am was be been it its this that these those to of
+    in on at for with and or but about do does did have has had so just please what which
+    je j moi me m mon ma mes tu te t ton ta tes il elle le la les l un une des de du d que qu qui est
+    suis es sont et ou mais pour avec dans sur au aux ce cet cette ces ça ca s se sa son ses""".split()
+)
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.casefold().replace("’", "'"))
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+def fact_words(text: str) -> set[str]:
+    """The words of ``text`` that can tell one fact from another: folded, stopwords dropped,
+    a plural ``s`` removed ("bikes" is "bike")."""
+    words = set()
+    for word in re.findall(r"\w+", _fold(text)):
+        if word in _STOPWORDS or len(word) < 2 and not word.isdigit():
+            continue
+        words.add(word[:-1] if len(word) > 3 and word.endswith("s") else word)
+    return words
+
+
+def match_facts(text: str, facts: list[Fact]) -> list[Fact]:
+    """The facts that ``text`` designates clearly, best first.
+
+    Clear means: the same text (case, accents and punctuation aside), else every distinguishing
+    word of ``text`` is in the fact ("bike" -> "my bike is blue"). A query made only of common words
+    ("i", "my", "that") designates nothing. A substring is not a match: "i" is in almost every fact.
+    """
+    wanted = " ".join(re.findall(r"\w+", _fold(text)))
+    exact = [f for f in facts if " ".join(re.findall(r"\w+", _fold(f.fact))) == wanted]
+    if exact and wanted:
+        return exact
+    words = fact_words(text)
+    if not words:
+        return []
+    hits = []
+    for fact in facts:
+        have = fact_words(fact.fact)
+        if words <= have:
+            hits.append((len(words) / max(len(have), 1), fact))
+    hits.sort(key=lambda h: -h[0])
+    return [f for _, f in hits]
 
 
 @dataclass
@@ -141,16 +287,91 @@ class MemoryStore:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else data_dir() / DB_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.row_factory = sqlite3.Row
-        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            _LOGGER.warning("%s: could not enable WAL (journal_mode=%s)", self.path, mode)
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        self._warned: set[str] = set()
+        self.read_only: MemoryWriteError | None = None
+        """Set when the store could only be opened for reading: every write raises it."""
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as err:
+            _LOGGER.warning("Cannot create the data dir %s: %s", self.path.parent, err)
+        self._warn_if_not_writable()
+        try:
+            self._db = self._connect()
+        except (sqlite3.OperationalError, OSError) as err:
+            fault = write_fault(err)
+            if fault is None:
+                raise
+            self.read_only = fault
+            self._db = self._connect_read_only()
+            _LOGGER.warning(
+                "%s cannot be written (%s): answers and recall work, but nothing new is remembered "
+                "until the data dir is writable again",
+                self.path,
+                fault,
+            )
+        self._live = " AND deleted_at IS NULL" if self._has_deleted_at() else ""
+
+    def _warn_if_not_writable(self) -> None:
+        folder = str(self.path.parent)
+        problem = check_writable(self.path.parent)
+        if problem and folder not in _WARNED_DIRS:
+            _WARNED_DIRS.add(folder)
+            _LOGGER.warning(
+                "Data dir problem: %s. Jarvis cannot save memory, feedback or settings there.", problem
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        private_file(self.path)  # 0600 before SQLite opens it: never readable by others
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        try:
+            db.row_factory = sqlite3.Row
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                _LOGGER.warning("%s: could not enable WAL (journal_mode=%s)", self.path, mode)
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(_SCHEMA)
+            columns = {r["name"] for r in db.execute("PRAGMA table_info(facts)")}
+            if "deleted_at" not in columns:  # a store made before forgotten facts were kept
+                db.execute("ALTER TABLE facts ADD COLUMN deleted_at REAL")
+            db.execute("CREATE INDEX IF NOT EXISTS facts_live ON facts (user_id, deleted_at)")
+            private_file(self.path, siblings=("-wal", "-shm", "-journal"))
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """What can still be read: the file, immutable (a read-only folder cannot hold the WAL's
+        shared-memory file, and nobody can write it there either), else an empty in-memory store."""
+        if self.path.is_file():
+            try:
+                db = sqlite3.connect(
+                    self.path.resolve().as_uri() + "?mode=ro&immutable=1",
+                    uri=True,
+                    check_same_thread=False,
+                    isolation_level=None,
+                )
+                db.row_factory = sqlite3.Row
+                db.execute("SELECT COUNT(*) FROM facts").fetchone()
+                return db
+            except sqlite3.DatabaseError as err:
+                _LOGGER.warning(
+                    "%s cannot be read either (%s): starting with an empty memory", self.path, err
+                )
+        db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.executescript(_SCHEMA)
+        return db
+
+    def _has_deleted_at(self) -> bool:
+        return any(r[1] == "deleted_at" for r in self._db.execute("PRAGMA table_info(facts)"))
+
+    def _warn_once(self, what: str, err: MemoryWriteError) -> None:
+        if err.cause not in self._warned:
+            self._warned.add(err.cause)
+            _LOGGER.warning("Could not save %s: %s (later failures of this kind are not logged)", what, err)
 
     @classmethod
     async def open(cls, path: str | Path | None = None) -> MemoryStore:
@@ -169,16 +390,28 @@ class MemoryStore:
             return fn(*args)
 
     def _write(self, sql_and_params: list[tuple[str, tuple[Any, ...]]]) -> list[int]:
-        """Run statements in ONE committed transaction; returns each statement's lastrowid."""
+        """Run statements in ONE committed transaction; returns each statement's lastrowid.
+
+        Raises :class:`MemoryWriteError` when the storage refuses the write (nothing is written).
+        """
+        if self.read_only is not None:
+            raise MemoryWriteError(self.read_only.cause, self.read_only.detail)
         ids: list[int] = []
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            for sql, params in sql_and_params:
-                ids.append(int(self._db.execute(sql, params).lastrowid or 0))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in sql_and_params:
+                    ids.append(int(self._db.execute(sql, params).lastrowid or 0))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as err:
+            fault = write_fault(err)
+            if fault is None:
+                raise
+            raise fault from err
         return ids
 
     def _ensure_user(self, user_id: str) -> tuple[str, tuple[Any, ...]]:
@@ -232,19 +465,23 @@ class MemoryStore:
         return await self._run(work)
 
     async def set_onboarding(self, user_id: str, state: str) -> None:
+        """Where the user is in onboarding. A storage fault is logged (once), not raised."""
         if state not in ONBOARDING_STATES:
             raise MemoryError_(f"onboarding state must be one of {ONBOARDING_STATES}")
         self._check_user(user_id)
-        await self._run(
-            self._write,
-            [
-                self._ensure_user(user_id),
-                (
-                    "UPDATE users SET onboarding = ?, updated_at = ? WHERE user_id = ?",
-                    (state, time.time(), user_id),
-                ),
-            ],
-        )
+        try:
+            await self._run(
+                self._write,
+                [
+                    self._ensure_user(user_id),
+                    (
+                        "UPDATE users SET onboarding = ?, updated_at = ? WHERE user_id = ?",
+                        (state, time.time(), user_id),
+                    ),
+                ],
+            )
+        except MemoryWriteError as err:  # book-keeping of a turn: the turn goes on
+            self._warn_once("the onboarding state", err)
 
     async def list_users(self) -> list[str]:
         def work() -> list[str]:
@@ -277,44 +514,107 @@ class MemoryStore:
 
     def _facts(self, user_id: str) -> list[Fact]:
         rows = self._db.execute(
-            "SELECT id, fact, created_at FROM facts WHERE user_id = ? ORDER BY id", (user_id,)
+            f"SELECT id, fact, created_at FROM facts WHERE user_id = ?{self._live} ORDER BY id", (user_id,)
         ).fetchall()
         return [Fact(r["id"], r["fact"], r["created_at"]) for r in rows]
 
     async def list_facts(self, user_id: str) -> list[Fact]:
         return await self._run(self._facts, user_id)
 
-    async def forget_fact(self, user_id: str, text: str) -> list[Fact]:
-        """Delete this user's facts that match ``text`` (substring, else the closest one); returns them."""
-        needle = (text or "").strip().lower()
-        if not needle:
+    async def forget_fact(self, user_id: str, text: str) -> ForgetResult:
+        """Forget the ONE fact of this user that ``text`` designates clearly (:func:`match_facts`).
+
+        Several equally good candidates: nothing is forgotten, they are returned as ``candidates``
+        so that the caller asks which one (then :meth:`forget_fact_id`). A forgotten fact is kept,
+        marked, and can be restored (:meth:`restore_fact`).
+        """
+        if not (text or "").strip():
             raise MemoryError_("say what to forget")
 
-        def work() -> list[Fact]:
-            facts = self._facts(user_id)
-            hits = [f for f in facts if needle in f.fact.lower() or f.fact.lower() in needle]
-            if not hits:
-                scored = [(difflib.SequenceMatcher(None, needle, f.fact.lower()).ratio(), f) for f in facts]
-                scored = [s for s in scored if s[0] >= 0.6]
-                hits = [max(scored, key=lambda s: s[0])[1]] if scored else []
-            if hits:
-                self._write(
-                    [("DELETE FROM facts WHERE user_id = ? AND id = ?", (user_id, f.id)) for f in hits]
-                )
-            return hits
+        def work() -> ForgetResult:
+            hits = match_facts(text, self._facts(user_id))
+            if len(hits) != 1:
+                return ForgetResult(candidates=hits)
+            self._mark_forgotten(user_id, hits[0].id)
+            return ForgetResult(removed=hits, candidates=hits)
 
         return await self._run(work)
 
+    def _mark_forgotten(self, user_id: str, fact_id: int) -> None:
+        if not self._live:  # an old read-only store: there is no column to mark (and no write)
+            raise MemoryWriteError("read-only", "this store predates forgotten facts and is read-only")
+        self._write(
+            [
+                (
+                    "UPDATE facts SET deleted_at = ? WHERE user_id = ? AND id = ? AND deleted_at IS NULL",
+                    (time.time(), user_id, fact_id),
+                )
+            ]
+        )
+
     async def forget_fact_id(self, user_id: str, fact_id: int) -> bool:
-        """Delete one fact of this user by id (the web page's memory editor); False if it was not there."""
+        """Forget one fact of this user by id (web page, confirmed choice); False if it was not there."""
 
         def work() -> bool:
             found = self._db.execute(
-                "SELECT 1 FROM facts WHERE user_id = ? AND id = ?", (user_id, fact_id)
+                f"SELECT 1 FROM facts WHERE user_id = ? AND id = ?{self._live}", (user_id, int(fact_id))
             ).fetchone()
             if found:
-                self._write([("DELETE FROM facts WHERE user_id = ? AND id = ?", (user_id, fact_id))])
+                self._mark_forgotten(user_id, int(fact_id))
             return bool(found)
+
+        return await self._run(work)
+
+    async def forgotten_facts(self, user_id: str) -> list[Fact]:
+        """This user's forgotten facts, most recently forgotten first (``created_at`` is when it was said)."""
+
+        def work() -> list[Fact]:
+            if not self._live:
+                return []
+            rows = self._db.execute(
+                "SELECT id, fact, created_at FROM facts WHERE user_id = ? AND deleted_at IS NOT NULL"
+                " ORDER BY deleted_at DESC, id DESC",
+                (user_id,),
+            ).fetchall()
+            return [Fact(r["id"], r["fact"], r["created_at"]) for r in rows]
+
+        return await self._run(work)
+
+    async def restore_fact(self, user_id: str, fact_id: int) -> bool:
+        """Bring back one forgotten fact of this user; False if there is no such forgotten fact."""
+
+        def work() -> bool:
+            if not self._live:
+                return False
+            found = self._db.execute(
+                "SELECT 1 FROM facts WHERE user_id = ? AND id = ? AND deleted_at IS NOT NULL",
+                (user_id, int(fact_id)),
+            ).fetchone()
+            if found:
+                self._write(
+                    [
+                        (
+                            "UPDATE facts SET deleted_at = NULL WHERE user_id = ? AND id = ?",
+                            (user_id, int(fact_id)),
+                        )
+                    ]
+                )
+            return bool(found)
+
+        return await self._run(work)
+
+    async def purge_forgotten(self, user_id: str) -> int:
+        """Delete this user's forgotten facts for good; returns how many."""
+
+        def work() -> int:
+            if not self._live:
+                return 0
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM facts WHERE user_id = ? AND deleted_at IS NOT NULL", (user_id,)
+            ).fetchone()
+            if count:
+                self._write([("DELETE FROM facts WHERE user_id = ? AND deleted_at IS NOT NULL", (user_id,))])
+            return int(count)
 
         return await self._run(work)
 
@@ -372,18 +672,24 @@ class MemoryStore:
         language: str | None = None,
         source: str | None = None,
     ) -> int:
+        """Log one turn; returns its id, or 0 when the storage refused it (logged once per cause:
+        the turn's answer must still reach the user)."""
         self._check_user(user_id)
-        ids = await self._run(
-            self._write,
-            [
-                self._ensure_user(user_id),
-                (
-                    "INSERT INTO turns (user_id, conversation_id, user_text, assistant_text, language,"
-                    " source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (user_id, conversation_id, user_text, assistant_text, language, source, time.time()),
-                ),
-            ],
-        )
+        try:
+            ids = await self._run(
+                self._write,
+                [
+                    self._ensure_user(user_id),
+                    (
+                        "INSERT INTO turns (user_id, conversation_id, user_text, assistant_text, language,"
+                        " source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (user_id, conversation_id, user_text, assistant_text, language, source, time.time()),
+                    ),
+                ],
+            )
+        except MemoryWriteError as err:
+            self._warn_once("the conversation history", err)
+            return 0
         return ids[-1]
 
     def _turns(self, user_id: str, conversation_id: str | None, limit: int) -> list[Turn]:
@@ -462,10 +768,19 @@ class MemoryStore:
         return await self._run(self._pending, conversation_id, user_id)
 
     async def clear_pending(self, conversation_id: str, user_id: str) -> None:
-        await self._run(
-            self._write,
-            [("DELETE FROM pending WHERE conversation_id = ? AND user_id = ?", (conversation_id, user_id))],
-        )
+        """Drop the pending call. A storage fault is logged (once), not raised."""
+        try:
+            await self._run(
+                self._write,
+                [
+                    (
+                        "DELETE FROM pending WHERE conversation_id = ? AND user_id = ?",
+                        (conversation_id, user_id),
+                    )
+                ],
+            )
+        except MemoryWriteError as err:
+            self._warn_once("the end of a confirmation", err)
 
     # -- feedback ---------------------------------------------------------------------------------
 
@@ -531,6 +846,7 @@ class MemoryStore:
                 "profile": asdict(profile),
                 "summaries": await self.summaries(uid),
                 "facts": [asdict(f) for f in await self.list_facts(uid)],
+                "forgotten_facts": [asdict(f) for f in await self.forgotten_facts(uid)],
                 "turns": [asdict(t) for t in await self.recent_turns(uid, None, limit=1_000_000)],
                 "feedback": await self.feedback(uid),
             }

@@ -1,10 +1,16 @@
-"""``jarvis memory show|edit|export``: what Jarvis remembers, from the command line.
+"""``jarvis memory show|edit|forgotten|restore|export``: what Jarvis remembers, from the command line.
 
     jarvis memory show                      # the users it knows
     jarvis memory show --user ann           # profile, dynamic memory, facts, recent turns
     jarvis memory edit --user ann name=Ann age=34 "interests=chess, jazz"
     jarvis memory edit --user ann --add-fact "my bike is blue" --forget-fact "old phone"
+    jarvis memory forgotten --user ann      # facts that were forgotten (they are kept)
+    jarvis memory restore --user ann 12     # bring forgotten fact 12 back
+    jarvis memory forgotten --user ann --purge   # delete the forgotten facts for good
     jarvis memory export [--user ann] [-o memory.json]
+
+``--forget-fact TEXT`` forgets the one fact that TEXT designates clearly; when several match it
+forgets nothing and lists them: forget by id then (``--forget-fact '#12'``).
 
 The same operations are methods of :class:`jarvis.server.brain.memory.MemoryStore` (used by the web page).
 """
@@ -19,7 +25,7 @@ from pathlib import Path
 
 from jarvis.protocol.paths import data_dir
 
-from .memory import DB_NAME, PROFILE_FIELDS, MemoryError_, MemoryStore
+from .memory import DB_NAME, PROFILE_FIELDS, MemoryError_, MemoryStore, MemoryWriteError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"fields: {', '.join(PROFILE_FIELDS)} (empty clears)",
     )
     edit.add_argument("--add-fact", action="append", default=[], metavar="TEXT")
-    edit.add_argument("--forget-fact", action="append", default=[], metavar="TEXT")
+    edit.add_argument("--forget-fact", action="append", default=[], metavar="TEXT|#ID")
+    forgotten = sub.add_parser("forgotten", help="list a user's forgotten facts (they are kept)")
+    forgotten.add_argument("--user", required=True, help="user id")
+    forgotten.add_argument("--purge", action="store_true", help="delete them for good")
+    restore = sub.add_parser("restore", help="bring back forgotten facts")
+    restore.add_argument("--user", required=True, help="user id")
+    restore.add_argument("ids", nargs="+", type=int, metavar="ID", help="fact ids (see 'forgotten')")
     export = sub.add_parser("export", help="export as JSON")
     export.add_argument("--user", help="one user (default: everyone)")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
@@ -94,12 +106,51 @@ async def _edit(store: MemoryStore, args: argparse.Namespace) -> int:
         for fact in args.add_fact:
             print(f"Added fact #{await store.add_fact(args.user, fact)}: {fact}")
         for text in args.forget_fact:
-            removed = await store.forget_fact(args.user, text)
-            print("Forgot: " + "; ".join(f.fact for f in removed) if removed else f"No fact matches {text!r}")
-    except MemoryError_ as err:
+            if text.startswith("#") and text[1:].isdigit():
+                done = await store.forget_fact_id(args.user, int(text[1:]))
+                print(f"Forgot fact {text}" if done else f"No fact {text}")
+                continue
+            result = await store.forget_fact(args.user, text)
+            if result.removed:
+                print("Forgot: " + "; ".join(f.fact for f in result.removed))
+            elif result.candidates:
+                print(f"Several facts match {text!r}; nothing forgotten. Forget one by id ('#ID'):")
+                for fact in result.candidates:
+                    print(f"  [{fact.id}] {fact.fact}")
+            else:
+                print(f"No fact matches {text!r} clearly")
+    except (MemoryError_, MemoryWriteError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+async def _forgotten(store: MemoryStore, args: argparse.Namespace) -> int:
+    if args.purge:
+        try:
+            print(f"Deleted {await store.purge_forgotten(args.user)} forgotten fact(s) for good")
+        except MemoryWriteError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
+    facts = await store.forgotten_facts(args.user)
+    print("Forgotten facts (restore with 'jarvis memory restore --user USER ID'):" if facts else "None")
+    for fact in facts:
+        print(f"  [{fact.id}] {fact.fact}")
+    return 0
+
+
+async def _restore(store: MemoryStore, args: argparse.Namespace) -> int:
+    status = 0
+    for fact_id in args.ids:
+        try:
+            done = await store.restore_fact(args.user, fact_id)
+        except MemoryWriteError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"Restored fact {fact_id}" if done else f"No forgotten fact {fact_id} for {args.user}")
+        status = status if done else 1
+    return status
 
 
 async def _export(store: MemoryStore, args: argparse.Namespace) -> int:
@@ -116,7 +167,13 @@ async def _export(store: MemoryStore, args: argparse.Namespace) -> int:
 async def run(args: argparse.Namespace) -> int:
     store = await MemoryStore.open(data_dir(args.data_dir) / DB_NAME)
     try:
-        action = {"show": _show, "edit": _edit, "export": _export}[args.action]
+        action = {
+            "show": _show,
+            "edit": _edit,
+            "forgotten": _forgotten,
+            "restore": _restore,
+            "export": _export,
+        }[args.action]
         return await action(store, args)
     finally:
         await store.close()
