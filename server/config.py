@@ -127,6 +127,12 @@ class HubSettings:
     metrics_port: int | None = None
     """Serve Prometheus ``/metrics`` here (aiohttp); None = off."""
     metrics_host: str = "127.0.0.1"
+    auth_timeout_s: float = 10.0
+    """A connection that has not sent a valid ``jarvis-auth`` by then is closed (with an error)."""
+    auth_backoff_s: float = 0.25
+    """After a wrong token, the next attempt from that address waits this long, doubling per failure."""
+    auth_backoff_max_s: float = 8.0
+    """The cap on that wait."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,8 @@ class Settings:
     data_dir: str | None = None
     """None = ``$JARVIS_DATA_DIR`` or ``~/.local/share/jarvis``."""
     default_user: str = "default"
+    peer_secret_file: str | None = None
+    """The secret the hub proves itself to the brain with; None = ``<data_dir>/peer-secret``."""
     stt: SttSettings = field(default_factory=SttSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     brain: BrainSettings = field(default_factory=BrainSettings)
@@ -170,6 +178,12 @@ class Settings:
 
     def resolved_data_dir(self) -> Path:
         return default_data_dir(self.data_dir)
+
+    def peer_secret_path(self) -> Path:
+        """Where the hub-to-brain peer secret lives (made on first use, mode 0600)."""
+        if self.peer_secret_file:
+            return Path(self.peer_secret_file).expanduser()
+        return self.resolved_data_dir() / "peer-secret"
 
     def satellite(self, satellite_id: str) -> SatelliteSettings:
         return self.satellites.get(satellite_id, SatelliteSettings())
@@ -183,7 +197,7 @@ _SECTIONS: dict[str, type] = {
     "web": WebSettings,
     "zeroconf": ZeroconfSettings,
 }
-_TOP_LEVEL = ("data_dir", "default_user")
+_TOP_LEVEL = ("data_dir", "default_user", "peer_secret_file")
 
 
 def _field_types(cls: type) -> dict[str, Any]:

@@ -1,6 +1,10 @@
-"""The hub token: made on first run, kept in ``<data_dir>/token`` (mode 0600), compared in constant time.
+"""Secrets made on first run and kept in the data dir (mode 0600), compared in constant time.
 
-Satellites (and the web page) present this token in ``jarvis-auth``. ``jarvis serve`` prints it.
+- The hub token, ``<data_dir>/token``: satellites (and the web page) present it in ``jarvis-auth``.
+  ``jarvis serve`` prints it.
+- The peer secret, ``<data_dir>/peer-secret``: the hub presents it to the brain in
+  ``jarvis-peer-auth`` (jarvis.protocol.peer_auth), so that only the hub may say who is speaking.
+  It is never printed; a split deployment copies the file (``--peer-secret-file``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from jarvis.protocol.paths import data_dir
 _LOGGER = logging.getLogger(__name__)
 
 TOKEN_FILENAME = "token"
+PEER_SECRET_FILENAME = "peer-secret"
 #: Tokens shorter than this (from a file or a flag) are refused as too guessable.
 MIN_TOKEN_CHARS = 16
 
@@ -38,22 +43,44 @@ def load_or_create_token(directory: str | os.PathLike[str] | None = None) -> tup
 
     The file is created with ``O_EXCL`` so two processes starting at once agree on one token.
     """
-    path = token_path(directory)
+    token, created = load_or_create_secret(token_path(directory))
+    if created:
+        _LOGGER.info("Created a new hub token in %s", token_path(directory))
+    return token, created
+
+
+def peer_secret_path(directory: str | os.PathLike[str] | None = None) -> Path:
+    return data_dir(directory) / PEER_SECRET_FILENAME
+
+
+def load_or_create_peer_secret(
+    path: str | os.PathLike[str] | None = None, *, directory: str | os.PathLike[str] | None = None
+) -> str:
+    """The hub-to-brain peer secret from ``path`` (default ``<data dir>/peer-secret``), made if missing."""
+    target = Path(path) if path else peer_secret_path(directory)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secret, created = load_or_create_secret(target, nbytes=32)
+    if created:
+        _LOGGER.info("Created a new hub-to-brain peer secret in %s", target)
+    return secret
+
+
+def load_or_create_secret(path: Path, nbytes: int = 24) -> tuple[str, bool]:
+    """Return ``(secret, created)``: the secret stored in ``path``, or a new one written with mode 0600."""
     if not path.exists():
-        token = generate_token()
+        secret = secrets.token_urlsafe(nbytes)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return read_token(path), False
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token + "\n")
-        _LOGGER.info("Created a new hub token in %s", path)
-        return token, True
+            handle.write(secret + "\n")
+        return secret, True
     return read_token(path), False
 
 
 def read_token(path: Path) -> str:
-    """Read a stored token; tightens a too-open file mode to 0600."""
+    """Read a stored token (or secret); tightens a too-open file mode to 0600."""
     try:
         token = path.read_text(encoding="utf-8").strip()
     except OSError as err:

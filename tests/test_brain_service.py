@@ -16,6 +16,7 @@ from wyoming.asr import Transcript
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 
+from jarvis.protocol.peer_auth import PeerAuth
 from jarvis.protocol.service import Connection
 from jarvis.server.brain.agent import AgentSettings
 from jarvis.server.brain.handler import BrainServer, BrainSettings, start_brain
@@ -214,6 +215,10 @@ async def test_real_local_intents_answer_without_the_llm(memory: MemoryStore) ->
 
     async def turn(text: str, **context: Any) -> list[Event]:
         async with await Connection.open(server.uri) as conn:
+            # as the hub: only a peer that proved itself may say who is speaking
+            await conn.write_event(PeerAuth(server.brain.peer_secret).event())
+            authed = await conn.read_event(timeout=5)
+            assert authed is not None and authed.type == "jarvis-peer-authed"
             await conn.write_event(Transcript(text=text, language="en", context=context).event())
             return await read_until(conn, "handled-stop")
 

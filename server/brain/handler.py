@@ -7,6 +7,13 @@ Wyoming events from tools/intents (``timer-started``...) as they happen, then ``
 one ``handled-chunk`` per sentence as soon as it is complete, the compatibility ``handled`` with the
 full text (Home Assistant reads only that), and ``handled-stop``. A rejected transcript gets
 ``not-handled``; a failure an ``error`` event, and the connection stays usable.
+
+Who is speaking: only a connection that opened with ``jarvis-peer-auth`` and the peer secret (the hub,
+:mod:`jarvis.protocol.peer_auth`) may say so in the transcript's ``context`` (``user_id``,
+``satellite_id``, ``area``). Any other client (Home Assistant, a raw client) is the default user unless
+*configuration* (``user_map``) maps its ``device_id``/``satellite_id`` to a user; its timers live in a
+namespace of their own (``unverified:<id>``), so it never sees, sets, cancels or hears a real
+satellite's timers.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, Not
 from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info
 
 from jarvis.protocol import __version__
+from jarvis.protocol.peer_auth import PeerAuth, PeerAuthed, secrets_match
 from jarvis.protocol.service import ServiceHandler, WyomingServer
 
 from .agent import Agent, AgentSettings, Output
@@ -46,6 +54,8 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_URI = "tcp://127.0.0.1:10500"
 LANGUAGES = ["en", "fr"]
+UNVERIFIED_PREFIX = "unverified:"
+"""The timer namespace of clients that did not prove they are the hub (``unverified:<device id>``)."""
 
 
 class FastPath(Protocol):
@@ -111,6 +121,7 @@ class Brain:
         fast_paths: Sequence[FastPath] = (),
         prefilter: PrefilterLike | None = None,
         settings: BrainSettings | None = None,
+        peer_secret: str = "",
     ) -> None:
         self.llm = llm
         self.memory = memory
@@ -120,6 +131,8 @@ class Brain:
         self.settings = settings or BrainSettings()
         self.agent = Agent(llm, tools, memory, self.settings.agent)
         self.tz = ZoneInfo(self.settings.timezone) if self.settings.timezone else None
+        self.peer_secret = peer_secret
+        """What a peer (the hub) must present in ``jarvis-peer-auth``; empty: no peer is trusted."""
         self.timers: Any = None
         """The TimerManager whose ``timer-finished`` events :meth:`timer_event` routes (closed with us)."""
         self._background: set[asyncio.Task[Any]] = set()
@@ -127,31 +140,43 @@ class Brain:
 
     # -- context ----------------------------------------------------------------------------------
 
-    def context_from(self, transcript: Transcript) -> TurnContext:
-        """Map a Wyoming transcript (and HA's device/satellite ids) to a Jarvis user, area, conversation."""
+    def context_from(self, transcript: Transcript, trusted: bool = False) -> TurnContext:
+        """Map a Wyoming transcript (and HA's device/satellite ids) to a Jarvis user, area, conversation.
+
+        ``trusted``: the connection proved it is the hub (``jarvis-peer-auth``), so its ``user_id``,
+        ``satellite_id`` and ``area`` are believed. Otherwise only configuration (``user_map``) can make
+        the turn someone other than the default user, and its satellite is ``unverified:<id>``.
+        """
         context = transcript.context if isinstance(transcript.context, dict) else {}
-        satellite_id = context.get("satellite_id")
-        device_id = context.get("device_id")
-        user_id = context.get("user_id")
-        area = context.get("area")
+        satellite_id = _str_or_none(context.get("satellite_id"))
+        device_id = _str_or_none(context.get("device_id"))
+        user_id = _str_or_none(context.get("user_id")) if trusted else None
+        area = _str_or_none(context.get("area")) if trusted else None
         for key in (satellite_id, device_id):
-            if key and (mapped := self.settings.user_map.get(str(key))):
+            if key and (mapped := self.settings.user_map.get(key)):
                 mapped_user, _, mapped_area = mapped.partition("@")
-                user_id = user_id or mapped_user
+                user_id = user_id or mapped_user or None
                 area = area or mapped_area or None
                 break
         user = str(user_id or self.settings.default_user)
-        conversation = context.get("conversation_id") or f"{user}:{satellite_id or device_id or 'default'}"
+        where = satellite_id or device_id
+        if not trusted:
+            where = f"{UNVERIFIED_PREFIX}{where or 'default'}"
+        conversation = _str_or_none(context.get("conversation_id")) or f"{user}:{where or 'default'}"
         language = transcript.language or "en"
         return TurnContext(
             text=normalize_transcript(transcript.text or "", language),
             language=language,
             user_id=user,
-            conversation_id=str(conversation),
-            satellite_id=str(satellite_id or device_id) if (satellite_id or device_id) else None,
-            area=str(area) if area else None,
+            conversation_id=conversation,
+            satellite_id=where or None,
+            area=area or None,
             tz=self.tz,
         )
+
+    def peer_trusted(self, secret: object) -> bool:
+        """Whether ``secret`` (from ``jarvis-peer-auth``) is this brain's peer secret (constant time)."""
+        return secrets_match(self.peer_secret, secret)
 
     # -- one turn ---------------------------------------------------------------------------------
 
@@ -320,6 +345,14 @@ class Brain:
         await self.llm.close()
 
 
+def _str_or_none(value: object) -> str | None:
+    """A context value as a non-empty string (numbers allowed), else None (dicts, lists, "")."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = str(value)
+    return text if text else None
+
+
 def _reply_outputs(reply: Reply) -> list[Output]:
     outputs = [Output(events=list(reply.events))] if reply.events else []
     outputs += [Output(text=s) for s in stream_to_sentences([reply.speech or ""]) if s.strip()]
@@ -374,7 +407,7 @@ class InfoCache:
 
 
 class BrainHandler(ServiceHandler):
-    """One connection: ``describe`` and ``transcript`` (one turn at a time)."""
+    """One connection: ``jarvis-peer-auth`` (the hub), ``describe``, ``transcript`` (one turn at a time)."""
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, brain: Brain, info: InfoCache
@@ -382,25 +415,46 @@ class BrainHandler(ServiceHandler):
         super().__init__(reader, writer)
         self.brain = brain
         self.info = info
+        self.trusted = False
+        """The peer proved it is the hub: its context's user_id/satellite_id are believed."""
+        self._answered = False
 
     async def handle_event(self, event: Event) -> bool:
         if Describe.is_type(event.type):
             await self.write_event(self.info.event())
             return True
+        if PeerAuth.is_type(event.type):
+            return await self._peer_auth(PeerAuth.from_event(event))
         if Transcript.is_type(event.type):
             if not isinstance(event.data.get("text"), str):
                 await self.write_error("transcript needs a 'text' string", "bad-event")
                 return True
+            self._answered = True
             await self.answer(Transcript.from_event(event))
             return True
         return await self.unsupported(event)
+
+    async def _peer_auth(self, auth: PeerAuth) -> bool:
+        if self._answered or self.trusted:
+            await self.write_error("jarvis-peer-auth must be the first event of a connection", "bad-event")
+            return True
+        if not self.brain.peer_trusted(auth.secret):
+            _LOGGER.warning("%s: wrong peer secret in jarvis-peer-auth; closing", self.peer)
+            await self.write_error("wrong peer secret", "unauthorized")
+            return False
+        self.trusted = True
+        mark = getattr(self, "mark_authenticated", None)  # connection caps: keep a reserved slot
+        if mark is not None:
+            mark()
+        await self.write_event(PeerAuthed().event())
+        return True
 
     async def disconnect(self) -> None:
         self.brain.unsubscribe(self)
 
     async def answer(self, transcript: Transcript) -> None:
         started = time.monotonic()
-        ctx = self.brain.context_from(transcript)
+        ctx = self.brain.context_from(transcript, trusted=self.trusted)
         self.brain.subscribe(ctx.satellite_id, self)
         try:
             context = transcript.context if isinstance(transcript.context, dict) else {}
@@ -497,13 +551,16 @@ async def start_brain(
     timers: Any = None,
     settings: BrainSettings | None = None,
     probe: bool = True,
+    peer_secret: str | None = None,
 ) -> BrainServer:
     """Start the brain and return the started server (``server.brain``, ``server.uri``).
 
     ``llm`` defaults to auto-detection (Ollama). ``fast_paths`` default to the local intents
     (with ``timers``, a TimerManager, created if None); ``extra_fast_paths`` (Home Assistant's
     recognizer) are tried after them. ``extra_tools`` join the built-in tools. ``prefilter`` defaults to
-    :class:`jarvis.server.brain.prefilter.Prefilter`.
+    :class:`jarvis.server.brain.prefilter.Prefilter`. ``peer_secret`` is what the hub must present
+    to be believed about who is speaking; None = the one in the data dir (``<data dir>/peer-secret``,
+    made if missing), ``""`` = believe no one.
     """
     if llm is None:
         from .llm.select import make_llm
@@ -526,7 +583,11 @@ async def start_brain(
         prefilter = await asyncio.to_thread(Prefilter)
     registry = ToolRegistry(default_tools(memory, timers), sensitive=sensitive_tools)
     registry.extend(extra_tools)
-    brain = Brain(llm, memory, registry, fast_paths, prefilter, settings)
+    if peer_secret is None:
+        from ..tokens import load_or_create_peer_secret
+
+        peer_secret = load_or_create_peer_secret()
+    brain = Brain(llm, memory, registry, fast_paths, prefilter, settings, peer_secret=peer_secret)
     brain.timers = timers
     brain_ref.append(brain)
     if probe and hasattr(llm, "probe"):

@@ -13,6 +13,7 @@ from wyoming.event import Event
 from wyoming.info import Attribution, Info, Satellite
 
 from jarvis.protocol import __version__
+from jarvis.protocol.backoff import FailureBackoff
 from jarvis.protocol.service import WyomingServer
 from jarvis.protocol.wire import DEFAULT_LIMITS, WireLimits
 
@@ -44,15 +45,23 @@ class Hub:
         tts: Sequence[str],
         brain: Sequence[str],
         limits: WireLimits = DEFAULT_LIMITS,
+        peer_secret: str | None = None,
     ) -> None:
+        """``peer_secret``: what the hub proves itself to the brain with; None = ``settings``' file."""
         hub = settings.hub
         self.settings = settings
         self.token = token
         self.limits = limits
+        if peer_secret is None:
+            from ..tokens import load_or_create_peer_secret
+
+            peer_secret = load_or_create_peer_secret(settings.peer_secret_path())
+        self.auth_backoff = FailureBackoff(hub.auth_backoff_s, hub.auth_backoff_max_s)
+        """Per peer address: wrong tokens make the next jarvis-auth from there wait longer."""
         self.services = PipelineServices(
             stt=ServicePool("stt", stt),
             tts=ServicePool("tts", tts),
-            brain=ServicePool("brain", brain),
+            brain=ServicePool("brain", brain, peer_secret=peer_secret),
             endpoint=EndpointSettings(
                 threshold=hub.vad_threshold,
                 silence_s=hub.silence_s,
@@ -149,6 +158,7 @@ async def start_hub(
     stt: Sequence[str] | None = None,
     tts: Sequence[str] | None = None,
     brain: Sequence[str] | None = None,
+    peer_secret: str | None = None,
 ) -> Hub:
     """Start a hub; service URIs default to ``settings.hub.stt/tts/brain``."""
     hub = Hub(
@@ -157,6 +167,7 @@ async def start_hub(
         stt=list(stt or settings.hub.stt),
         tts=list(tts or settings.hub.tts),
         brain=list(brain or settings.hub.brain),
+        peer_secret=peer_secret,
     )
     await hub.start()
     return hub

@@ -5,6 +5,12 @@
 mid-request is marked down and retried after a backoff (1 s, 2 s, 4 s … capped); if every service of
 a kind is down, they are tried anyway (so a restarted service is used again at once), and
 :class:`ServiceUnavailable` is raised only when none answers.
+
+A pool given a ``peer_secret`` (the brain pool) opens every connection with ``jarvis-peer-auth`` and
+waits for ``jarvis-peer-authed`` (jarvis.protocol.peer_auth): only then does the brain believe the
+``user_id`` and ``satellite_id`` the hub sends. A brain that refuses the secret counts as down (and says
+so in the log); a handle service that does not know the event (not a Jarvis brain) is used anyway,
+as an unauthenticated client.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from wyoming.error import Error
 from wyoming.info import Describe, Info
 
+from jarvis.protocol.peer_auth import PeerAuth, PeerAuthed
 from jarvis.protocol.service import Connection, Endpoint
 
 from ..metrics import REGISTRY
@@ -31,6 +39,10 @@ _REQUESTS = REGISTRY.counter("jarvis_service_requests_total", "Requests sent per
 _FAILURES = REGISTRY.counter(
     "jarvis_service_failures_total", "Connection failures per service", ("kind", "uri")
 )
+
+
+class PeerRefused(Exception):
+    """The service did not accept the hub's ``jarvis-peer-auth``."""
 
 
 class ServiceUnavailable(Exception):
@@ -51,6 +63,8 @@ class ServiceState:
     """Monotonic time before which a down service is skipped (unless all are down)."""
     info: Info | None = None
     requests: int = 0
+    peer_auth_unsupported: bool = False
+    """The service answered jarvis-peer-auth with unsupported-event (not a Jarvis brain)."""
     _order: int = field(default=0, repr=False)
 
 
@@ -65,6 +79,7 @@ class ServicePool:
         connect_timeout: float = 3.0,
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
+        peer_secret: str | None = None,
     ) -> None:
         if not uris:
             raise ValueError(f"no {kind} service configured")
@@ -75,6 +90,8 @@ class ServicePool:
         self.connect_timeout = connect_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.peer_secret = peer_secret or None
+        """Sent in ``jarvis-peer-auth`` first on every connection (the brain pool); None: not sent."""
         self._rr = itertools.count()
         for service in self.services:
             _UP.set(1, kind=kind, uri=service.uri)
@@ -122,9 +139,50 @@ class ServicePool:
                 self.mark_down(service, f"connect: {err or type(err).__name__}")
                 errors.append(f"{service.uri}: {err or type(err).__name__}")
                 continue
+            if self.peer_secret is not None:
+                try:
+                    await self._peer_auth(service, conn)
+                except (OSError, TimeoutError, asyncio.IncompleteReadError, PeerRefused) as err:
+                    await conn.close()
+                    self.mark_down(service, f"peer auth: {err or type(err).__name__}")
+                    errors.append(f"{service.uri}: {err or type(err).__name__}")
+                    continue
+                except BaseException:
+                    await conn.close()
+                    raise
             self.mark_up(service)
             return service, conn
         raise ServiceUnavailable(self.kind, f"no {self.kind} service reachable ({'; '.join(errors)})")
+
+    async def _peer_auth(self, service: ServiceState, conn: Connection) -> None:
+        """Prove to the service that we are the hub; raises PeerRefused if it says no."""
+        assert self.peer_secret is not None
+        await conn.write_event(PeerAuth(self.peer_secret).event())
+        event = await conn.read_event(timeout=self.connect_timeout)
+        if event is None:
+            raise ConnectionError("closed the connection after jarvis-peer-auth")
+        if PeerAuthed.is_type(event.type):
+            return
+        if Error.is_type(event.type):
+            err = Error.from_event(event)
+            if err.code == "unsupported-event":  # a handle service that is not a Jarvis brain
+                if not service.peer_auth_unsupported:
+                    _LOGGER.warning(
+                        "%s service %s does not know jarvis-peer-auth: it will not know who is speaking",
+                        self.kind,
+                        service.uri,
+                    )
+                service.peer_auth_unsupported = True
+                return
+            _LOGGER.error(
+                "%s service %s refused the hub's peer secret (%s): give the hub and the brain the same "
+                "peer-secret file (--peer-secret-file, docs/deploy.md)",
+                self.kind,
+                service.uri,
+                err.text,
+            )
+            raise PeerRefused(f"refused the peer secret: {err.text}")
+        raise PeerRefused(f"unexpected answer to jarvis-peer-auth: {event.type}")
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[Connection]:

@@ -5,11 +5,18 @@ and routes it: to the current turn's queue while it listens, else (hub-side wake
 word detector. Each turn runs in its own task; a new ``run-pipeline``, a ``detection`` or a hub-side
 wake word while a turn is still running cancels that turn (barge-in): its task is cancelled *and
 awaited* (it sends ``audio-stop`` if its answer had started) before the new turn starts.
+
+Authentication: the first event must be a valid ``jarvis-auth`` within ``hub.auth_timeout_s`` (else an
+``error`` with code ``auth-timeout`` and the connection closes). A wrong token is answered only after
+the per-address backoff (``Hub.auth_backoff``: the delay doubles with each failure from that address),
+so guessing the token is slow. ``user_id`` must look like one (``[A-Za-z0-9_.-]{1,64}``) and ``area``
+and ``name`` be short strings, else ``bad-event``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -30,6 +37,7 @@ from wyoming.wake import Detection
 
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormatError
 from jarvis.protocol.events import Auth, AuthOk, Feedback, TurnMetrics
+from jarvis.protocol.peer_auth import valid_user_id
 from jarvis.protocol.service import ServiceHandler
 
 from ..tokens import tokens_match
@@ -50,6 +58,8 @@ WAKE_RING_BYTES = WAKE_PHRASE_BYTES + BYTES_PER_S // 2
 """The bound on the recent audio kept in hub-side wake mode."""
 #: A language code a satellite may ask for in run-pipeline: "en", "fr", "fr-FR", "pt_BR".
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
+#: The longest ``satellite_id``, ``area`` or ``name`` a satellite may send in jarvis-auth.
+MAX_LABEL_CHARS = 128
 
 
 class SatelliteSession(ServiceHandler):
@@ -78,6 +88,42 @@ class SatelliteSession(ServiceHandler):
         self._pending_wake_at: float | None = None
         self._recent = bytearray()
         """The last audio heard in hub-side wake mode (bounded: WAKE_RING_BYTES)."""
+        peer = writer.get_extra_info("peername")
+        self.peer_address = str(peer[0]) if isinstance(peer, tuple) and peer else "local"
+        """The peer's address without its port: the key of the wrong-token backoff."""
+        self._auth_deadline: asyncio.TimerHandle | None = None
+        self._expiry: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """The reader loop, with the auth deadline armed until ``jarvis-auth`` succeeds."""
+        timeout = self.hub.settings.hub.auth_timeout_s
+        if timeout and timeout > 0:
+            self._auth_deadline = asyncio.get_running_loop().call_later(timeout, self._auth_expired)
+        try:
+            await super().run()
+        finally:
+            if self._auth_deadline is not None:
+                self._auth_deadline.cancel()
+            expiry = self._expiry
+            if expiry is not None and not expiry.done():
+                expiry.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await expiry
+
+    def _auth_expired(self) -> None:
+        if self.authenticated:
+            return
+        timeout = self.hub.settings.hub.auth_timeout_s
+        _LOGGER.warning("%s: no jarvis-auth within %.0f s; closing", self.peer, timeout)
+        self._expiry = asyncio.create_task(
+            self._close_unauthenticated(timeout), name=f"auth-timeout {self.peer}"
+        )
+
+    async def _close_unauthenticated(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
+            async with asyncio.timeout(1.0):  # a peer that reads nothing must not hold us up
+                await self.write_error(f"no jarvis-auth within {timeout:g} s; closing", "auth-timeout")
+        self.writer.close()  # the reader loop sees EOF and ends
 
     # -- reader loop ---------------------------------------------------------------------------
 
@@ -135,12 +181,26 @@ class SatelliteSession(ServiceHandler):
             await self.write_error("authenticate first (jarvis-auth)", "unauthorized")
             return False
         auth = Auth.from_event(event)
+        backoff = self.hub.auth_backoff
+        # Every attempt from an address that has failed lately waits its turn, right or wrong, and
+        # attempts in parallel queue one delay apart: guessing gets slower with each failure.
+        await backoff.wait(self.peer_address)
         if not tokens_match(self.hub.token, auth.token):
-            _LOGGER.warning("%s: wrong token for satellite %r; closing", self.peer, auth.satellite_id)
+            delay = backoff.failure(self.peer_address)
+            _LOGGER.warning(
+                "%s: wrong token for satellite %r; closing (next attempt from %s waits %.2f s)",
+                self.peer,
+                auth.satellite_id[:MAX_LABEL_CHARS],
+                self.peer_address,
+                delay,
+            )
             await self.write_error("wrong or missing token", "unauthorized")
             return False
-        if not auth.satellite_id:
-            await self.write_error("satellite_id is required", "bad-event")
+        backoff.success(self.peer_address)
+        problem = _auth_problem(event.data or {})
+        if problem:
+            _LOGGER.warning("%s: bad jarvis-auth: %s; closing", self.peer, problem)
+            await self.write_error(f"bad jarvis-auth: {problem}", "bad-event")
             return False
         configured = self.hub.settings.satellite(auth.satellite_id)
         self.satellite_id = auth.satellite_id
@@ -149,6 +209,11 @@ class SatelliteSession(ServiceHandler):
         self.name = configured.name or auth.name
         self.local_wake = auth.local_wake
         self.authenticated = True
+        if self._auth_deadline is not None:
+            self._auth_deadline.cancel()
+        mark = getattr(self, "mark_authenticated", None)  # connection caps: keep a reserved slot
+        if mark is not None:
+            mark()
         await self.write_event(
             AuthOk(
                 session_id=self.session_id,
@@ -348,6 +413,25 @@ class SatelliteSession(ServiceHandler):
             _LOGGER.info("Satellite %s disconnected", self.satellite_id)
 
 
+def _auth_problem(data: dict[str, object]) -> str | None:
+    """What is wrong with a ``jarvis-auth``'s identity fields (None: nothing)."""
+    satellite_id = data.get("satellite_id")
+    if not isinstance(satellite_id, str) or not satellite_id:
+        return "satellite_id is required (a string)"
+    if len(satellite_id) > MAX_LABEL_CHARS or not satellite_id.isprintable():
+        return f"satellite_id must be at most {MAX_LABEL_CHARS} printable characters"
+    user_id = data.get("user_id")
+    if user_id is not None and user_id != "" and not valid_user_id(user_id):
+        return "user_id must be 1-64 letters, digits, '_', '.' or '-'"
+    for key in ("area", "name"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > MAX_LABEL_CHARS or not value.isprintable():
+            return f"{key} must be a string of at most {MAX_LABEL_CHARS} printable characters"
+    return None
+
+
 def _to_wyoming(pe: PipelineEvent) -> Event | None:
     t = pe.type
     d = pe.data
@@ -356,7 +440,7 @@ def _to_wyoming(pe: PipelineEvent) -> Event | None:
     if t == PipelineEventType.VOICE_STOPPED:
         return VoiceStopped().event()
     if t == PipelineEventType.TRANSCRIPT:
-        return Transcript(text=d["text"]).event()
+        return Transcript(text=d["text"], language=d.get("language")).event()
     if t == PipelineEventType.BRAIN_EVENT:
         return pe.event
     if t == PipelineEventType.SENTENCE:
