@@ -1,4 +1,4 @@
-"""Memory without an LLM: the speaker's name and facts, stored and read back, in English and French."""
+"""Memory without an LLM: the speaker's name and facts, stored, read back and forgotten, in EN and FR."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from jarvis.server.brain.context import TurnContext
 from jarvis.server.brain.handler import _default_fast_paths
 from jarvis.server.brain.memory import MemoryStore
-from jarvis.server.brain.memory_intents import parse_name
+from jarvis.server.brain.memory_intents import MemoryIntents, parse_name
 from jarvis.server.brain.timers import TimerManager
 
 
@@ -73,3 +73,73 @@ def test_sentences_that_give_no_name(text: str) -> None:
 )
 def test_sentences_that_give_a_name(text: str, lang: str, name: str) -> None:
     assert parse_name(text, lang) == name
+
+
+# -- forget, without an LLM: only a clear match; several candidates -> ask which, forget nothing -----
+
+
+async def test_forget_that_forgets_the_one_clear_fact(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    for fact in ("my bike is blue", "I like jazz", "my sister lives in Lyon"):
+        await memory.add_fact("camille", fact)
+    await memory.add_fact("bob", "my bike is blue")
+    assert await say(paths, "Forget that my bike is blue.") == "Okay, I've forgotten that my bike is blue."
+    assert [f.fact for f in await memory.list_facts("camille")] == ["I like jazz", "my sister lives in Lyon"]
+    assert [f.fact for f in await memory.list_facts("bob")] == ["my bike is blue"]  # Bob's stays
+    assert await say(paths, "forget about jazz") == "Okay, I've forgotten that I like jazz."
+    assert [f.fact for f in await memory.forgotten_facts("camille")] == ["I like jazz", "my bike is blue"]
+
+
+async def test_forget_with_several_candidates_asks_which_and_forgets_nothing(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    await memory.add_fact("camille", "my bike is blue")
+    await memory.add_fact("camille", "my bike has a flat tyre")
+    reply = await say(paths, "forget my bike")
+    assert reply == "Which one should I forget: my bike is blue, or my bike has a flat tyre?"
+    assert len(await memory.list_facts("camille")) == 2
+    # the answer to the question, said in full, is a clear match
+    assert await say(paths, "forget that my bike is blue") == "Okay, I've forgotten that my bike is blue."
+    assert [f.fact for f in await memory.list_facts("camille")] == ["my bike has a flat tyre"]
+
+
+async def test_forget_what_was_never_said_and_words_that_designate_nothing(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    await memory.add_fact("camille", "I like jazz")
+    assert await say(paths, "forget that I have a cat") == "I don't remember anything like that."
+    # "i", "that", "it": no distinguishing word. Not a memory command (the stop intent has "forget it").
+    for text in ("forget I", "forget that", "forget about that"):
+        assert await MemoryIntents(memory).handle(TurnContext(text=text, user_id="camille")) is None
+    assert await say(paths, "forget it") == ""  # the stop intent, as before
+    assert [f.fact for f in await memory.list_facts("camille")] == ["I like jazz"]
+    # "don't forget that ..." still remembers
+    assert await say(paths, "don't forget that the keys are under the mat") == "Okay, I'll remember that."
+
+
+async def test_french_forget(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    assert await say(paths, "souviens-toi que j'aime le thé", lang="fr") == "C'est noté."
+    await memory.add_fact("camille", "mon vélo est bleu")
+    await memory.add_fact("camille", "mon vélo est chez le réparateur")
+    assert await say(paths, "oublie que j'aime le thé", lang="fr") == "D'accord, j'ai oublié : j'aime le thé."
+    assert (
+        await say(paths, "oublie mon vélo", lang="fr")
+        == "Lequel dois-je oublier : mon vélo est bleu ou mon vélo est chez le réparateur ?"
+    )
+    assert len(await memory.list_facts("camille")) == 2
+    assert await say(paths, "oublie que j'ai un chat", lang="fr") == "Je ne me souviens de rien de tel."
+    assert await say(paths, "n'oublie pas que le code est 1234", lang="fr") == "C'est noté."
+    assert len(await memory.list_facts("camille")) == 3
+
+
+async def test_forget_my_name(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    assert await say(paths, "forget my name") == "I don't know your name anyway."
+    await say(paths, "my name is Camille")
+    await memory.add_fact("camille", "my name is on the door")  # a fact, not the profile name: stays
+    assert await say(paths, "Forget my name.") == "Okay, I've forgotten your name."
+    assert (await memory.get_profile("camille")).name is None
+    assert await say(paths, "what's my name") == "I don't know your name yet."
+    await say(paths, "je m'appelle Zoé", lang="fr")
+    assert await say(paths, "oublie mon prénom", lang="fr") == "D'accord, j'ai oublié votre nom."
+    assert (await memory.get_profile("camille")).name is None
+    assert [f.fact for f in await memory.list_facts("camille")] == ["my name is on the door"]

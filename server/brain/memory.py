@@ -216,9 +216,10 @@ def fact_words(text: str) -> set[str]:
     """The words of ``text`` that can tell one fact from another: folded, stopwords dropped,
     a plural ``s`` removed ("bikes" is "bike")."""
     words = set()
-    for word in re.findall(r"\w+", _fold(text)):
+    for word in re.findall(r"\w+", text.casefold().replace("’", "'")):
         if word in _STOPWORDS or len(word) < 2 and not word.isdigit():
-            continue
+            continue  # before folding accents: the French "thé" is not the English "the"
+        word = _fold(word)
         words.add(word[:-1] if len(word) > 3 and word.endswith("s") else word)
     return words
 

@@ -1,10 +1,16 @@
-"""Memory without an LLM: "my name is X", "remember that ...", "what do you remember about me".
+"""Memory without an LLM: "my name is X", "remember that ...", "forget that ...", "what do you remember".
 
 A fast path (tried after the hassil intents): it stores into and reads from the speaker's own memory
 (``ctx.user_id``, which only an authenticated peer or configuration sets), in English and French.
 With an LLM these still answer locally, which is faster and never depends on the model's tool use.
 A whole command is matched ("my name is Camille"), never a phrase inside a longer sentence; the
 onboarding answer, a free introduction, is read by :func:`jarvis.server.brain.persona.parse_introduction`.
+
+"Forget that ..." / « oublie que ... » forgets the one fact the words designate clearly
+(:func:`jarvis.server.brain.memory.match_facts`); when several facts match it forgets nothing and asks
+which one. Words that designate nothing ("forget it") are not this module's: the stop intent or the
+LLM gets them. When the data dir cannot be written, the answer says so and why
+(:meth:`MemoryWriteError.apology`), instead of pretending or failing the turn.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ import re
 
 from .context import Reply, TurnContext
 from .intents import IntentReply, base_language
-from .memory import MemoryStore
+from .memory import Fact, MemoryStore, MemoryWriteError, fact_words
 
 SET_NAME = "JarvisSetName"
 REMEMBER = "JarvisRemember"
 RECALL = "JarvisRecall"
+FORGET = "JarvisForget"
+FORGET_NAME = "JarvisForgetName"
 
 _NAME = r"(?P<name>[^\W\d_][^\W\d_'’-]*(?:[ '’-][^\W\d_][^\W\d_'’-]*)?)"
 """One or two words of letters ("Camille", "Jean-Pierre", "Anne Marie")."""
@@ -44,6 +52,14 @@ _REMEMBER_PATTERNS = {
     "fr": [
         r"^(?:souviens[- ]toi|rappelle[- ]toi|retiens|n'oublie pas) (?:que |qu')?(?P<fact>.{3,200})$",
     ],
+}
+_FORGET_NAME_PATTERNS = {
+    "en": [r"^(?:please )?forget my name$"],
+    "fr": [r"^(?:oublie|oubliez) mon (?:pr[ée])?nom$"],
+}
+_FORGET_PATTERNS = {
+    "en": [r"^(?:please )?forget (?:that |about )?(?P<fact>.{2,200})$"],
+    "fr": [r"^(?:oublie|oubliez) (?:que |qu'|ce que je (?:t'ai|vous ai) dit sur )?(?P<fact>.{2,200})$"],
 }
 _RECALL_PATTERNS = {
     "en": [
@@ -79,10 +95,12 @@ def _compile(table: dict[str, list[str]]) -> dict[str, list[re.Pattern[str]]]:
     return {lang: [re.compile(p, re.I) for p in patterns] for lang, patterns in table.items()}
 
 
-_NAMES, _REMEMBERS, _RECALLS = (
+_NAMES, _REMEMBERS, _RECALLS, _FORGETS, _FORGET_NAMES = (
     _compile(_NAME_PATTERNS),
     _compile(_REMEMBER_PATTERNS),
     _compile(_RECALL_PATTERNS),
+    _compile(_FORGET_PATTERNS),
+    _compile(_FORGET_NAME_PATTERNS),
 )
 
 
@@ -110,6 +128,12 @@ class MemoryIntents:
 
     async def handle(self, ctx: TurnContext) -> Reply | None:
         lang = base_language(ctx.language)
+        try:
+            return await self._handle(ctx, lang)
+        except MemoryWriteError as err:  # say why, do not pretend (and do not fail the turn)
+            return IntentReply(speech=err.apology(lang), intent="JarvisMemoryUnavailable")
+
+    async def _handle(self, ctx: TurnContext, lang: str) -> Reply | None:
         fr = lang == "fr"
         text = _clean(ctx.text)
         if name := parse_name(text, lang):
@@ -126,9 +150,32 @@ class MemoryIntents:
                 return IntentReply(
                     speech="C'est noté." if fr else "Okay, I'll remember that.", intent=REMEMBER
                 )
+        if any(pattern.match(text) for pattern in _FORGET_NAMES.get(lang, [])):
+            return IntentReply(speech=await self._forget_name(ctx.user_id, fr), intent=FORGET_NAME)
+        for pattern in _FORGETS.get(lang, []):
+            if (match := pattern.match(text)) is not None and fact_words(match.group("fact")):
+                return IntentReply(
+                    speech=await self._forget(ctx.user_id, match.group("fact"), fr), intent=FORGET
+                )
         if any(pattern.match(text) for pattern in _RECALLS.get(lang, [])):
             return IntentReply(speech=await self._recall(ctx.user_id, fr), intent=RECALL)
         return None
+
+    async def _forget_name(self, user_id: str, fr: bool) -> str:
+        if not (await self.memory.get_profile(user_id)).name:
+            return "Je ne connais pas votre nom." if fr else "I don't know your name anyway."
+        await self.memory.update_profile(user_id, name=None)
+        return "D'accord, j'ai oublié votre nom." if fr else "Okay, I've forgotten your name."
+
+    async def _forget(self, user_id: str, words: str, fr: bool) -> str:
+        result = await self.memory.forget_fact(user_id, words)
+        if result.removed:
+            fact = result.removed[0].fact
+            return f"D'accord, j'ai oublié : {fact}." if fr else f"Okay, I've forgotten that {fact}."
+        if not result.candidates:
+            return "Je ne me souviens de rien de tel." if fr else "I don't remember anything like that."
+        listed = _or_list(result.candidates, fr)
+        return f"Lequel dois-je oublier : {listed} ?" if fr else f"Which one should I forget: {listed}?"
 
     async def _recall(self, user_id: str, fr: bool) -> str:
         profile = await self.memory.get_profile(user_id)
@@ -142,3 +189,15 @@ class MemoryIntents:
         if not parts:
             return "Je ne sais encore rien sur vous." if fr else "I don't know anything about you yet."
         return " ".join(parts)
+
+
+def _or_list(facts: list[Fact], fr: bool, most: int = 3) -> str:
+    """ "a, b, or c" (« a, b ou c »), and how many more beyond ``most``."""
+    shown = [f.fact for f in facts[:most]]
+    more = len(facts) - len(shown)
+    if more:
+        shown.append(f"ou {more} autre(s)" if fr else f"or {more} more")
+        return ", ".join(shown)
+    if len(shown) == 1:
+        return shown[0]
+    return ", ".join(shown[:-1]) + (" ou " if fr else ", or ") + shown[-1]
