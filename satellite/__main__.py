@@ -48,6 +48,7 @@ _CONFIG_KEYS: dict[str, Any] = {
     "name": str,
     "area": str,
     "user": str,
+    "language": str,
     "satellite_id": str,
     "mic_device": str,
     "snd_device": str,
@@ -98,6 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     who.add_argument("--name", help="human-readable name, e.g. 'Kitchen'")
     who.add_argument("--area", help="room, e.g. 'kitchen'")
     who.add_argument("--user", help="user this satellite speaks for [the hub's default user]")
+    who.add_argument(
+        "--language", help="the one language spoken here, e.g. fr [the hub's languages, detected]"
+    )
 
     audio = parser.add_argument_group("audio devices")
     audio.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
@@ -193,6 +197,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
             name=v.get("name"),
             area=v.get("area"),
             user_id=v.get("user"),
+            language=v.get("language"),
         ),
         mic=MicSettings(
             device=v.get("mic_device"),

@@ -337,11 +337,11 @@ class Satellite:
         if self._detector is not None:
             self._detector_stale = True
         else:  # the hub listens for the wake word: stream everything, always
-            await self._send(
-                RunPipeline(
-                    start_stage=PipelineStage.WAKE, end_stage=PipelineStage.TTS, restart_on_end=True
-                ).event()
-            )
+            run = RunPipeline(
+                start_stage=PipelineStage.WAKE, end_stage=PipelineStage.TTS, restart_on_end=True
+            ).event()
+            self._add_language(run)
+            await self._send(run)
             await self._send_audio_start()
         tasks = [
             asyncio.create_task(self._reader(conn), name="hub-reader"),
@@ -366,6 +366,11 @@ class Satellite:
             self._stop_playback()
         self._turn_started = None
         self._set_state(State.CONNECTING)
+
+    def _add_language(self, run: Event) -> None:
+        """A satellite pinned to one language says so in each ``run-pipeline`` (the hub checks it)."""
+        if self.settings.identity.language:
+            run.data["language"] = self.settings.identity.language
 
     async def _send(self, event: Event) -> None:
         """Queue an event for the hub; dropped when there is no session."""
@@ -598,6 +603,7 @@ class Satellite:
         run = RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event()
         # How much of the audio that follows is the wake phrase: the hub's VAD waits for the command.
         run.data["wake_phrase_ms"] = round(len(preroll) / TARGET_FORMAT.bytes_per_second * 1000)
+        self._add_language(run)
         await self._send(run)
         await self._send_audio_start()
         if preroll:

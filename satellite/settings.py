@@ -15,6 +15,7 @@ Sources, later wins: defaults < TOML config file < environment (``JARVIS_TOKEN``
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
@@ -25,6 +26,10 @@ _LOGGER = logging.getLogger(__name__)
 
 CONFIG_FILENAME = "satellite.toml"
 SERVICE_TYPE = "_jarvis._tcp.local."
+
+
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
+"""One language code, as the hub accepts it in ``run-pipeline``."""
 
 
 class SettingsError(ValueError):
@@ -57,6 +62,9 @@ class IdentitySettings:
     name: str | None = None
     area: str | None = None
     user_id: str | None = None
+    language: str | None = None
+    """The language spoken here (``fr``), sent in ``run-pipeline``: STT decodes only it and the brain
+    answers in it. None = the hub's languages (e.g. ``en,fr``, detected per utterance)."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,9 @@ class SatelliteSettings:
                 raise SettingsError(f"{name} must be positive, got {value}")
         if self.link.reconnect_max_s < self.link.reconnect_min_s:
             raise SettingsError("--reconnect-max must be >= --reconnect-min")
+        language = self.identity.language
+        if language is not None and not _LANGUAGE_RE.match(language):
+            raise SettingsError(f"--language must be one code like en, fr or fr-FR, got {language!r}")
         if not 0 <= self.wake.preroll_s <= 5:
             raise SettingsError(f"--preroll must be between 0 and 5 s, got {self.wake.preroll_s}")
         if not 5 <= self.mic.chunk_ms <= 500:

@@ -289,6 +289,15 @@ def test_settings_precedence_file_env_flags(tmp_path: Path) -> None:
     assert (s.server.token, s.identity.area) == ("from-flag-00000000", "hall")
 
 
+def test_language_pin_from_flags_and_its_validation() -> None:
+    s = settings_from_args(parse(["--token", "x" * 20, "--language", "fr"]), env={})
+    assert s.identity.language == "fr"
+    assert settings_from_args(parse(["--token", "x" * 20]), env={}).identity.language is None
+    for bad in ("en,fr", "french!", "../x"):
+        with pytest.raises(SettingsError, match="--language"):
+            settings_from_args(parse(["--token", "x" * 20, "--language", bad]), env={})
+
+
 def test_settings_default_satellite_id_is_hostname() -> None:
     import socket
 

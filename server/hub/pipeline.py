@@ -429,7 +429,10 @@ class PipelineRun:
             raise SpeechToTextError("stt-unavailable", f"speech-to-text failed: {err}") from err
         self.stamp("transcript")
         text = text.strip()
-        await self.emit(PipelineEventType.TRANSCRIPT, {"text": text})
+        heard = {"text": text}
+        if self.heard_language:
+            heard["language"] = self.heard_language
+        await self.emit(PipelineEventType.TRANSCRIPT, heard)
         if not text:
             raise NoSpeechError("no-text", "Nothing was recognized")
         return text
