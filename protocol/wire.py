@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wyoming.event import Event, async_write_event
+from wyoming.version import __version__ as _WYOMING_VERSION
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,15 +60,43 @@ def _length(header: dict[str, Any], key: str, cap: int) -> int:
     return value
 
 
-async def read_event(reader: asyncio.StreamReader, limits: WireLimits = DEFAULT_LIMITS) -> Event | None:
+async def read_event(
+    reader: asyncio.StreamReader,
+    limits: WireLimits = DEFAULT_LIMITS,
+    *,
+    frame_deadline_s: float | None = None,
+    idle_timeout_s: float | None = None,
+) -> Event | None:
     """Read one event. Returns None on a clean EOF between frames.
 
     Raises :class:`ProtocolError` for a malformed or oversized frame, or EOF inside a frame.
+    With ``idle_timeout_s``, no new frame starting within that many seconds raises code
+    ``idle-timeout``; with ``frame_deadline_s``, a frame whose first byte has arrived but which is
+    not complete that many seconds later (a slowloris peer trickling bytes) raises ``frame-timeout``.
     """
+    if frame_deadline_s is None and idle_timeout_s is None:
+        return await _read_frame(reader, limits, b"")
     try:
-        line = await reader.readuntil(b"\n")
+        async with asyncio.timeout(idle_timeout_s):
+            first = await reader.read(1)
+    except TimeoutError as err:
+        raise ProtocolError("idle-timeout", f"no request for {idle_timeout_s:g} s") from err
+    if not first:
+        return None
+    try:
+        async with asyncio.timeout(frame_deadline_s):
+            return await _read_frame(reader, limits, first)
+    except TimeoutError as err:
+        raise ProtocolError(
+            "frame-timeout", f"frame not completed within {frame_deadline_s:g} s of its first byte"
+        ) from err
+
+
+async def _read_frame(reader: asyncio.StreamReader, limits: WireLimits, first: bytes) -> Event | None:
+    try:
+        line = first + await reader.readuntil(b"\n") if first != b"\n" else first
     except asyncio.IncompleteReadError as err:
-        if not err.partial:
+        if not err.partial and not first:
             return None
         raise ProtocolError("truncated", "connection closed in the middle of a header") from err
     except asyncio.LimitOverrunError as err:
@@ -106,6 +135,19 @@ async def read_event(reader: asyncio.StreamReader, limits: WireLimits = DEFAULT_
         raise ProtocolError("truncated", "connection closed in the middle of a frame") from err
 
     return Event(type=header["type"], data=data, payload=payload)
+
+
+def encode_event(event: Event) -> bytes:
+    """One event as the bytes :func:`write_event` sends (for a raw socket, e.g. a refusal)."""
+    header: dict[str, Any] = {"type": event.type, "version": _WYOMING_VERSION}
+    data = b""
+    if event.data:
+        data = json.dumps(event.data, ensure_ascii=False).encode("utf-8")
+        header["data_length"] = len(data)
+    if event.payload:
+        header["payload_length"] = len(event.payload)
+    line = json.dumps(header, ensure_ascii=False).encode("utf-8") + b"\n"
+    return line + data + (event.payload or b"")
 
 
 async def write_event(event: Event, writer: asyncio.StreamWriter) -> None:
