@@ -6,14 +6,30 @@ Real components only: the brain's SQLite store in a per-test data dir, the web a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import pwd
+import shutil
+import tempfile
+import traceback
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from wyoming.asr import Transcript
 
+from jarvis.protocol.paths import check_writable
+from jarvis.protocol.service import Connection
 from jarvis.server.brain.context import TurnContext
-from jarvis.server.brain.memory import MemoryStore
+from jarvis.server.brain.handler import BrainSettings, _default_fast_paths, start_brain
+from jarvis.server.brain.llm.scripted import ScriptedLLM
+from jarvis.server.brain.memory import MemoryStore, MemoryWriteError
+from jarvis.server.brain.timers import TimerManager
 from jarvis.server.brain.tools.base import ToolError
 from jarvis.server.brain.tools.memory_tools import ForgetTool
 from jarvis.server.web.__main__ import WebServer, start_web
@@ -167,3 +183,227 @@ async def test_forgotten_facts_are_recoverable(memory: MemoryStore, tmp_path: Pa
     assert not await memory.restore_fact("bob", ids[0])  # not Bob's
     assert [f.fact for f in await memory.list_facts("alice")] == SEVEN_FACTS
     assert await memory.forgotten_facts("alice") == []
+
+
+# -- a read-only data dir: a warning at start-up, 503 on the web, an honest apology by voice ---------
+#
+# Tests run as root, and root writes through a 0500 directory and a 0400 file, so a chmod proves
+# nothing there. The scenario therefore runs in a forked child that drops to an unprivileged user
+# (nobody, after chown'ing a fresh directory to it; as ourselves when not root), where the kernel
+# really refuses the writes: SQLite sees exactly what it sees on a read-only data dir in production.
+# (A fork, not a subprocess: nobody may not exec this interpreter, which can live under /root. The
+# child first runs the same scenario once as root in a scratch dir, so every module it imports
+# lazily is loaded before it loses the right to read them.)
+# Phase 1 uses the dir normally (profile, fact, TLS certificate); then it is made read-only (0500,
+# files 0400) and phase 2 starts the real brain (Wyoming TCP) and web app (HTTPS) on it.
+
+
+async def _say(uri: str, text: str, language: str = "en") -> dict[str, Any]:
+    async with await Connection.open(uri) as conn:
+        await conn.write_event(Transcript(text=text, language=language).event())
+        chunks: list[str] = []
+        handled, errors = None, []
+        async with asyncio.timeout(20):
+            while True:
+                event = await conn.read_event()
+                if event is None or event.type == "handled-stop":
+                    break
+                if event.type == "handled-chunk":
+                    chunks.append(event.data["text"])
+                elif event.type == "handled":
+                    handled = event.data.get("text")
+                elif event.type in ("error", "not-handled"):
+                    errors.append(f"{event.type}: {event.data}")
+                    break
+    return {"text": handled if handled is not None else " ".join(chunks), "errors": errors}
+
+
+def _make_read_only(data: Path) -> None:
+    for path in sorted(data.rglob("*"), reverse=True):
+        path.chmod(0o500 if path.is_dir() else 0o400)
+    data.chmod(0o500)
+
+
+async def _read_only_scenario(data: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {"uid": os.geteuid()}
+    os.environ["JARVIS_DATA_DIR"] = str(data)  # what everything else (the prefilter...) opens
+    store = await MemoryStore.open(data / "memory.sqlite3")
+    await store.update_profile("alice", name="Alice")
+    await store.add_fact("alice", "my bike is blue")
+    brain = await start_brain("tcp://127.0.0.1:0", ScriptedLLM([]), memory=store, probe=False)
+    await brain.stop()  # a first run leaves what the brain keeps in the data dir (its secrets...)
+    await store.close()
+    web = await start_web(token=TOKEN, hub_uri=NO_HUB, port=0, data_dir=data)
+    await web.stop()  # ... and the web app's TLS certificate
+    _make_read_only(data)
+    out["check_writable"] = check_writable(data)
+    _LOG_MARK.warning("--- read-only from here ---")
+
+    memory = await MemoryStore.open(data / "memory.sqlite3")
+    out["read_only"] = str(memory.read_only)
+    brain = await start_brain(
+        "tcp://127.0.0.1:0",
+        ScriptedLLM(["It is sunny today."]),
+        memory=memory,
+        settings=BrainSettings(default_user="alice"),
+        probe=False,
+    )
+    web = await start_web(token=TOKEN, hub_uri=NO_HUB, port=0, data_dir=data, memory=memory)
+    try:
+        out["voice"] = {
+            "remember": await _say(brain.uri, "remember that my car is red"),
+            "remember_fr": await _say(brain.uri, "souviens-toi que j'aime le thé", "fr"),
+            "forget": await _say(brain.uri, "forget that my bike is blue"),
+            "name": await _say(brain.uri, "what's my name"),
+            "llm": await _say(brain.uri, "how is the weather"),
+        }
+        async with client() as http:
+
+            async def call(method: str, path: str, body: Any = None) -> dict[str, Any]:
+                async with http.request(method, web.url + path, json=body) as resp:
+                    return {"status": resp.status, "body": await resp.json()}
+
+            found = {"login": await call("POST", "api/login", {"token": TOKEN, "user": "alice"})}
+            found["memory"] = await call("GET", "api/memory")
+            facts = found["memory"]["body"].get("facts") or [{"id": 1}]
+            found["profile"] = await call("PUT", "api/memory/profile", {"age": "34"})
+            found["dynamic"] = await call("PUT", "api/memory/dynamic", {"summary": "Likes bikes."})
+            found["fact"] = await call("POST", "api/memory/facts", {"text": "my car is red"})
+            found["delete"] = await call("DELETE", f"api/memory/facts/{facts[0]['id']}")
+            found["feedback"] = await call(
+                "POST", "api/feedback", {"turn_id": "t1", "rating": 1, "question": "q", "answer": "a"}
+            )
+            found["feedback_list"] = await call("GET", "api/feedback")
+            found["memory_after"] = await call("GET", "api/memory")
+        out["web"] = found
+    finally:
+        await web.stop()
+        await brain.stop()
+    return out
+
+
+_LOG_MARK = logging.getLogger("test.read_only")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+def _run_dropped(top: Path, data: Path, drop: tuple[int, int] | None) -> tuple[dict[str, Any], str]:
+    """Run the scenario in a forked child (unprivileged when ``drop``); its result and its log."""
+    result, failure = top / "result.json", top / "failure.txt"
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            if drop is not None:
+                scratch = Path(tempfile.mkdtemp(prefix="jarvis-warmup-"))
+                asyncio.run(_read_only_scenario(scratch))  # as root: loads every lazy import
+                shutil.rmtree(scratch, ignore_errors=True)
+                os.setgroups([])
+                os.setgid(drop[1])
+                os.setuid(drop[0])
+            collect = _Collect()
+            logging.getLogger().addHandler(collect)
+            out = asyncio.run(_read_only_scenario(data))
+            result.write_text(json.dumps({"out": out, "log": "\n".join(collect.lines)}))
+            code = 0
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                failure.write_text(traceback.format_exc())
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        pytest.fail(f"the scenario failed:\n{failure.read_text() if failure.exists() else status}")
+    found = json.loads(result.read_text())
+    return found["out"], found["log"]
+
+
+def test_read_only_data_dir_as_an_unprivileged_user() -> None:
+    drop = None
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        drop = (nobody.pw_uid, nobody.pw_gid)
+    # Not under pytest's tmp_path: its parents are 0700 root, which nobody cannot even traverse.
+    top = Path(tempfile.mkdtemp(prefix="jarvis-ro-"))
+    try:
+        top.chmod(0o755)
+        data = top / "data"
+        data.mkdir(mode=0o700)
+        if drop is not None:
+            os.chown(top, *drop)
+            os.chown(data, *drop)
+        out, log = _run_dropped(top, data, drop)
+    finally:
+        for path in [top, *top.rglob("*")]:
+            with contextlib.suppress(OSError):
+                path.chmod(0o700)
+        shutil.rmtree(top, ignore_errors=True)
+    log = log.split("--- read-only from here ---", 1)[1]
+    if drop is not None:
+        assert out["uid"] == drop[0]
+
+    # start-up: said once, clearly
+    assert "is not writable" in out["check_writable"]
+    assert log.count("Data dir problem:") == 1 and "read-only folder" in log, log
+    assert "cannot save to memory: the data folder is read-only" in out["read_only"]
+
+    # voice: an honest apology that names the cause; never brain-error; answers still delivered
+    voice = out["voice"]
+    assert all(not turn["errors"] for turn in voice.values()), voice
+    apology = "I can't save to my memory right now: the data folder is read-only."
+    assert voice["remember"]["text"] == apology
+    assert voice["forget"]["text"] == apology
+    assert voice["remember_fr"]["text"] == (
+        "Je ne peux pas enregistrer dans ma mémoire pour le moment : "
+        "le dossier de données est en lecture seule."
+    )
+    assert voice["name"]["text"] == "Your name is Alice."  # what was stored before is still read
+    assert voice["llm"]["text"] == "It is sunny today."
+    assert "not reachable" not in json.dumps(voice)
+    assert log.count("Could not save the conversation history") == 1, log  # once per cause
+
+    # web: reads work, writes are a 503 with a clear JSON message
+    web = out["web"]
+    assert web["login"]["status"] == 200 and web["memory"]["status"] == 200
+    assert [f["fact"] for f in web["memory"]["body"]["facts"]] == ["my bike is blue"]
+    for name in ("profile", "dynamic", "fact", "delete", "feedback"):
+        assert web[name]["status"] == 503, (name, web[name])
+        assert web[name]["body"]["error"] == "storage-unavailable"
+        assert web[name]["body"]["cause"] == "read-only"
+        assert "Nothing was saved: the data folder is read-only" in web[name]["body"]["message"]
+    assert web["feedback_list"]["status"] == 200
+    assert web["memory_after"]["body"] == web["memory"]["body"]  # nothing half-written
+
+
+async def test_a_full_disk_loses_no_answer_and_says_why(
+    memory: MemoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite's own "database or disk is full", produced with ``max_page_count`` at the current size
+    (the store's connection is reached directly for that: nothing else can fill a disk in a test)."""
+    await memory.add_fact("alice", "my bike is blue")
+    (pages,) = memory._db.execute("PRAGMA page_count").fetchone()
+    memory._db.execute(f"PRAGMA max_page_count = {pages + 1}")
+    filler = "my car is red and " * 10  # 180 characters: a fact the intents accept
+    with pytest.raises(MemoryWriteError) as caught:
+        for _ in range(1000):
+            await memory.add_fact("alice", filler)
+    assert caught.value.cause == "disk-full"
+    kept = len(await memory.list_facts("alice"))
+    paths = _default_fast_paths(TimerManager(), memory)
+    reply = await paths[1].handle(TurnContext(text="remember that " + filler, language="en", user_id="alice"))
+    assert reply is not None and reply.speech == "I can't save to my memory right now: the disk is full."
+    reply = await paths[1].handle(TurnContext(text="retiens que " + filler, language="fr", user_id="alice"))
+    assert reply is not None and reply.speech.endswith("pour le moment : le disque est plein.")
+    with caplog.at_level(logging.WARNING, logger="jarvis.server.brain.memory"):
+        for _ in range(3):
+            assert await memory.add_turn("alice", "c", "hi " * 2000, "hello " * 2000) == 0
+    warned = [r.getMessage() for r in caplog.records if "conversation history" in r.getMessage()]
+    assert len(warned) == 1 and "the disk is full" in warned[0]
+    assert len(await memory.list_facts("alice")) == kept  # nothing lost, nothing half-written

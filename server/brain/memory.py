@@ -289,7 +289,7 @@ class MemoryStore:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else data_dir() / DB_NAME
         self._lock = threading.Lock()
-        self._warned: set[str] = set()
+        self._warned: set[tuple[str, str]] = set()
         self.read_only: MemoryWriteError | None = None
         """Set when the store could only be opened for reading: every write raises it."""
         try:
@@ -370,8 +370,8 @@ class MemoryStore:
         return any(r[1] == "deleted_at" for r in self._db.execute("PRAGMA table_info(facts)"))
 
     def _warn_once(self, what: str, err: MemoryWriteError) -> None:
-        if err.cause not in self._warned:
-            self._warned.add(err.cause)
+        if (what, err.cause) not in self._warned:  # once per kind of write and cause, not per turn
+            self._warned.add((what, err.cause))
             _LOGGER.warning("Could not save %s: %s (later failures of this kind are not logged)", what, err)
 
     @classmethod

@@ -10,21 +10,36 @@ store's row id, so the page also sends the question and answer text and the newe
 exact text is used). A rating that matches no recorded turn (for example a turn the brain did not
 log) is not lost: it goes to this module's own ``web_feedback`` table in ``<data_dir>/web.sqlite3``
 with the hub turn id and both texts.
+
+Storage faults (read-only data dir, full disk, I/O error: :class:`MemoryWriteError`) are answered
+``503 {"error": "storage-unavailable", "message": ...}`` with the cause in words; nothing is
+written, and reading keeps working. ``web.sqlite3`` is created 0600, like the memory store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from jarvis.protocol.paths import data_dir
-from jarvis.server.brain.memory import PROFILE_FIELDS, MemoryError_, MemoryStore
+from aiohttp import web
+
+from jarvis.protocol.paths import data_dir, private_file
+from jarvis.server.brain.memory import (
+    PROFILE_FIELDS,
+    MemoryError_,
+    MemoryStore,
+    MemoryWriteError,
+    write_fault,
+)
 from jarvis.server.brain.normalize import normalize_transcript
 
 _LOGGER = logging.getLogger(__name__)
@@ -50,6 +65,28 @@ class StoreError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def storage_unavailable(err: MemoryWriteError) -> web.HTTPServiceUnavailable:
+    """The 503 for a write the storage refused: JSON ``{error, message}``, the cause in words."""
+    message = f"Nothing was saved: {err.reason('en')}. Fix the data folder and try again. ({err.detail})"
+    return web.HTTPServiceUnavailable(
+        text=json.dumps({"error": "storage-unavailable", "cause": err.cause, "message": message}),
+        content_type="application/json",
+    )
+
+
+@contextlib.contextmanager
+def _writes() -> Iterator[None]:
+    """Turn a storage fault of the writes inside into the 503 (never a 500 with a traceback)."""
+    try:
+        yield
+    except (MemoryWriteError, sqlite3.OperationalError, OSError) as err:
+        fault = write_fault(err)
+        if fault is None:
+            raise
+        _LOGGER.warning("Web API write refused by the storage: %s", fault)
+        raise storage_unavailable(fault) from err
 
 
 def _norm(text: str | None) -> str:
@@ -117,7 +154,8 @@ class WebStore:
             values[key] = text or None
         store = await self.memory_store()
         try:
-            profile = await store.update_profile(user_id, **values)
+            with _writes():
+                profile = await store.update_profile(user_id, **values)
             if not profile.is_empty() and profile.onboarding != "done":
                 await store.set_onboarding(user_id, "done")
         except MemoryError_ as err:
@@ -130,7 +168,8 @@ class WebStore:
         store = await self.memory_store()
         current = await store.latest_summary(user_id)
         if (current or "").strip() != summary.strip():
-            await store.add_summary(user_id, summary)
+            with _writes():
+                await store.add_summary(user_id, summary)
         return await self.memory(user_id)
 
     async def add_fact(self, user_id: str, text: str) -> dict[str, Any]:
@@ -138,7 +177,8 @@ class WebStore:
             raise StoreError("too-large", f"a fact is at most {MAX_FIELD_CHARS} characters")
         store = await self.memory_store()
         try:
-            await store.add_fact(user_id, text)
+            with _writes():
+                await store.add_fact(user_id, text)
         except MemoryError_ as err:
             raise StoreError("bad-request", str(err)) from err
         return await self.memory(user_id)
@@ -149,18 +189,26 @@ class WebStore:
         fact = facts.get(fact_id)
         if fact is None:
             raise StoreError("not-found", f"no fact {fact_id} for this user")
-        await store.forget_fact_id(user_id, fact.id)
+        with _writes():
+            await store.forget_fact_id(user_id, fact.id)
         return await self.memory(user_id)
 
     # --- feedback --------------------------------------------------------------------------------
     def _web_db(self) -> sqlite3.Connection:
         if self._db is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.directory / WEB_DB_NAME, check_same_thread=False, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = self.directory / WEB_DB_NAME
+            private_file(path)  # 0600 before SQLite opens it
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            try:
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(_SCHEMA)
+                private_file(path, siblings=("-wal", "-shm", "-journal"))
+            except BaseException:
+                db.close()
+                raise
             self._db = db
         return self._db
 
@@ -176,11 +224,16 @@ class WebStore:
 
     def _web_feedback(self, user_id: str) -> list[dict[str, Any]]:
         with self._db_lock:
-            rows = (
-                self._web_db()
-                .execute("SELECT * FROM web_feedback WHERE user_id = ? ORDER BY id DESC", (user_id,))
-                .fetchall()
-            )
+            try:
+                db = self._web_db()
+            except (sqlite3.OperationalError, OSError) as err:
+                if (fault := write_fault(err)) is None:
+                    raise
+                _LOGGER.warning("%s cannot be opened (%s): no web feedback to list", WEB_DB_NAME, fault)
+                return []
+            rows = db.execute(
+                "SELECT * FROM web_feedback WHERE user_id = ? ORDER BY id DESC", (user_id,)
+            ).fetchall()
             return [dict(r) for r in rows]
 
     async def _match_turn(self, user_id: str, question: str | None, answer: str | None) -> int | None:
@@ -212,7 +265,8 @@ class WebStore:
         if memory_turn is not None:
             store = await self.memory_store()
             note = comment if comment else None
-            feedback_id = await store.record_feedback(user_id, memory_turn, rating, note)
+            with _writes():
+                feedback_id = await store.record_feedback(user_id, memory_turn, rating, note)
             _LOGGER.info("Feedback %+d on turn %s of user %s (memory store)", rating, memory_turn, user_id)
             return {
                 "stored_in": "memory",
@@ -222,7 +276,8 @@ class WebStore:
                 "rating": rating,
             }
         row = (user_id, turn_id, rating, question, answer, comment, time.time())
-        feedback_id = await asyncio.to_thread(self._insert_web_feedback, row)
+        with _writes():
+            feedback_id = await asyncio.to_thread(self._insert_web_feedback, row)
         _LOGGER.info("Feedback %+d on hub turn %s of user %s (web table)", rating, turn_id, user_id)
         return {
             "stored_in": "web",
