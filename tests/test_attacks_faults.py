@@ -13,9 +13,10 @@ import logging
 import os
 import pwd
 import shutil
+import stat
 import tempfile
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import aiohttp
 import pytest
 from wyoming.asr import Transcript
 
-from jarvis.protocol.paths import check_writable
+from jarvis.protocol.paths import check_writable, data_dir
 from jarvis.protocol.service import Connection
 from jarvis.server.brain.context import TurnContext
 from jarvis.server.brain.handler import BrainSettings, _default_fast_paths, start_brain
@@ -33,6 +34,7 @@ from jarvis.server.brain.timers import TimerManager
 from jarvis.server.brain.tools.base import ToolError
 from jarvis.server.brain.tools.memory_tools import ForgetTool
 from jarvis.server.web.__main__ import WebServer, start_web
+from jarvis.server.web.store import WebStore
 
 TOKEN = "faults-test-token-0123456789abcdef"
 NO_HUB = "tcp://127.0.0.1:9"
@@ -407,3 +409,57 @@ async def test_a_full_disk_loses_no_answer_and_says_why(
     warned = [r.getMessage() for r in caplog.records if "conversation history" in r.getMessage()]
     assert len(warned) == 1 and "the disk is full" in warned[0]
     assert len(await memory.list_facts("alice")) == kept  # nothing lost, nothing half-written
+
+
+# -- privacy of the files: 0700 data dir, 0600 SQLite files (and their -wal/-shm), whatever the umask
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _modes(folder: Path, pattern: str = "*") -> dict[str, int]:
+    return {p.name: _mode(p) for p in folder.glob(pattern)}
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """umask 0: without explicit modes every new file would be 0666 (world-readable)."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+async def test_memory_and_web_files_are_private_whatever_the_umask(
+    open_umask: None, _isolated_data_dir: Path
+) -> None:
+    data = data_dir()
+    assert data == _isolated_data_dir and _mode(data) == 0o700
+    memory = await MemoryStore.open(data / "memory.sqlite3")
+    web = WebStore(data, memory)
+    try:
+        await memory.add_fact("alice", "my bike is blue")
+        await memory.add_turn("alice", "c", "q", "a")
+        await web.record_feedback("alice", "hub-1", 1, question="not", answer="matched")  # web.sqlite3
+        modes = _modes(data)
+        assert {"memory.sqlite3", "memory.sqlite3-wal", "memory.sqlite3-shm", "web.sqlite3"} <= set(modes)
+        assert {name: oct(mode) for name, mode in modes.items() if mode != 0o600} == {}
+    finally:
+        await web.close()
+        await memory.close()
+
+
+async def test_an_existing_world_readable_store_is_narrowed(tmp_path: Path) -> None:
+    path = tmp_path / "memory.sqlite3"
+    old = await MemoryStore.open(path)
+    await old.add_fact("alice", "secret")
+    await old.close()
+    path.chmod(0o644)
+    store = await MemoryStore.open(path)
+    try:
+        assert _mode(path) == 0o600
+        assert set(_modes(tmp_path, "memory.sqlite3*").values()) == {0o600}
+    finally:
+        await store.close()
