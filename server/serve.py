@@ -5,6 +5,12 @@ over loopback TCP, so a split deployment uses the same code path. Settings come 
 (``--config``, default ``<data dir>/jarvis.toml``), ``JARVIS_*`` environment variables and the flags
 below, in that order of precedence (docs/configuration.md). Ctrl-C or SIGTERM stops every server,
 cancels and awaits their tasks and withdraws the zeroconf advertisements.
+
+What is exposed: ``--host`` binds the hub (satellites, token required) and the web page (HTTPS, token
+required): the parts meant for the LAN. STT, TTS and brain stay on 127.0.0.1 unless ``--wyoming-host``
+says otherwise (for Home Assistant on another machine): they have no token, and anyone who reaches
+them can transcribe, synthesize and talk to the brain as the default user. The hub proves itself to
+the brain with the peer secret (``<data dir>/peer-secret``), so only the hub may say who is speaking.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from .hub.__main__ import (
     hub_overrides,
 )
 from .hub.hub import ZEROCONF_TYPE, start_hub
-from .tokens import TokenError, load_or_create_token
+from .tokens import TokenError, load_or_create_peer_secret, load_or_create_token
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,7 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_config_argument(parser)
     parser.add_argument(
-        "--host", help="address every service binds (default 127.0.0.1; 0.0.0.0 for the whole network)"
+        "--host",
+        help="address the hub and the web page bind (default 127.0.0.1; 0.0.0.0 for the whole network); "
+        "STT, TTS and brain stay on 127.0.0.1 unless --wyoming-host is given",
+    )
+    parser.add_argument(
+        "--wyoming-host",
+        help="address STT, TTS and brain bind (default 127.0.0.1): set it (e.g. 0.0.0.0) only for Home "
+        "Assistant on another machine; these ports take no token",
     )
     ports = parser.add_argument_group("ports (0 = any free port)")
     ports.add_argument("--stt-port", type=int, help="speech-to-text (default 10300)")
@@ -68,8 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = hub_overrides(args, with_services=False)
     if args.host:
-        for section in ("stt", "tts", "brain", "hub", "web"):
+        for section in ("hub", "web"):
             overrides[f"{section}.host"] = args.host
+    if getattr(args, "wyoming_host", None):
+        for section in ("stt", "tts", "brain"):
+            overrides[f"{section}.host"] = args.wyoming_host
     overrides.update(
         {
             "stt.port": args.stt_port,
@@ -96,8 +112,13 @@ def _uri(host: str, port: int) -> str:
     return f"tcp://{host}:{port}"
 
 
-async def start_services(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
-    """Start STT, TTS and brain; each is stopped when ``stack`` closes. Returns the started servers."""
+async def start_services(
+    settings: Settings, stack: contextlib.AsyncExitStack, peer_secret: str | None = None
+) -> dict[str, Any]:
+    """Start STT, TTS and brain; each is stopped when ``stack`` closes. Returns the started servers.
+
+    ``peer_secret``: what the brain wants from the hub (None: ``settings.peer_secret_path()``).
+    """
     from .brain.handler import BrainSettings as BrainServiceSettings
     from .brain.handler import start_brain
     from .brain.llm.select import make_llm
@@ -144,6 +165,7 @@ async def start_services(settings: Settings, stack: contextlib.AsyncExitStack) -
     brain = await start_brain(
         _uri(cfg_brain.host, cfg_brain.port),
         llm,
+        peer_secret=_peer_secret(settings, peer_secret),
         memory=memory,
         extra_tools=ha.tools if ha else (),
         extra_fast_paths=ha.fast_paths if ha else (),
@@ -161,6 +183,10 @@ async def start_services(settings: Settings, stack: contextlib.AsyncExitStack) -
     )
     stack.push_async_callback(brain.stop)
     return {"stt": stt, "tts": tts, "brain": brain, "memory": memory}
+
+
+def _peer_secret(settings: Settings, given: str | None) -> str:
+    return given if given is not None else load_or_create_peer_secret(settings.peer_secret_path())
 
 
 async def _start_web(
@@ -216,18 +242,22 @@ async def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
         token, created = load_or_create_token(settings.data_dir)
-    except (ConfigError, TokenError, ValueError) as err:
+        peer_secret = load_or_create_peer_secret(settings.peer_secret_path())
+    except (ConfigError, TokenError, ValueError, OSError) as err:
         print(f"jarvis serve: {err}", file=sys.stderr)
         return 2
     use_larger_default_executor()
     with stop_signal() as stop:
-        return await _serve(settings, token, created, stop)
+        return await _serve(settings, token, created, stop, peer_secret)
 
 
-async def _serve(settings: Settings, token: str, created: bool, stop: asyncio.Event) -> int:
+async def _serve(
+    settings: Settings, token: str, created: bool, stop: asyncio.Event, peer_secret: str | None = None
+) -> int:
+    peer_secret = _peer_secret(settings, peer_secret)
     async with contextlib.AsyncExitStack() as stack:
         try:
-            servers = await start_services(settings, stack)
+            servers = await start_services(settings, stack, peer_secret)
         except (OSError, ValueError) as err:
             print(f"jarvis serve: cannot start: {err}", file=sys.stderr)
             return 1
@@ -237,6 +267,7 @@ async def _serve(settings: Settings, token: str, created: bool, stop: asyncio.Ev
             stt=[servers["stt"].uri],
             tts=[servers["tts"].uri],
             brain=[servers["brain"].uri],
+            peer_secret=peer_secret,
         )
         stack.push_async_callback(hub.stop)
         web_text = await _start_web(settings, token, hub, servers, stack)

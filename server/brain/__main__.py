@@ -10,6 +10,7 @@ from jarvis.protocol import discovery
 from jarvis.protocol.paths import data_dir
 from jarvis.protocol.service import stop_signal
 from jarvis.server.homeassistant import settings as ha_settings
+from jarvis.server.tokens import load_or_create_peer_secret
 
 from .agent import AgentSettings
 from .handler import DEFAULT_URI, BrainSettings, parse_user_map, start_brain
@@ -69,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-user", default="default", help="user when nothing identifies one")
     parser.add_argument("--timezone", help="IANA timezone of the users (default: the server's)")
     parser.add_argument("--data-dir", type=Path, help="where memory.sqlite3 lives (default: Jarvis data dir)")
+    parser.add_argument(
+        "--peer-secret-file",
+        type=Path,
+        metavar="PATH",
+        help="the hub's peer secret (default <data dir>/peer-secret, made if missing): only a client "
+        "presenting it may say which user is speaking; give jarvis hub the same file",
+    )
     discovery.add_zeroconf_argument(parser, "brain")
     ha_settings.add_arguments(parser)
 
@@ -111,12 +119,14 @@ async def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise SystemExit(str(err)) from err
     ha = homeassistant_hooks(ha_settings.from_args(args))
+    peer_secret = load_or_create_peer_secret(args.peer_secret_file or None, directory=args.data_dir)
     memory = await MemoryStore.open(data_dir(args.data_dir) / DB_NAME)
     sensitive = [name for name in args.sensitive_tools.split(",") if name.strip()]
     server = await start_brain(
         args.uri,
         llm,
         memory=memory,
+        peer_secret=peer_secret,
         sensitive_tools=sensitive,
         settings=settings,
         extra_tools=ha.tools if ha else (),

@@ -26,6 +26,12 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-dir", help="where the token, memory and certificates live")
     parser.add_argument(
+        "--peer-secret-file",
+        metavar="PATH",
+        help="the secret the hub proves itself to the brain with (default <data dir>/peer-secret, made "
+        "if missing); give jarvis hub and jarvis brain the same file when they run apart",
+    )
+    parser.add_argument(
         "--no-zeroconf", action="store_true", help="do not advertise services on the local network"
     )
 
@@ -59,6 +65,7 @@ def add_hub_arguments(parser: argparse.ArgumentParser, *, with_services: bool = 
 def hub_overrides(args: argparse.Namespace, *, with_services: bool = True) -> dict[str, Any]:
     overrides: dict[str, Any] = {
         "data_dir": getattr(args, "data_dir", None),
+        "peer_secret_file": getattr(args, "peer_secret_file", None),
         "hub.port": args.hub_port,
         "hub.vad": args.vad,
         "hub.silence_s": args.silence_s,
