@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -66,17 +67,37 @@ def load_or_create_peer_secret(
 
 
 def load_or_create_secret(path: Path, nbytes: int = 24) -> tuple[str, bool]:
-    """Return ``(secret, created)``: the secret stored in ``path``, or a new one written with mode 0600."""
-    if not path.exists():
-        secret = secrets.token_urlsafe(nbytes)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return read_token(path), False
+    """Return ``(secret, created)``: the secret stored in ``path``, or a new one written with mode 0600.
+
+    The new file appears whole (written aside, then hard-linked into place), so a process starting at
+    the same moment (the hub and the brain on one data volume) never reads it half-written; of two
+    creators, one wins and both use its secret.
+    """
+    if path.exists():
+        return read_token(path), False
+    secret = secrets.token_urlsafe(nbytes)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(secret + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            return read_token(path), False
+        except OSError:  # no hard links on this file system: exclusive create, then write
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return read_token(path), False
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(secret + "\n")
         return secret, True
-    return read_token(path), False
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(aside)
 
 
 def read_token(path: Path) -> str:

@@ -418,3 +418,23 @@ def test_peer_secret_file_option_and_mode(tmp_path: Path) -> None:
     assert len(secret) >= 40 and os.stat(path).st_mode & 0o777 == 0o600
     assert load_or_create_peer_secret(path) == secret  # made once, then reused
     assert Settings().peer_secret_path() == Path(os.environ["JARVIS_DATA_DIR"]) / "peer-secret"
+
+
+def test_hub_and_brain_starting_at_once_agree_on_one_secret(tmp_path: Path) -> None:
+    """Two processes on one data volume (Docker) create the file at the same moment: one secret wins."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "peer-secret"
+    code = (
+        "import sys; from jarvis.server.tokens import load_or_create_peer_secret; "
+        "print(load_or_create_peer_secret(sys.argv[1]))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    secrets = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert secrets == {path.read_text().strip()}
+    assert [p.name for p in tmp_path.iterdir()] == ["peer-secret"]  # nothing left aside
