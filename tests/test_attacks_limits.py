@@ -337,3 +337,175 @@ def test_rate_limit_filter_counts_what_it_held_back() -> None:
     assert len(floods) == 2
     assert "99 more like it" in floods[1] and floods[1].endswith("second line")
     assert seen.count("other") == 100
+
+
+# -- the TTS request queue ---------------------------------------------------------------------------
+
+
+async def test_tts_request_flood_gets_errors_not_unbounded_memory() -> None:
+    from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
+
+    from jarvis.protocol.service import Connection
+    from jarvis.protocol.wire import encode_event
+    from jarvis.server.tts.__main__ import start_tts
+    from jarvis.server.tts.engine import PiperEngine, VoiceSettings
+    from jarvis.server.tts.handler import HandlerSettings
+
+    engine = await asyncio.to_thread(PiperEngine.load, VoiceSettings(workers=1, threads=1))
+    settings = HandlerSettings(max_queued_requests=3)
+    server = await start_tts("tcp://127.0.0.1:0", settings=settings, engine=engine)
+    try:
+        async with await Connection.open(server.uri) as conn:
+            # 2,000 requests in one write, far faster than anything is spoken; then a stream.
+            flood = encode_event(Synthesize(text="Hi.").event()) * 2000
+            stream = b"".join(
+                encode_event(e.event())
+                for e in (SynthesizeStart(), SynthesizeChunk(text="Refused stream."), SynthesizeStop())
+            )
+            conn.writer.write(flood + stream)
+            await conn.writer.drain()
+            await conn.write_event(Describe().event())
+            codes: list[str] = []
+            stops = 0
+            async with asyncio.timeout(60):
+                while True:
+                    event = await conn.read_event()
+                    assert event is not None
+                    if event.type == "error":
+                        codes.append(event.data["code"])
+                    elif event.type == "audio-stop":
+                        stops += 1
+                    elif event.type == "synthesize-stopped":
+                        raise AssertionError("the refused stream was spoken")
+                    elif Info.is_type(event.type):
+                        break  # describe is answered in order, after the flood was read
+            assert set(codes) == {"queue-full"}
+            assert len(codes) >= 2000 - 3 - 1, len(codes)  # only the first few were queued
+            # The accepted requests are still spoken, and the connection keeps working.
+            async with asyncio.timeout(60):
+                while stops < 2001 - len(codes):
+                    event = await conn.read_event()
+                    assert event is not None
+                    stops += event.type == "audio-stop"
+            await conn.write_event(Synthesize(text="Still here.").event())
+            async with asyncio.timeout(60):
+                while (event := await conn.read_event()) is not None and event.type != "audio-stop":
+                    assert event.type != "error", event
+    finally:
+        await server.stop()
+        engine.close()
+
+
+# -- STT audio buffers ---------------------------------------------------------------------------------
+
+
+async def test_stt_upload_over_the_budget_is_refused_and_others_keep_being_served() -> None:
+    from speech import silence, speak
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+
+    from jarvis.protocol.service import Connection
+    from jarvis.server.stt.__main__ import start_stt
+    from jarvis.server.stt.client import transcribe
+    from jarvis.server.stt.engine import ModelLoader, SttEngine, SttSettings
+    from jarvis.server.stt.handler import AudioBudget, StreamingSettings
+
+    second = 32000
+    budget = AudioBudget(max_bytes=20 * second, reserved_bytes=8 * second, long_bytes=6 * second)
+    settings = SttSettings()
+    model = await asyncio.to_thread(ModelLoader.load_sync, settings)
+    engine = SttEngine(settings, loader=ModelLoader.preloaded(settings, model))
+    server = await start_stt("tcp://127.0.0.1:0", streaming=StreamingSettings(budget=budget), engine=engine)
+
+    async def upload(conn: Connection, seconds: float) -> None:
+        await conn.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+        chunk = silence(0.5)
+        for _ in range(int(seconds * 2)):
+            await conn.write_event(AudioChunk(rate=16000, width=2, channels=1, audio=chunk).event())
+
+    try:
+        async with asyncio.timeout(60):
+            await engine.model()
+        async with (
+            await Connection.open(server.uri) as long_one,
+            await Connection.open(server.uri) as hostile,
+        ):
+            # One long upload takes 10 s of the 12 s that long uploads may use, and holds it.
+            await upload(long_one, 10)
+            await long_one.write_event(Describe().event())
+            seen: list[str] = []
+            async with asyncio.timeout(30):
+                while (event := await long_one.read_event()) is not None and not Info.is_type(event.type):
+                    seen.append(event.type)
+            assert "error" not in seen and seen[0] == "transcript-start", seen
+            await _until(lambda: budget.used == 10 * second, timeout=30)
+            # A second one runs over: a clear error, its audio dropped.
+            await upload(hostile, 30)
+            errors: list[str] = []
+            async with asyncio.timeout(30):
+                while not errors:
+                    event = await hostile.read_event()
+                    assert event is not None
+                    if event.type == "error":
+                        errors.append(event.data["code"])
+            assert errors == ["audio-budget"]
+            await hostile.write_event(AudioStop().event())
+            await _until(lambda: budget.used == 10 * second, timeout=30)
+            # A voice turn still fits (the reserve), and gets its transcript.
+            sentence = "Turn off the kitchen lights."
+            result = await transcribe(server.uri, speak(sentence) + silence(0.5), timeout=60)
+            assert "kitchen" in result.text.lower(), result.text
+            assert budget.refused == 1
+            # The hostile connection itself keeps working: describe is answered.
+            await hostile.write_event(Describe().event())
+            async with asyncio.timeout(30):
+                while (event := await hostile.read_event()) is not None and not Info.is_type(event.type):
+                    assert event.type != "error", event
+        await _until(lambda: budget.used == 0, timeout=30)  # every byte released
+    finally:
+        await server.stop()
+        await engine.close()
+
+
+def test_audio_budget_keeps_a_reserve_for_short_utterances() -> None:
+    from jarvis.server.stt.handler import AudioBudget
+
+    budget = AudioBudget(max_bytes=100, reserved_bytes=30, long_bytes=20)
+    assert budget.take(0, 20)  # short so far: may use everything
+    assert budget.take(20, 50)  # long: up to 70 in all
+    assert not budget.take(70, 1)  # long uploads never take the reserve
+    assert budget.take(0, 20) and budget.take(0, 10)  # short utterances do
+    assert not budget.take(0, 1)  # full
+    budget.release(100)
+    assert budget.used == 0 and budget.refused == 2
+
+
+# -- the hub's pipeline audio queue ------------------------------------------------------------------------
+
+
+async def test_hub_audio_queue_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    from jarvis.server.hub.pipeline import PipelineRun, PipelineServices, TurnInfo
+    from jarvis.server.hub.services import ServicePool
+
+    async def emit(event: object) -> None:
+        pass
+
+    pools = {kind: ServicePool(kind, ["tcp://127.0.0.1:9"]) for kind in ("stt", "tts", "brain")}
+    services = PipelineServices(**pools, max_audio_backlog_s=1.0)
+    run = PipelineRun(services, TurnInfo("u", "s", "c"), emit, vad=object())  # type: ignore[arg-type]
+    chunk = bytes(640)  # 20 ms
+    with caplog.at_level(logging.WARNING, logger="jarvis.server.hub.pipeline"):
+        for _ in range(150):  # 3 s, while nothing takes it
+            run.feed_audio(chunk)
+    assert run.audio_backlog == 32000 and run.audio_dropped == 100 * 640
+    assert sum("dropping audio" in r.getMessage() for r in caplog.records) == 1
+    run.end_audio()  # the end always has a slot
+    chunks, ended = await run._next_audio()
+    assert ended and len(chunks) == 50 and run.audio_backlog == 0
+    # Tiny chunks are bounded by count too (one per 10 ms of the backlog).
+    run2 = PipelineRun(services, TurnInfo("u", "s", "c"), emit, vad=object())  # type: ignore[arg-type]
+    for _ in range(1000):
+        run2.feed_audio(b"\x00\x00")
+    assert run2.audio.qsize() == 100
+    run2.end_audio()
+    run2.end_audio()  # twice is harmless
+    assert run2.audio.qsize() == 101

@@ -36,7 +36,7 @@ from wyoming.event import Event
 from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, NotHandled
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from jarvis.protocol.audio import AudioConverter, AudioFormat
+from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormat
 from jarvis.protocol.service import Connection
 
 from ..metrics import REGISTRY
@@ -52,6 +52,8 @@ from .services import ServicePool, ServiceUnavailable
 from .vad import Endpointer, EndpointSettings, VadEvent, VadModel
 
 _LOGGER = logging.getLogger(__name__)
+
+_AUDIO_BYTES_PER_S = TARGET_FORMAT.rate * TARGET_FORMAT.frame_bytes
 
 RATE, WIDTH, CHANNELS = 16000, 2, 1
 
@@ -129,6 +131,9 @@ class PipelineServices:
     service_timeout_s: float = 30.0
     audio_idle_timeout_s: float = 5.0
     """A satellite that sends no audio for this long (wall clock) has its utterance ended."""
+    max_audio_backlog_s: float = 30.0
+    """Audio a run holds that the VAD has not taken yet (16 kHz/16-bit mono seconds); a satellite
+    that sends faster than the turn can take it has the excess dropped, with a warning."""
     language: str = "en"
     _tts_streaming: bool | None = None
 
@@ -212,8 +217,17 @@ class PipelineRun:
         self.vad_executor = vad_executor
         """Where VAD inference runs (one thread per session keeps calls in order); None = the loop."""
         self.state = RunState.CREATED
-        self.audio: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
+        self._max_backlog_bytes = int(services.max_audio_backlog_s * _AUDIO_BYTES_PER_S)
+        # One item per 10 ms of the backlog at most (a client sending tiny chunks), +1 for the end.
+        self.audio: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue(
+            maxsize=max(2, int(services.max_audio_backlog_s * 100) + 1)
+        )
         """(16 kHz mono PCM, arrival time) from the satellite; None = the satellite's audio-stop."""
+        self.audio_backlog = 0
+        """Bytes in :attr:`audio` (bounded by ``max_audio_backlog_s``)."""
+        self.audio_dropped = 0
+        """Bytes of satellite audio dropped because the backlog was full."""
+        self._audio_ended = False
         self._text: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.stamps: dict[str, float] = {"start": time.monotonic()}
         if wake_at is not None:
@@ -256,12 +270,32 @@ class PipelineRun:
         return self.info.language.split(",")[0].strip() or "en"
 
     def feed_audio(self, pcm: bytes) -> None:
-        """16 kHz/16-bit/mono audio from the satellite (stamped with its arrival time)."""
+        """16 kHz/16-bit/mono audio from the satellite (stamped with its arrival time).
+
+        Beyond ``max_audio_backlog_s`` of audio not yet taken (or the queue's item cap, one slot
+        always kept for the end), the audio is dropped: the turn cannot keep up, and memory stays
+        bounded.
+        """
+        if self._audio_ended:
+            return
+        full_items = self.audio.qsize() >= self.audio.maxsize - 1
+        if full_items or self.audio_backlog + len(pcm) > self._max_backlog_bytes:
+            if not self.audio_dropped:
+                _LOGGER.warning(
+                    "Turn %s: more than %.0f s of audio waiting; dropping audio until it catches up",
+                    self.info.turn_id,
+                    self.services.max_audio_backlog_s,
+                )
+            self.audio_dropped += len(pcm)
+            return
+        self.audio_backlog += len(pcm)
         self.audio.put_nowait((pcm, time.monotonic()))
 
     def end_audio(self) -> None:
         """The satellite ended the utterance (``audio-stop``)."""
-        self.audio.put_nowait(None)
+        if not self._audio_ended:
+            self._audio_ended = True
+            self.audio.put_nowait(None)  # feed_audio always leaves a slot for it
 
     async def _next_audio(self) -> tuple[list[tuple[bytes, float]], bool]:
         """Everything queued (waiting for at least one item): ``(chunks, ended)``.
@@ -277,6 +311,7 @@ class PipelineRun:
         items = [first]
         while items[-1] is not None and not self.audio.empty():
             items.append(self.audio.get_nowait())
+        self.audio_backlog -= sum(len(item[0]) for item in items if item is not None)
         if items[-1] is None:
             return [i for i in items[:-1] if i is not None], True
         return [i for i in items if i is not None], False

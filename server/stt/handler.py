@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,7 @@ from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info
 
 from jarvis.protocol import __version__
 from jarvis.protocol.audio import AudioConverter, AudioFormatError, pcm16_to_float, validate_format
+from jarvis.protocol.logs import private
 from jarvis.protocol.service import ServiceHandler
 
 from .engine import Priority, SttEngine, SttModelError, model_display_name, whisper_languages
@@ -57,6 +60,68 @@ class StreamingSettings:
     """Silero probability at or above which a frame counts as speech (low = cautious)."""
     max_audio_seconds: float = 300.0
     """Audio beyond this per utterance is refused with an error (the first part is transcribed)."""
+    max_buffered_audio_seconds: float = 600.0
+    """Audio (16 kHz/16-bit mono) all connections of a server may hold at once; see :class:`AudioBudget`."""
+    reserved_audio_seconds: float = 120.0
+    """Of that, what only utterances shorter than ``long_utterance_seconds`` may use."""
+    long_utterance_seconds: float = 30.0
+    budget: AudioBudget | None = field(default=None, compare=False, repr=False)
+    """The budget to draw from; None: one per engine, built from the three settings above."""
+
+
+class AudioBudget:
+    """Bytes of utterance audio buffered by all connections of a server, bounded.
+
+    An utterance's first ``long_bytes`` may use the whole budget; beyond that (a long upload) only
+    what leaves ``reserved_bytes`` free. So long uploads together never take the last
+    ``reserved_bytes``, and voice turns (short utterances) keep being served while they run. An
+    utterance that does not fit is refused (``audio-budget``) and its audio dropped.
+    """
+
+    def __init__(self, max_bytes: int, reserved_bytes: int = 0, long_bytes: int = 0) -> None:
+        if max_bytes <= 0 or not 0 <= reserved_bytes < max_bytes:
+            raise ValueError("need max_bytes > 0 and 0 <= reserved_bytes < max_bytes")
+        self.max_bytes = max_bytes
+        self.reserved_bytes = reserved_bytes
+        self.long_bytes = long_bytes
+        self.used = 0
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: StreamingSettings) -> AudioBudget:
+        per_second = RATE * 2
+        return cls(
+            int(settings.max_buffered_audio_seconds * per_second),
+            int(settings.reserved_audio_seconds * per_second),
+            int(settings.long_utterance_seconds * per_second),
+        )
+
+    def take(self, held: int, more: int) -> bool:
+        """Reserve ``more`` bytes for an utterance that already holds ``held``; False if they don't fit."""
+        with self._lock:
+            limit = self.max_bytes if held + more <= self.long_bytes else self.max_bytes - self.reserved_bytes
+            if self.used + more > limit:
+                self.refused += 1
+                return False
+            self.used += more
+            return True
+
+    def release(self, count: int) -> None:
+        with self._lock:
+            self.used = max(0, self.used - count)
+
+
+_BUDGETS: weakref.WeakKeyDictionary[SttEngine, AudioBudget] = weakref.WeakKeyDictionary()
+
+
+def _budget_for(engine: SttEngine, settings: StreamingSettings) -> AudioBudget:
+    if settings.budget is not None:
+        return settings.budget
+    budget = _BUDGETS.get(engine)
+    if budget is None:
+        budget = _BUDGETS[engine] = AudioBudget.from_settings(settings)
+    return budget
 
 
 def build_info(engine: SttEngine) -> Info:
@@ -150,6 +215,8 @@ class _Utterance:
     """audio-stop arrived: no new partial or endpoint decodes."""
     counted: bool = False
     """Counted in the engine's ``active_utterances``."""
+    budgeted: int = 0
+    """Bytes of ``pcm`` taken from the server's :class:`AudioBudget`."""
     started_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -177,6 +244,7 @@ class SttHandler(ServiceHandler):
         self.engine = engine
         self.info_event = info_event
         self.streaming = streaming or StreamingSettings()
+        self.budget = _budget_for(engine, self.streaming)
         self._language: str | None = None
         self._utt: _Utterance | None = None
         self._vad: _Vad | None = None
@@ -292,12 +360,39 @@ class SttHandler(ServiceHandler):
                 f"audio longer than {self.streaming.max_audio_seconds:.0f} s; the rest is ignored",
                 "audio-too-long",
             )
+        if converted and not self.budget.take(utt.budgeted, len(converted)):
+            await self._over_budget(utt)
+            return
+        utt.budgeted += len(converted)
         utt.pcm += converted
         if not self._ahead_of_real_time(utt):
             # (Audio far ahead of real time is a file being sent: it is analysed at audio-stop,
             # alongside the final decode, instead of chunk by chunk.)
             await self._analyse(utt)
             self._maybe_decode(utt)
+
+    async def _over_budget(self, utt: _Utterance) -> None:
+        """The server holds too much audio: drop this utterance (the client is told), keep serving."""
+        seconds = utt.samples / RATE
+        budget = self.budget
+        _LOGGER.warning(
+            "%s: audio budget full (%.0f of %.0f s buffered); dropped an utterance of %.1f s",
+            self.peer,
+            budget.used / (RATE * 2),
+            budget.max_bytes / (RATE * 2),
+            seconds,
+        )
+        await self._drop_utterance()
+        self._utt = _Utterance(converter=None, fmt=None, rejected=True)
+        await self.write_error(
+            f"the server is buffering too much audio; this utterance ({seconds:.1f} s so far) is dropped",
+            "audio-budget",
+        )
+
+    def _release_budget(self, utt: _Utterance) -> None:
+        if utt.budgeted:
+            self.budget.release(utt.budgeted)
+            utt.budgeted = 0
 
     def _drop_remainder(self, utt: _Utterance) -> None:
         if utt.remainder:
@@ -452,7 +547,10 @@ class SttHandler(ServiceHandler):
             return  # the client was already told why, when it sent the bad format
         utt.stopped = True
         self._uncount(utt)
-        await self._end_utterance(utt)
+        try:
+            await self._end_utterance(utt)
+        finally:
+            self._release_budget(utt)
         # (On an exception the utterance stays current, so disconnect() cancels its decodes.)
         if self._utt is utt:
             self._utt = None
@@ -508,7 +606,7 @@ class SttHandler(ServiceHandler):
             (time.monotonic() - stopped) * 1000,
             how,
             utt.samples / RATE,
-            text,
+            private(text, _LOGGER),  # the words: DEBUG or JARVIS_LOG_TRANSCRIPTS=1
         )
 
     async def _final_text(self, utt: _Utterance) -> tuple[str, str, str | None]:
@@ -539,5 +637,9 @@ class SttHandler(ServiceHandler):
         tasks = [t for t in (utt.decode_task, *utt.superseded) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        try:
+            if tasks:
+                await asyncio.wait(tasks)
+        finally:
+            self._release_budget(utt)
+            utt.pcm = bytearray()
