@@ -39,6 +39,7 @@ from hassil import Intents, RecognizeResult, recognize_all
 
 from . import calculator
 from .context import Reply, TurnContext
+from .normalize import wake_like_leads
 from .numbers import normalize_numbers, words_to_number
 from .timers import Timer, TimerError, TimerManager
 
@@ -628,8 +629,11 @@ class IntentRecognizer:
             return reply
         # What is left of a wake phrase nothing could be recognised in ("HR this, what day is it",
         # "this, what's the time"): one or two words before a comma. The rest must be a whole command.
+        # Or words that sound like "hey jarvis" ("Each harvest set a timer", "Hit Elvis, ...").
+        leads = wake_like_leads(ctx.text)
         if (lead := _LEFTOVER_LEAD.match(ctx.text)) is not None:
-            rest = ctx.text[lead.end() :]
+            leads.append(ctx.text[lead.end() :])
+        for rest in leads:
             _, results = await asyncio.to_thread(self.recognize, rest, base_language(ctx.language))
             if self._plausible(results, prepare(rest, ctx.language), base_language(ctx.language)):
                 reply = await self._handle_one(replace(ctx, text=rest))

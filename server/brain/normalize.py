@@ -91,6 +91,59 @@ def strip_wake_phrase(text: str) -> str:
     return rest.lstrip(_SEPARATORS)
 
 
+# -- what is left of a garbled wake phrase ------------------------------------------------------
+
+_SOUND_RULES = (
+    (re.compile(r"dge|dg|ch|sh|tch|j|g(?=[eiy])|zh"), "j"),
+    (re.compile(r"ph|[bpfv]"), "b"),
+    (re.compile(r"th|[dt]"), "t"),
+    (re.compile(r"ck|[cgkq]"), "k"),
+    (re.compile(r"[szx]"), "s"),
+    (re.compile(r"[lr]"), "r"),
+    (re.compile(r"[mn]"), "n"),
+    (re.compile(r"[^bjktsrn]"), ""),
+)
+
+
+def sound_key(text: str) -> str:
+    """A coarse consonant skeleton: sound classes, vowels and h/w/y dropped, repeats merged.
+
+    "hey jarvis" -> "jrbs"; "Each harvest" -> "jrbst"; "Hit Elvis" -> "trbs"; "HR this" -> "rts".
+    """
+    key = "".join(ch for ch in _plain(text) if ch.isalpha())
+    for pattern, sound in _SOUND_RULES:
+        key = pattern.sub(sound, key)
+    return re.sub(r"(.)\1+", r"\1", key)
+
+
+WAKE_KEY = sound_key("hey jarvis")
+WAKE_LEAD_MAX_WORDS = 4
+"""Words at most that a misheard "hey jarvis" becomes ("A jar of this", "Page R of this")."""
+WAKE_LEAD_DISTANCE = 2
+"""Edits allowed between the words' sound key and that of "hey jarvis" ("jrbs")."""
+
+
+def wake_like_leads(text: str) -> list[str]:
+    """What follows the first 1-4 words when those words sound like "hey jarvis", best first.
+
+    For a transcript nothing else could be made of: whisper writes a wake phrase in an unfamiliar
+    voice as "HR this", "Each harvest", "Hit Elvis", "A jar of this" (measured, docs/intents.md).
+    The caller must still recognise what follows as a whole command: this only proposes.
+    """
+    words = list(_WORD.finditer(text))
+    found: list[tuple[int, int, str]] = []
+    for count in range(1, min(WAKE_LEAD_MAX_WORDS, len(words) - 1) + 1):
+        key = sound_key(" ".join(w.group() for w in words[:count]))
+        if len(key) < 2:
+            continue
+        distance = _distance(key, WAKE_KEY, WAKE_LEAD_DISTANCE)
+        if distance <= WAKE_LEAD_DISTANCE:
+            rest = text[words[count - 1].end() :].lstrip(_SEPARATORS)
+            if rest:
+                found.append((distance, count, rest))
+    return [rest for _, _, rest in sorted(found)]
+
+
 def strip_fillers(text: str, language: str = "en") -> str:
     """Remove hesitation words ("uh, set a timer" -> "set a timer"), with the comma that follows."""
     lang = language.split("-")[0].split("_")[0].lower()
