@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 from wyoming.asr import Transcript
 
+from jarvis.protocol.logs import ENV_VAR, private, transcript_level
 from jarvis.protocol.paths import check_writable, data_dir
 from jarvis.protocol.service import Connection
 from jarvis.server.brain.context import TurnContext
@@ -463,3 +464,76 @@ async def test_an_existing_world_readable_store_is_narrowed(tmp_path: Path) -> N
         assert set(_modes(tmp_path, "memory.sqlite3*").values()) == {0o600}
     finally:
         await store.close()
+
+
+# -- private words stay out of INFO logs (transcripts, answers) unless JARVIS_LOG_TRANSCRIPTS=1 ----
+
+SENTENCE = "Turn off the lights in the living room and set a timer for ten minutes."
+
+
+@pytest.fixture(scope="module")
+def stt_model() -> Any:
+    from jarvis.server.stt.engine import ModelLoader, SttSettings
+
+    return ModelLoader.load_sync(SttSettings())
+
+
+async def _transcribe_logged(stt_model: Any, caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    """A real utterance through the real STT service; the log lines of ``jarvis`` at ``level``."""
+    from speech import silence, speak
+
+    from jarvis.server.stt.__main__ import start_stt
+    from jarvis.server.stt.client import transcribe
+    from jarvis.server.stt.engine import ModelLoader, SttEngine, SttSettings
+
+    settings = SttSettings()
+    engine = SttEngine(settings, loader=ModelLoader.preloaded(settings, stt_model))
+    server = await start_stt("tcp://127.0.0.1:0", engine=engine)
+    try:
+        with caplog.at_level(level, logger="jarvis"):
+            result = await transcribe(server.uri, speak(SENTENCE) + silence(0.6), timeout=30)
+    finally:
+        await server.stop()
+        await engine.close()
+    assert "living room" in result.text.lower()
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+
+
+async def test_transcripts_are_not_in_info_logs(
+    stt_model: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    lines = await _transcribe_logged(stt_model, caplog, logging.INFO)
+    final = [line for line in lines if "transcript after" in line]
+    assert len(final) == 1 and final[0].endswith(" chars>"), final  # the metrics stay at INFO
+    assert not [line for line in lines if "living room" in line.lower()], lines
+
+
+async def test_transcripts_in_logs_when_opted_in_or_at_debug(
+    stt_model: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_VAR, "1")
+    lines = await _transcribe_logged(stt_model, caplog, logging.INFO)
+    assert any("transcript after" in line and "living room" in line.lower() for line in lines), lines
+    monkeypatch.delenv(ENV_VAR)
+    caplog.clear()
+    lines = await _transcribe_logged(stt_model, caplog, logging.DEBUG)
+    assert any("transcript after" in line and "living room" in line.lower() for line in lines), lines
+
+
+def test_transcript_level_and_private(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logger = logging.getLogger("jarvis.test.private")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert transcript_level() == logging.DEBUG
+    with caplog.at_level(logging.INFO, logger="jarvis.test.private"):
+        logger.info("Turn t1 ok text=%r", private("my PIN is 4711", logger))
+        logger.log(transcript_level(), "heard %r", "my PIN is 4711")
+    assert [r.getMessage() for r in caplog.records] == ["Turn t1 ok text=<14 chars>"]
+    monkeypatch.setenv(ENV_VAR, "yes")
+    assert transcript_level() == logging.INFO
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="jarvis.test.private"):
+        logger.info("Turn t1 ok text=%r", private("my PIN is 4711", logger))
+    assert [r.getMessage() for r in caplog.records] == ["Turn t1 ok text='my PIN is 4711'"]
