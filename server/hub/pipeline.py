@@ -37,6 +37,7 @@ from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, Not
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormat
+from jarvis.protocol.logs import private
 from jarvis.protocol.service import Connection
 
 from ..metrics import REGISTRY
@@ -388,7 +389,7 @@ class PipelineRun:
             result,
             self.info.satellite_id,
             " ".join(f"{k}={v:.0f}ms" for k, v in stages_ms.items()),
-            self.transcript,
+            private(self.transcript, _LOGGER),  # the words: DEBUG or JARVIS_LOG_TRANSCRIPTS=1
         )
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.emit(PipelineEventType.METRICS, {"turn_id": self.info.turn_id, "stages_ms": stages_ms})
