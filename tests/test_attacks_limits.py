@@ -509,3 +509,67 @@ async def test_hub_audio_queue_is_bounded(caplog: pytest.LogCaptureFixture) -> N
     run2.end_audio()
     run2.end_audio()  # twice is harmless
     assert run2.audio.qsize() == 101
+
+
+# -- web login brute force -------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_web_login_backs_off_per_address(tmp_path: Path) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from jarvis.server.web.app import SESSIONS_KEY, WebAppConfig, create_app
+    from jarvis.server.web.auth import LoginBackoff
+
+    token = "right-token-" + "x" * 20
+    app = create_app(WebAppConfig(token=token, data_dir=tmp_path, secure_cookie=False))
+    clock = FakeClock()
+    app[SESSIONS_KEY].login_backoff = LoginBackoff(free_failures=3, initial_s=1, max_s=8, clock=clock)
+    async with TestClient(TestServer(app)) as client:
+
+        async def attempt(guess: str) -> tuple[int, str | None]:
+            async with client.post("/api/login", json={"token": guess}) as resp:
+                return resp.status, resp.headers.get("Retry-After")
+
+        assert [await attempt("wrong") for _ in range(3)] == [(401, None)] * 3  # typos are free
+        assert await attempt("wrong") == (401, None)  # the 4th locks the address out for 1 s
+        assert await attempt(token) == (429, "1")  # not even checked while locked out
+        clock.now += 1
+        assert await attempt("wrong") == (401, None)
+        assert await attempt("wrong") == (429, "2")  # doubling
+        for _ in range(10):  # capped
+            clock.now += 10
+            await attempt("wrong")
+        assert await attempt(token) == (429, "8")
+        clock.now += 8
+        assert await attempt(token) == (200, None)  # a success resets the address
+        assert [await attempt("wrong") for _ in range(3)] == [(401, None)] * 3
+        assert (await attempt(token))[0] == 200
+        # The pairing link counts the same way.
+        for _ in range(4):
+            async with client.get("/?token=wrong", allow_redirects=False) as resp:
+                assert resp.status == 302
+        async with client.get(f"/?token={token}", allow_redirects=False) as resp:
+            assert resp.status == 429 and resp.headers["Retry-After"] == "1"
+
+
+def test_login_backoff_is_per_address_and_bounded() -> None:
+    from jarvis.server.web.auth import LoginBackoff
+
+    clock = FakeClock()
+    backoff = LoginBackoff(free_failures=0, initial_s=1, max_s=4, forget_s=100, max_addresses=3, clock=clock)
+    assert backoff.failed("a") == 1 and backoff.retry_after("a") == 1
+    assert backoff.retry_after("b") == 0  # another address is not slowed down
+    for address in "bcde":
+        backoff.failed(address)
+    assert len(backoff._failures) == 3 and backoff.retry_after("a") == 0  # oldest forgotten first
+    clock.now += 101
+    assert backoff.retry_after("e") == 0  # forgotten after forget_s
+    assert backoff.failed("e") == 1  # and counted afresh

@@ -38,6 +38,7 @@ from .auth import (
     SESSION_KEY,
     SessionStore,
     make_auth_middleware,
+    remote_address,
     set_session_cookie,
     valid_user_id,
 )
@@ -166,11 +167,19 @@ async def manifest(request: web.Request) -> web.Response:
 # --- auth ----------------------------------------------------------------------------------------
 async def login(request: web.Request) -> web.Response:
     config = request.app[CONFIG_KEY]
+    backoff, address = request.app[SESSIONS_KEY].login_backoff, remote_address(request)
+    if (wait := backoff.retry_after(address)) > 0:  # locked out: not even checked
+        response = _json_error(429, "too-many-attempts", f"too many wrong tokens; retry in {wait:.0f} s")
+        response.headers.update(backoff.headers(wait))
+        return response
     body = await read_json(request)
     token = body.get("token")
     if not isinstance(token, str) or not tokens_match(config.token, token):
-        _LOGGER.warning("Failed web login from %s", request.remote)
+        lockout = backoff.failed(address)
+        locked = f"; locked out for {lockout:.0f} s" if lockout else ""
+        _LOGGER.warning("Failed web login from %s%s", request.remote, locked)
         return _json_error(401, "unauthorized", "wrong token")
+    backoff.succeeded(address)
     user = body.get("user") or config.default_user
     if not isinstance(user, str) or not valid_user_id(user):
         return _json_error(400, "bad-user", "user ids are 1-64 letters, digits, '_', '.', '-'")

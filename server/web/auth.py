@@ -10,9 +10,11 @@ log in again with the token (the QR code). Every route except the login page, it
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -53,12 +55,94 @@ class Session:
     last_seen: float
 
 
-class SessionStore:
-    """In-memory sessions keyed by an unguessable id (``secrets.token_urlsafe(32)``)."""
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0
+    locked_until: float = 0.0
 
-    def __init__(self, idle_s: float = SESSION_IDLE_S) -> None:
+
+class LoginBackoff:
+    """Per-address lockout after failed logins: brute force gets 429 and a ``Retry-After``.
+
+    The first ``free_failures`` wrong tokens cost nothing (typos). Each further one locks the
+    address out for ``initial_s`` doubling per failure, capped at ``max_s``; while locked out, a
+    login is not even checked. A success resets the address; a record is forgotten ``forget_s``
+    after its last failure, and at most ``max_addresses`` are kept (oldest first out), so the table
+    cannot grow without bound either. (Unchecked, 6,500 wrong logins per second were answered.)
+    """
+
+    def __init__(
+        self,
+        free_failures: int = 5,
+        initial_s: float = 1.0,
+        max_s: float = 60.0,
+        *,
+        forget_s: float = 900.0,
+        max_addresses: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if free_failures < 0 or initial_s < 0 or max_s < initial_s or max_addresses < 1:
+            raise ValueError("LoginBackoff wants free_failures, initial_s >= 0, max_s >= initial_s")
+        self.free_failures = free_failures
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.forget_s = forget_s
+        self.max_addresses = max_addresses
+        self._clock = clock
+        self._failures: OrderedDict[str, _Failures] = OrderedDict()
+
+    def retry_after(self, address: str) -> float:
+        """Seconds before ``address`` may try again (0: now)."""
+        record = self._failures.get(address)
+        if record is None:
+            return 0.0
+        now = self._clock()
+        if now - record.last > self.forget_s:
+            del self._failures[address]
+            return 0.0
+        return max(0.0, record.locked_until - now)
+
+    def failed(self, address: str) -> float:
+        """Count a wrong login; returns the lockout it earned (seconds, 0 while still free)."""
+        now = self._clock()
+        record = self._failures.pop(address, None) or _Failures()
+        if now - record.last > self.forget_s:
+            record = _Failures()
+        record.count += 1
+        record.last = now
+        over = record.count - self.free_failures
+        lockout = min(self.max_s, self.initial_s * 2 ** min(over - 1, 64)) if over > 0 else 0.0
+        record.locked_until = now + lockout
+        self._failures[address] = record  # most recent last
+        while len(self._failures) > self.max_addresses:
+            self._failures.popitem(last=False)
+        return lockout
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+    @staticmethod
+    def headers(wait: float) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(wait)))}
+
+
+def remote_address(request: web.Request) -> str:
+    """The key the login backoff counts under (the peer's address; behind a proxy, the proxy's)."""
+    return request.remote or "unknown"
+
+
+class SessionStore:
+    """In-memory sessions keyed by an unguessable id (``secrets.token_urlsafe(32)``).
+
+    It also holds the :class:`LoginBackoff` every way of logging in (``POST /api/login``, a
+    pairing link) consults.
+    """
+
+    def __init__(self, idle_s: float = SESSION_IDLE_S, login_backoff: LoginBackoff | None = None) -> None:
         self.idle_s = idle_s
         self._sessions: dict[str, Session] = {}
+        self.login_backoff = login_backoff or LoginBackoff()
 
     def create(self, user_id: str) -> Session:
         now = time.monotonic()
@@ -162,9 +246,18 @@ def make_auth_middleware(
         if "token" in request.query and request.method == "GET":
             # The pairing link / QR code: log in, then redirect to the same URL without the token
             # so it does not stay in the address bar or the history.
+            backoff, address = sessions.login_backoff, remote_address(request)
+            if (wait := backoff.retry_after(address)) > 0:
+                return web.Response(
+                    status=429,
+                    text=f"Too many wrong tokens from this address; try again in {math.ceil(wait)} s.",
+                    headers=backoff.headers(wait),
+                )
             if not tokens_match(token, request.query.get("token")):
                 _LOGGER.warning("Wrong token in a pairing link from %s", request.remote)
+                backoff.failed(address)
                 raise web.HTTPFound("/login?error=token")
+            backoff.succeeded(address)
             user = request.query.get("user") or default_user
             if not valid_user_id(user):
                 raise web.HTTPFound("/login?error=user")
