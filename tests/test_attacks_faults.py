@@ -28,12 +28,21 @@ from jarvis.protocol.logs import ENV_VAR, private, transcript_level
 from jarvis.protocol.paths import check_writable, data_dir
 from jarvis.protocol.service import Connection
 from jarvis.server.brain.context import TurnContext
-from jarvis.server.brain.handler import BrainSettings, _default_fast_paths, start_brain
-from jarvis.server.brain.llm.scripted import ScriptedLLM
+from jarvis.server.brain.handler import (
+    Brain,
+    BrainSettings,
+    TurnEnd,
+    _default_fast_paths,
+    default_tools,
+    start_brain,
+)
+from jarvis.server.brain.llm.base import ToolCall
+from jarvis.server.brain.llm.scripted import ScriptedLLM, ScriptedTurn
 from jarvis.server.brain.memory import MemoryStore, MemoryWriteError
 from jarvis.server.brain.timers import TimerManager
 from jarvis.server.brain.tools.base import ToolError
 from jarvis.server.brain.tools.memory_tools import ForgetTool
+from jarvis.server.brain.tools.registry import ToolRegistry
 from jarvis.server.web.__main__ import WebServer, start_web
 from jarvis.server.web.store import WebStore
 
@@ -410,6 +419,25 @@ async def test_a_full_disk_loses_no_answer_and_says_why(
     warned = [r.getMessage() for r in caplog.records if "conversation history" in r.getMessage()]
     assert len(warned) == 1 and "the disk is full" in warned[0]
     assert len(await memory.list_facts("alice")) == kept  # nothing lost, nothing half-written
+
+
+async def test_llm_remember_on_a_full_disk_tells_the_model_why(memory: MemoryStore) -> None:
+    """With an LLM, the remember tool fails with the cause and the sentence to say; the turn ends
+    normally (its history write is skipped) and nothing is lost."""
+    await memory.add_fact("ann", "my bike is blue")
+    (pages,) = memory._db.execute("PRAGMA page_count").fetchone()
+    memory._db.execute(f"PRAGMA max_page_count = {pages}")
+    llm = ScriptedLLM(
+        [ScriptedTurn(tool_calls=[ToolCall("remember", {"fact": "x" * 5000}, "r")]), "Sorry about that."]
+    )
+    brain = Brain(llm, memory, ToolRegistry(default_tools(memory)), [], None, BrainSettings(onboarding=False))
+    ends = [
+        i async for i in brain.turn(TurnContext(text="remember this", user_id="ann", conversation_id="c"))
+    ]
+    assert isinstance(ends[-1], TurnEnd) and ends[-1].handled and ends[-1].text == "Sorry about that."
+    told = llm.calls[1].messages[-1]["content"]
+    assert "the disk is full" in told and "I can't save to my memory right now: the disk is full." in told
+    assert [f.fact for f in await memory.list_facts("ann")] == ["my bike is blue"]
 
 
 # -- privacy of the files: 0700 data dir, 0600 SQLite files (and their -wal/-shm), whatever the umask
