@@ -41,6 +41,7 @@ from . import calculator
 from .context import Reply, TurnContext
 from .normalize import wake_like_leads
 from .numbers import normalize_numbers, words_to_number
+from .repair import repairs, vocabulary
 from .timers import Timer, TimerError, TimerManager
 
 _LOGGER = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ STOP = "JarvisStop"
 
 _LEFTOVER_LEAD = re.compile(r"^\s*[^\W\d_]+(?:\s+[^\W\d_]+)?\s*,\s+", re.UNICODE)
 MAX_COMPOUND_PARTS = 3
+MAX_FALLBACKS = 24
+"""Alternative readings of one transcript tried at most (wake-like leads, one-word repairs)."""
 _CONJUNCTION = re.compile(r"\s*,?\s+\b(?:and then|and also|and|then|et puis|et aussi|et|puis)\b\s+", re.I)
 """Where a compound request splits: "what time is it and what day is it", « … et … »."""
 
@@ -527,7 +530,12 @@ _ARTICLES = {
     "en": ("the ", "my ", "a ", "an "),
     "fr": ("les ", "le ", "la ", "l'", "mes ", "mon ", "ma ", "du ", "des ", "de la ", "de l'", "de "),
 }
-_BAD_NAMES = {"a", "an", "the", "my", "all", "every", "un", "une", "le", "la", "les", "tous", "mon", "mes"}
+_BAD_NAMES = {
+    "a", "an", "the", "my", "all", "every", "un", "une", "le", "la", "les", "tous", "mon", "mes",
+    # function words whisper slips in ("set to timer"): never what someone names a timer
+    "to", "of", "for", "at", "in", "on", "it", "is", "this", "that", "and", "or",
+    "de", "du", "des", "à", "en", "ce", "et", "ou",
+}  # fmt: skip
 
 
 def _clean_name(name: str, lang: str) -> str | None:
@@ -587,6 +595,7 @@ class IntentRecognizer:
         self.profile_name = profile_name
         root = sentences_dir or Path(str(resources.files("jarvis.server.brain").joinpath("sentences")))
         self._intents = _load_intents(str(root))
+        self._root = str(root)
         self._handlers: dict[str, Callable[[RecognizeResult, TurnContext, str, str], Awaitable[Reply | None]]]
         self._handlers = {
             GET_TIME: self._get_time,
@@ -633,16 +642,22 @@ class IntentRecognizer:
         leads = wake_like_leads(ctx.text)
         if (lead := _LEFTOVER_LEAD.match(ctx.text)) is not None:
             leads.append(ctx.text[lead.end() :])
-        for rest in leads:
-            _, results = await asyncio.to_thread(self.recognize, rest, base_language(ctx.language))
-            if self._plausible(results, prepare(rest, ctx.language), base_language(ctx.language)):
-                reply = await self._handle_one(replace(ctx, text=rest))
+        lang = base_language(ctx.language)
+        # Then one STT slip repaired (repair.py): in the whole text, then after a wake-like lead.
+        vocab = self._vocabulary(lang)
+        tried = {ctx.text}
+        for text in [*leads, *(r for base in [ctx.text, *leads] for r in repairs(base, lang, vocab))]:
+            if text in tried or len(tried) > MAX_FALLBACKS:
+                continue
+            tried.add(text)
+            _, results = await asyncio.to_thread(self.recognize, text, lang)
+            if self._plausible(results, prepare(text, lang), lang):
+                reply = await self._handle_one(replace(ctx, text=text))
                 if reply is not None:
                     return reply
         parts = [p for p in _CONJUNCTION.split(ctx.text) if p.strip(" ,.?!")]
         if not 1 < len(parts) <= MAX_COMPOUND_PARTS:
             return None
-        lang = base_language(ctx.language)
         recognized = [await asyncio.to_thread(self.recognize, part, lang) for part in parts]
         if not all(self._plausible(results, prepared, lang) for prepared, results in recognized):
             return None  # recognise every part before acting on any of them
@@ -673,6 +688,9 @@ class IntentRecognizer:
         return None
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _vocabulary(self, lang: str) -> frozenset[str]:
+        return vocabulary(self._root, lang) if lang in self._intents else frozenset()
 
     def _plausible(self, results: list[RecognizeResult], prepared: str, lang: str) -> bool:
         """Some result is a real match: not only the ``{expression}`` catch-all on non-arithmetic."""
@@ -798,6 +816,12 @@ class IntentRecognizer:
         if (result.intent_metadata or {}).get("by_duration"):
             wanted = self._duration(result)
             timers = [t for t in timers if abs(t.total_seconds - wanted) < 1]
+        metadata = result.intent_metadata or {}
+        plural = re.search(r"\b(?:timers|minuteurs|minuteries)\b", prepared, re.I) is not None
+        if len(timers) > 1 and name is None and not metadata.get("all") and not plural:
+            if not metadata.get("by_duration"):
+                # "cancel the timer" with several running: which one? (never all of them at once)
+                return IntentReply(speech=self._which_timer(len(timers), lang), intent=CANCEL_TIMER)
         if not timers:
             if lang == "fr":
                 speech = f"Il n'y a pas de minuteur {name}." if name else "Il n'y a aucun minuteur à annuler."

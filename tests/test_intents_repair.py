@@ -1,0 +1,104 @@
+"""Tolerant matching: one STT slip repaired (server/brain/repair.py), never a false action."""
+
+from __future__ import annotations
+
+import pytest
+
+from jarvis.server.brain.context import TurnContext
+from jarvis.server.brain.intents import IntentRecognizer, IntentReply
+from jarvis.server.brain.repair import repairs, vocabulary
+from jarvis.server.brain.timers import TimerManager
+
+
+@pytest.fixture
+def timers() -> TimerManager:
+    return TimerManager()
+
+
+@pytest.fixture
+def recognizer(timers: TimerManager) -> IntentRecognizer:
+    return IntentRecognizer(timers)
+
+
+async def ask(recognizer: IntentRecognizer, text: str, lang: str = "en") -> IntentReply | None:
+    reply = await recognizer.handle(TurnContext(text=text, language=lang, satellite_id="kitchen"))
+    assert reply is None or isinstance(reply, IntentReply)
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "intent"),
+    [
+        ("set to timer for ten minutes", "en", "JarvisStartTimer"),  # a word slipped in
+        ("start the timor for five minutes", "en", "JarvisStartTimer"),  # a near-spelling
+        ("mets un minouteur de cinq minutes", "fr", "JarvisStartTimer"),
+        ("what's the tyme", "en", "JarvisGetTime"),
+    ],
+)
+async def test_one_slip_is_repaired(recognizer: IntentRecognizer, text: str, lang: str, intent: str) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == intent, (text, reply)
+    if intent == "JarvisStartTimer":
+        assert reply.speech in (
+            "Timer set for 10 minutes.",
+            "Timer set for 5 minutes.",
+            "Minuteur réglé sur 5 minutes.",
+        )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "and pause the timer please",  # whisper's "unpause": deleting "and" would pause it
+        "don't set a timer for ten minutes",
+        "set the table for ten people",
+        "tell me about the time machine movie",
+        "how many minutes are in a year",
+        "timber is a good building material",
+    ],
+)
+async def test_what_one_repair_cannot_make_a_command_goes_to_the_agent(
+    recognizer: IntentRecognizer, text: str
+) -> None:
+    assert await ask(recognizer, text) is None
+
+
+def test_repairs_never_touch_negations_numbers_or_and() -> None:
+    from importlib import resources
+
+    vocab = vocabulary(str(resources.files("jarvis.server.brain").joinpath("sentences")), "en")
+    assert {"timer", "cancel", "minutes"} <= vocab
+    proposals = repairs("don't set 10 timers and go", "en", vocab)
+    assert all("don't" in p and "10" in p and " and " in p for p in proposals), proposals
+
+
+async def test_a_timer_is_never_named_after_a_function_word(recognizer: IntentRecognizer) -> None:
+    reply = await ask(recognizer, "set to timer for ten minutes")
+    assert reply is not None and reply.speech == "Timer set for 10 minutes."  # not "To timer set"
+
+
+async def test_cancel_the_timer_with_several_running_asks_which(
+    recognizer: IntentRecognizer, timers: TimerManager
+) -> None:
+    await ask(recognizer, "set a timer for 5 minutes")
+    await ask(recognizer, "set a pasta timer for 10 minutes")
+    reply = await ask(recognizer, "cancel the timer")
+    assert reply is not None and reply.speech.startswith("You have 2 timers. Which one?")
+    assert len(timers.list("kitchen")) == 2  # nothing cancelled
+    reply = await ask(recognizer, "cancel the pasta timer")
+    assert reply is not None and reply.speech == "Pasta timer cancelled."
+    await ask(recognizer, "set a timer for 7 minutes")
+    reply = await ask(recognizer, "cancel all my timers")
+    assert reply is not None and reply.speech == "2 timers cancelled."
+    assert timers.list("kitchen") == []
+
+
+async def test_annule_le_minuteur_with_several_asks_which_and_tous_cancels_all(
+    recognizer: IntentRecognizer, timers: TimerManager
+) -> None:
+    await ask(recognizer, "mets un minuteur de 5 minutes", "fr")
+    await ask(recognizer, "mets un minuteur de 8 minutes", "fr")
+    reply = await ask(recognizer, "annule le minuteur", "fr")
+    assert reply is not None and reply.speech.startswith("Vous avez 2 minuteurs : lequel ?")
+    reply = await ask(recognizer, "annule tous les minuteurs", "fr")
+    assert reply is not None and reply.speech == "2 minuteurs annulés."
