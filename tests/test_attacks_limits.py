@@ -172,6 +172,26 @@ async def test_total_cap_refuses_when_full() -> None:
         await _close_all([refused, *held])
 
 
+async def test_unix_socket_server_is_capped_too(tmp_path: Path) -> None:
+    from jarvis.protocol.service import Connection
+
+    path = tmp_path / "wyoming.sock"
+    for _ in range(2):  # the second start finds the first one's stale socket file
+        server = WyomingServer(
+            f"unix://{path}", Describable, connection_limits=ConnectionLimits(max_per_address=1)
+        )
+        await server.start()
+        try:
+            async with await Connection.open(server.uri) as first, await Connection.open(server.uri) as extra:
+                await first.write_event(Describe().event())
+                answer = await first.read_event(timeout=5)
+                assert answer is not None and Info.is_type(answer.type)
+                refused = await extra.read_event(timeout=5)
+                assert refused is not None and refused.data["code"] == "too-many-connections"
+        finally:
+            await server.stop()
+
+
 # -- slowloris and idle peers -----------------------------------------------------------------------
 
 
