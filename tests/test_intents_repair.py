@@ -102,3 +102,23 @@ async def test_annule_le_minuteur_with_several_asks_which_and_tous_cancels_all(
     assert reply is not None and reply.speech.startswith("Vous avez 2 minuteurs : lequel ?")
     reply = await ask(recognizer, "annule tous les minuteurs", "fr")
     assert reply is not None and reply.speech == "2 minuteurs annulés."
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "intent"),
+    [
+        ("please set a timer for 12 minutes. Thanks.", "en", "JarvisStartTimer"),
+        ("what time is it, thank you", "en", "JarvisGetTime"),
+        ("quelle heure est-il, merci", "fr", "JarvisGetTime"),
+    ],
+)
+async def test_thanks_around_a_command_carry_nothing(
+    recognizer: IntentRecognizer, text: str, lang: str, intent: str
+) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == intent
+
+
+@pytest.mark.parametrize("text", ["thanks", "thank you for the help with the timer"])
+async def test_thanks_alone_is_not_a_command(recognizer: IntentRecognizer, text: str) -> None:
+    assert await ask(recognizer, text) is None
