@@ -73,7 +73,8 @@ class TtsSettings:
     host: str = "127.0.0.1"
     port: int = 10200
     voice: str | None = None
-    """Piper voice model path (.onnx); None = the bundled voice."""
+    """Piper voice model path (.onnx); None = the bundled voice. Several voices, one per answer
+    language, as comma-separated ``[LANG=]PATH``: ``"/v/joe.onnx,fr=/v/fr_FR-siwis-medium.onnx"``."""
     workers: int = 0
     """Sentences synthesized at once; 0 = number of CPU cores."""
 

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from jarvis.protocol.service import stop_signal
@@ -67,7 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--stt-model", help="faster-whisper model name or path (default: bundled tiny.en)")
     models.add_argument("--language", help="speech language (default en)")
     models.add_argument("--device", choices=["cpu", "cuda", "auto"], help="STT device (default cpu)")
-    models.add_argument("--voice", help="piper voice .onnx (default: the bundled voice)")
+    models.add_argument(
+        "--voice",
+        action="append",
+        metavar="[LANG=]PATH",
+        help="piper voice .onnx: PATH for the default voice (default: the bundled en_US-joe-medium), "
+        "LANG=PATH for answers in LANG, e.g. fr=fr_FR-siwis-medium.onnx; repeatable",
+    )
     models.add_argument(
         "--llm", help="auto (default), ollama, openai, none (local intents only) or scripted:PLAN.json"
     )
@@ -95,7 +101,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "stt.model": args.stt_model,
             "stt.language": args.language,
             "stt.device": args.device,
-            "tts.voice": args.voice,
+            "tts.voice": ",".join(args.voice) if args.voice else None,
             "brain.llm": args.llm,
             "brain.model": args.model,
             "brain.ollama_host": args.ollama_host,
@@ -129,6 +135,7 @@ async def start_services(
     from .stt.engine import SttSettings as EngineSttSettings
     from .tts.__main__ import start_tts
     from .tts.engine import VoiceSettings
+    from .tts.voices import parse_voice_options
 
     cfg_stt, cfg_tts, cfg_brain = settings.stt, settings.tts, settings.brain
     stt = await start_stt(
@@ -144,10 +151,12 @@ async def start_services(
     )
     stack.push_async_callback(stt.stop)
 
+    paths = parse_voice_options(cfg_tts.voice.split(",")) if cfg_tts.voice else {}
     voice = VoiceSettings(workers=cfg_tts.workers)
-    if cfg_tts.voice:
-        voice = VoiceSettings(model=Path(cfg_tts.voice), workers=cfg_tts.workers)
-    tts = await start_tts(_uri(cfg_tts.host, cfg_tts.port), voice)
+    if None in paths:
+        voice = VoiceSettings(model=paths[None], workers=cfg_tts.workers)
+    by_language = {code: replace(voice, model=path) for code, path in paths.items() if code is not None}
+    tts = await start_tts(_uri(cfg_tts.host, cfg_tts.port), voice, language_voices=by_language)
     stack.push_async_callback(tts.stop)
 
     llm = make_llm(

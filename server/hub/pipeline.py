@@ -34,7 +34,14 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, NotHandled
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeStopped,
+    SynthesizeVoice,
+)
 
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormat
 from jarvis.protocol.logs import private
@@ -465,10 +472,10 @@ class PipelineRun:
             raise SpeechToTextError("stt-unavailable", f"speech-to-text failed: {err}") from err
         self.stamp("transcript")
         text = text.strip()
-        heard = {"text": text}
+        transcript: dict[str, Any] = {"text": text}
         if self.heard_language:
-            heard["language"] = self.heard_language
-        await self.emit(PipelineEventType.TRANSCRIPT, heard)
+            transcript["language"] = self.heard_language
+        await self.emit(PipelineEventType.TRANSCRIPT, transcript)
         if not text:
             raise NoSpeechError("no-text", "Nothing was recognized")
         return text
@@ -557,9 +564,13 @@ class PipelineRun:
             self.audio_stopped = True
             await self.emit(PipelineEventType.AUDIO_STOP)
 
+    def _voice(self) -> SynthesizeVoice:
+        return SynthesizeVoice(language=self.answer_language)
+
     async def _speak_streaming(self, tts: Connection, sentences: asyncio.Queue[str | None]) -> None:
         async def send() -> None:
-            await tts.write_event(SynthesizeStart().event())
+            # The voice of the answer's language (TTS falls back to its default voice, and says so).
+            await tts.write_event(SynthesizeStart(voice=self._voice()).event())
             while (sentence := await sentences.get()) is not None:
                 self.stamp("tts_request")
                 await tts.write_event(SynthesizeChunk(text=sentence + " ").event())
@@ -588,7 +599,7 @@ class PipelineRun:
         relay = _AudioRelay(self)
         while (sentence := await sentences.get()) is not None:
             self.stamp("tts_request")
-            await tts.write_event(Synthesize(text=sentence).event())
+            await tts.write_event(Synthesize(text=sentence, voice=self._voice()).event())
             while True:
                 event = await _read(tts, self.services.service_timeout_s, "TTS")
                 if Error.is_type(event.type):

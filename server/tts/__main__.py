@@ -9,7 +9,8 @@ import argparse
 import asyncio
 import functools
 import logging
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import replace
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 
@@ -18,6 +19,7 @@ from jarvis.protocol.service import WyomingServer, stop_signal
 
 from .engine import PiperEngine, VoiceSettings, default_voice_path
 from .handler import HandlerSettings, TtsHandler
+from .voices import VoiceBook, parse_voice_options
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,9 +27,9 @@ DEFAULT_URI = "tcp://127.0.0.1:10200"
 PROGRAM_NAME = "jarvis-piper"
 
 
-def build_info(engine: PiperEngine) -> Info:
-    """The ``info`` answered to ``describe``: one program with the loaded voice."""
-    voice = engine.info
+def build_info(engine: PiperEngine, voices: VoiceBook | None = None) -> Info:
+    """The ``info`` answered to ``describe``: one program with every loaded voice, the default first."""
+    engines = voices.engines if voices is not None else [engine]
     piper = Attribution(name="rhasspy", url="https://github.com/OHF-Voice/piper1-gpl")
     return Info(
         tts=[
@@ -48,6 +50,7 @@ def build_info(engine: PiperEngine) -> Info:
                         languages=list(voice.languages),
                         speakers=[TtsVoiceSpeaker(name=s) for s in voice.speakers] or None,
                     )
+                    for voice in (e.info for e in engines)
                 ],
             )
         ]
@@ -57,12 +60,25 @@ def build_info(engine: PiperEngine) -> Info:
 class TtsServer(WyomingServer):
     """A started TTS server; :meth:`stop` also releases the engine if the server loaded it."""
 
-    def __init__(self, uri: str, engine: PiperEngine, settings: HandlerSettings, own_engine: bool) -> None:
+    def __init__(
+        self,
+        uri: str,
+        engine: PiperEngine,
+        settings: HandlerSettings,
+        own_engine: bool,
+        voices: VoiceBook | None = None,
+    ) -> None:
         self.engine = engine
-        self.info = build_info(engine)
+        self.voices = voices or VoiceBook(engine)
+        self.info = build_info(engine, self.voices)
         self.settings = settings
         self._own_engine = own_engine
-        super().__init__(uri, functools.partial(TtsHandler, engine=engine, info=self.info, settings=settings))
+        super().__init__(
+            uri,
+            functools.partial(
+                TtsHandler, engine=engine, info=self.info, settings=settings, voices=self.voices
+            ),
+        )
 
     @property
     def connections(self) -> int:
@@ -72,7 +88,7 @@ class TtsServer(WyomingServer):
     async def stop(self) -> None:
         await super().stop()
         if self._own_engine:
-            self.engine.close()
+            self.voices.close()
 
 
 async def start_tts(
@@ -80,21 +96,46 @@ async def start_tts(
     voice: VoiceSettings | None = None,
     settings: HandlerSettings | None = None,
     engine: PiperEngine | None = None,
+    language_voices: Mapping[str, VoiceSettings] | None = None,
+    voices: VoiceBook | None = None,
 ) -> TtsServer:
-    """Load the voice (unless ``engine`` is given; then ``voice`` is ignored) and start serving.
+    """Load the voice (unless ``engine`` or ``voices`` is given; then ``voice`` is ignored) and the
+    voice of each language in ``language_voices`` (``{"fr": ...}``), and start serving.
 
     Returns the started server; ``await server.stop()`` (or ``async with``) ends it. Use port 0 for
     any free port and read ``server.port``/``server.uri``.
     """
-    own = engine is None
+    own = engine is None and voices is None
+    if voices is not None:
+        engine = voices.default
     if engine is None:
         engine = await asyncio.to_thread(PiperEngine.load, voice or VoiceSettings())
-    server = TtsServer(uri, engine, settings or HandlerSettings(), own_engine=own)
+        loaded = {}
+        try:
+            for code, settings_for_language in (language_voices or {}).items():
+                loaded[code] = await asyncio.to_thread(PiperEngine.load, settings_for_language)
+        except BaseException:
+            for extra in loaded.values():
+                extra.close()
+            engine.close()
+            raise
+        voices = VoiceBook(engine, loaded)
+    if voices is None:
+        voices = VoiceBook(engine)
+    for code in voices.missing(["en", "fr"]):
+        _LOGGER.warning(
+            "No %s voice: %s answers are spoken with %s. Add a piper voice: --voice %s=PATH (docs/tts.md)",
+            code,
+            code,
+            engine.info.name,
+            code,
+        )
+    server = TtsServer(uri, engine, settings or HandlerSettings(), own_engine=own, voices=voices)
     try:
         await server.start()
     except BaseException:
         if own:
-            engine.close()
+            voices.close()
         raise
     return server
 
@@ -103,9 +144,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--uri", default=DEFAULT_URI, help=f"where to listen (default {DEFAULT_URI})")
     parser.add_argument(
         "--voice",
-        type=Path,
-        default=None,
-        help="piper voice .onnx (its .onnx.json beside it); default: the bundled en_US-joe-medium",
+        action="append",
+        default=[],
+        metavar="[LANG=]PATH",
+        help="piper voice .onnx (its .onnx.json beside it): PATH for the default voice (default: the "
+        "bundled en_US-joe-medium), LANG=PATH for answers in LANG, e.g. fr=fr_FR-siwis-medium.onnx "
+        "(repeatable)",
     )
     parser.add_argument("--length-scale", type=float, help="phoneme length: < 1 faster, > 1 slower")
     parser.add_argument("--noise-scale", type=float, help="generator noise (voice default if unset)")
@@ -131,13 +175,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     discovery.add_zeroconf_argument(parser, "tts")
 
 
-def settings_from_args(args: argparse.Namespace) -> tuple[VoiceSettings, HandlerSettings]:
+def settings_from_args(
+    args: argparse.Namespace,
+) -> tuple[VoiceSettings, HandlerSettings, dict[str, VoiceSettings]]:
+    """The default voice, the handler's settings, and the voice of each ``--voice LANG=PATH``."""
     if args.samples_per_chunk < 1:
         raise SystemExit("--samples-per-chunk must be at least 1")
     if args.workers < 0 or args.threads < 0:
         raise SystemExit("--workers and --threads must not be negative")
+    try:
+        paths = parse_voice_options(args.voice or [])
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
     voice = VoiceSettings(
-        model=args.voice or default_voice_path(),
+        model=paths.get(None) or default_voice_path(),
         length_scale=args.length_scale,
         noise_scale=args.noise_scale,
         noise_w=args.noise_w,
@@ -151,12 +202,13 @@ def settings_from_args(args: argparse.Namespace) -> tuple[VoiceSettings, Handler
         max_text_chars=args.max_text_chars,
         split_first_clause=args.split_first_clause,
     )
-    return voice, handler
+    by_language = {code: replace(voice, model=path) for code, path in paths.items() if code is not None}
+    return voice, handler, by_language
 
 
 async def run(args: argparse.Namespace) -> int:
-    voice, handler = settings_from_args(args)
+    voice, handler, by_language = settings_from_args(args)
     with stop_signal() as stop:
-        server = await start_tts(args.uri, voice, handler)
+        server = await start_tts(args.uri, voice, handler, language_voices=by_language)
         await discovery.serve_until_stopped(server, args.zeroconf, stop)
     return 0

@@ -34,6 +34,7 @@ from jarvis.protocol.wire import DEFAULT_LIMITS, WireLimits
 
 from .engine import CHANNELS, SAMPLE_WIDTH, PiperEngine, VoiceError
 from .text import SentenceSplitter, clean_for_speech, speak_clock_times, truncate_text
+from .voices import Choice, VoiceBook
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class HandlerSettings:
 @dataclass(frozen=True)
 class _Begin:
     speaker_id: int | None
+    choice: Choice
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,12 @@ class TtsHandler(ServiceHandler):
         info: Info,
         settings: HandlerSettings,
         limits: WireLimits = DEFAULT_LIMITS,
+        voices: VoiceBook | None = None,
     ) -> None:
         super().__init__(reader, writer, limits)
         self.engine = engine
+        self.voices = voices or VoiceBook(engine)
+        """The loaded voices; a request picks one by its ``voice`` (name, else language)."""
         self.info = info
         self.settings = settings
         self._stream: _Request | None = None
@@ -106,8 +111,6 @@ class TtsHandler(ServiceHandler):
         self._pending = 0
         """Requests begun and not yet finished by the speaker (bounded by max_queued_requests)."""
         self._speaker: asyncio.Task[None] | None = None
-        # Clock times are said the way speakers of the voice's language say them (English, French).
-        self._language = engine.info.languages[0] if engine.info.languages else ""
 
     # -- reading side ------------------------------------------------------------------------
 
@@ -135,9 +138,10 @@ class TtsHandler(ServiceHandler):
             return True
         if not await self._admit():
             return True
-        speaker_id = await self._speaker_id(event)
+        choice = self.voices.choose(event.data.get("voice"))
+        speaker_id = await self._speaker_id(event, choice.engine)
         request = self._new_request()
-        self._enqueue(_Begin(speaker_id))
+        self._enqueue(_Begin(speaker_id, choice))
         await self._add_text(request, text)
         self._enqueue_sentences(request.splitter.finish())
         self._enqueue(_End(streaming=False))
@@ -151,7 +155,8 @@ class TtsHandler(ServiceHandler):
         if not await self._admit():
             self._stream.refused = True
             return True
-        self._enqueue(_Begin(await self._speaker_id(event)))
+        choice = self.voices.choose(event.data.get("voice"))
+        self._enqueue(_Begin(await self._speaker_id(event, choice.engine), choice))
         return True
 
     async def _on_stream_chunk(self, event: Event) -> bool:
@@ -197,13 +202,13 @@ class TtsHandler(ServiceHandler):
     def _new_request(self) -> _Request:
         return _Request(SentenceSplitter(split_first_clause=self.settings.split_first_clause))
 
-    async def _speaker_id(self, event: Event) -> int | None:
+    async def _speaker_id(self, event: Event, engine: PiperEngine) -> int | None:
         voice = event.data.get("voice")
         speaker = voice.get("speaker") if isinstance(voice, dict) else None
         if speaker is None:
             return None
         try:
-            return self.engine.resolve_speaker(str(speaker))
+            return engine.resolve_speaker(str(speaker))
         except VoiceError as err:
             await self.write_error(f"{err}; using the default speaker", "bad-speaker")
             return None
@@ -245,29 +250,32 @@ class TtsHandler(ServiceHandler):
     async def _speak_queue(self) -> None:
         started = False
         speaker_id: int | None = None
+        choice = self.voices.choose(None)
         while True:
             work = await self._queue.get()
             if isinstance(work, _Begin):
-                started, speaker_id = False, work.speaker_id
+                started, speaker_id, choice = False, work.speaker_id, work.choice
             elif isinstance(work, _Sentence):
-                started = await self._speak(work.text, speaker_id, started)
+                started = await self._speak(work.text, speaker_id, started, choice)
             else:
                 if not started:
-                    await self.write_event(self._audio_start().event())
+                    await self.write_event(self._audio_start(choice.engine).event())
                 await self.write_event(AudioStop().event())
                 if work.streaming:
                     await self.write_event(SynthesizeStopped().event())
                 started = False
                 self._pending -= 1
 
-    async def _speak(self, sentence: str, speaker_id: int | None, started: bool) -> bool:
+    async def _speak(self, sentence: str, speaker_id: int | None, started: bool, choice: Choice) -> bool:
         text = clean_for_speech(sentence)
         if not text:
             return started
-        text = speak_clock_times(text, self._language)
+        # Clock times are said the way speakers of the text's language say them (English, French).
+        text = speak_clock_times(text, choice.language)
+        engine = choice.engine
         _LOGGER.debug("%s: synthesizing %r", self.peer, text)
         try:
-            pcm = await self.engine.synthesize(text, speaker_id)
+            pcm = await engine.synthesize(text, speaker_id)
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -275,9 +283,9 @@ class TtsHandler(ServiceHandler):
             await self.write_error(f"synthesis failed: {err}", "synthesis-failed")
             return started
         if not started:
-            await self.write_event(self._audio_start().event())
+            await self.write_event(self._audio_start(engine).event())
             started = True
-        rate = self.engine.sample_rate
+        rate = engine.sample_rate
         step = self.settings.samples_per_chunk * SAMPLE_WIDTH * CHANNELS
         for offset in range(0, len(pcm), step):
             chunk = AudioChunk(
@@ -286,8 +294,9 @@ class TtsHandler(ServiceHandler):
             await self.write_event(chunk.event())
         return started
 
-    def _audio_start(self) -> AudioStart:
-        return AudioStart(rate=self.engine.sample_rate, width=SAMPLE_WIDTH, channels=CHANNELS)
+    @staticmethod
+    def _audio_start(engine: PiperEngine) -> AudioStart:
+        return AudioStart(rate=engine.sample_rate, width=SAMPLE_WIDTH, channels=CHANNELS)
 
     async def disconnect(self) -> None:
         """The client left: stop speaking to it, including the inference running for it."""
