@@ -24,6 +24,8 @@ from typing import Any
 from sentence_stream import SentenceBoundaryDetector
 from wyoming.event import Event
 
+from jarvis.protocol.logs import private
+
 from .context import Reply, TurnContext
 from .llm import LLMBackend, LLMError, Message, ToolCall, complete
 from .memory import MemoryStore, Pending, UserSnapshot
@@ -155,7 +157,11 @@ class Agent:
                             ctx.conversation_id, ctx.user_id, call.name, call.arguments, action, time.time()
                         )
                     )
-                    _LOGGER.info("Sensitive call %s(%s) waits for confirmation", call.name, call.arguments)
+                    _LOGGER.info(
+                        "Sensitive call %s(%s) waits for confirmation",
+                        call.name,
+                        private(call.arguments, _LOGGER),
+                    )
                     yield Output(text=say("confirm", ctx.language, action=action))
                     return
                 result = await self.run_tool(tool, call, ctx)
@@ -214,7 +220,7 @@ class Agent:
         result = await self.run_tool(tool, call, ctx)
         if result.is_error:
             return Reply(say("tool_failed", ctx.language, error=result.text), list(result.events))
-        _LOGGER.info("Confirmed %s ran: %s", pending.tool, result.text)
+        _LOGGER.info("Confirmed %s ran: %s", pending.tool, private(result.text, _LOGGER))
         return Reply(say("confirm_done", ctx.language), list(result.events))
 
     # -- memory -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 from hassil import Intents, recognize_all
 from hassil.intents import SlotList, TextSlotList
 
+from jarvis.protocol.logs import private
 from jarvis.server.homeassistant import HomeAssistantClient, HomeAssistantError
 from jarvis.server.homeassistant.actions import Values, execute, is_sensitive_entity, plan_calls
 from jarvis.server.homeassistant.registry import DOMAIN_WORDS, HAEntity, HARegistry
@@ -319,7 +320,10 @@ class HAIntentRecognizer:
         if match is None:
             return None
         if any(is_sensitive_entity(e) for e in match.entities):
-            _LOGGER.info("%r targets a sensitive device; leaving it to the agent's confirmation", ctx.text)
+            _LOGGER.info(
+                "%r targets a sensitive device; leaving it to the agent's confirmation",
+                private(ctx.text, _LOGGER),
+            )
             return None
         lang = _language(ctx.language)
         values = Values(
@@ -336,7 +340,7 @@ class HAIntentRecognizer:
         try:
             await execute(self.client, calls)
         except HomeAssistantError as err:
-            _LOGGER.error("Home Assistant call for %r failed: %s", ctx.text, err)
+            _LOGGER.error("Home Assistant call for %r failed: %s", private(ctx.text, _LOGGER), err)
             return Reply(_SPEECH[lang]["error"])
         _LOGGER.info(
             "HA intent %s on %s in %.0f ms",

@@ -37,6 +37,8 @@ from typing import Any
 
 from hassil import Intents, RecognizeResult, recognize_all
 
+from jarvis.protocol.logs import private
+
 from . import calculator
 from .context import Reply, TurnContext
 from .normalize import wake_like_leads
@@ -976,7 +978,7 @@ class IntentRecognizer:
         except calculator.CalculatorSyntaxError:
             return None  # not arithmetic after all: let the agent have it
         except calculator.CalculatorError as err:
-            _LOGGER.info("Calculation %r refused: %s", arithmetic.expression, err)
+            _LOGGER.info("Calculation %r refused: %s", private(arithmetic.expression, _LOGGER), err)
             speech = _calculator_error(str(err), lang)
             return IntentReply(speech=speech, intent=CALCULATE)
         answer = speak_number(value, lang)
