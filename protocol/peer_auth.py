@@ -20,6 +20,10 @@ from wyoming.event import Event, Eventable
 _PEER_AUTH_TYPE = "jarvis-peer-auth"
 _PEER_AUTHED_TYPE = "jarvis-peer-authed"
 
+#: The brain keeps the timers of clients that did not authenticate under ``unverified:<id>``; no real
+#: satellite may take such an id.
+UNVERIFIED_PREFIX = "unverified:"
+
 #: A user id anyone may assert where one is accepted (hub auth, web API): no paths, no control chars.
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 

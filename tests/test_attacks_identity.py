@@ -300,7 +300,12 @@ async def test_the_hub_rejects_a_bad_user_id(user_id: Any) -> None:
 @pytest.mark.parametrize("field", ["satellite_id", "area", "name"])
 async def test_the_hub_rejects_bad_labels(field: str) -> None:
     async with Hub(hub_settings(), TOKEN, stt=[DEAD], tts=[DEAD], brain=[DEAD], peer_secret=SECRET) as hub:
-        for bad in ({"x": 1}, "x" * 10_000, "kitchen\x00"):
+        for bad in (
+            {"x": 1},
+            "x" * 10_000,
+            "kitchen\x00",
+            *(["unverified:kitchen"] * (field == "satellite_id")),
+        ):
             data: dict[str, Any] = {"token": TOKEN, "satellite_id": "kitchen", field: bad}
             async with await Connection.open(hub.uri) as conn:
                 await conn.write_event(Event("jarvis-auth", data))

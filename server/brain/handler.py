@@ -35,7 +35,7 @@ from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, Not
 from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info
 
 from jarvis.protocol import __version__
-from jarvis.protocol.peer_auth import PeerAuth, PeerAuthed, secrets_match
+from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, PeerAuth, PeerAuthed, secrets_match
 from jarvis.protocol.service import ServiceHandler, WyomingServer
 
 from .agent import Agent, AgentSettings, Output
@@ -54,8 +54,6 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_URI = "tcp://127.0.0.1:10500"
 LANGUAGES = ["en", "fr"]
-UNVERIFIED_PREFIX = "unverified:"
-"""The timer namespace of clients that did not prove they are the hub (``unverified:<device id>``)."""
 
 
 class FastPath(Protocol):

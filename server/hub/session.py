@@ -37,7 +37,7 @@ from wyoming.wake import Detection
 
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormatError
 from jarvis.protocol.events import Auth, AuthOk, Feedback, TurnMetrics
-from jarvis.protocol.peer_auth import valid_user_id
+from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, valid_user_id
 from jarvis.protocol.service import ServiceHandler
 
 from ..tokens import tokens_match
@@ -420,6 +420,8 @@ def _auth_problem(data: dict[str, object]) -> str | None:
         return "satellite_id is required (a string)"
     if len(satellite_id) > MAX_LABEL_CHARS or not satellite_id.isprintable():
         return f"satellite_id must be at most {MAX_LABEL_CHARS} printable characters"
+    if satellite_id.startswith(UNVERIFIED_PREFIX):
+        return f"satellite_id must not start with {UNVERIFIED_PREFIX!r}"
     user_id = data.get("user_id")
     if user_id is not None and user_id != "" and not valid_user_id(user_id):
         return "user_id must be 1-64 letters, digits, '_', '.' or '-'"
