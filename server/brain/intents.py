@@ -15,6 +15,11 @@ How a transcript is matched:
    text). A handler may still refuse (e.g. the ``{expression}`` wildcard holds no arithmetic) and the
    next result is tried.
 
+The jobs live in their own modules: step 1 is :mod:`.intent_text` (``prepare``), the spoken answers
+(times, dates, durations, numbers) are :mod:`.speech`, the words-to-arithmetic parser behind
+``{expression}`` is :mod:`.arithmetic` (evaluated by :mod:`.calculator`). This module is the
+recognizer and its handlers; the names above are re-exported from here.
+
 Replies are :class:`IntentReply` (a :class:`~jarvis.server.brain.context.Reply` with the intent name).
 Stop/cancel ("stop", "never mind", "annule", "arrête") gives ``IntentReply(speech="", stop=True)``:
 the handler should stop speaking / end the turn and say nothing (see :func:`is_stop`).
@@ -25,26 +30,55 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import re
-import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from hassil import Intents, RecognizeResult, recognize_all
 
 from jarvis.protocol.logs import private
 
 from . import calculator
+from .arithmetic import Arithmetic, to_arithmetic
 from .context import Reply, TurnContext
+from .intent_text import base_language, fold, prepare, strip_accents_same_length
 from .normalize import wake_like_leads
-from .numbers import normalize_numbers, words_to_number
 from .repair import repairs, vocabulary
+from .speech import capitalize, speak_date, speak_duration, speak_number, speak_time
 from .timers import Timer, TimerError, TimerManager
+
+__all__ = [
+    "ADD_TIMER_TIME",
+    "CALCULATE",
+    "CANCEL_TIMER",
+    "GET_DATE",
+    "GET_NAME",
+    "GET_TIME",
+    "LANGUAGES",
+    "LIST_TIMERS",
+    "MAX_COMPOUND_PARTS",
+    "MAX_FALLBACKS",
+    "MAX_TEXT_LENGTH",
+    "PAUSE_TIMER",
+    "RESUME_TIMER",
+    "START_TIMER",
+    "STOP",
+    "TIMER_STATUS",
+    "Arithmetic",
+    "IntentRecognizer",
+    "IntentReply",
+    "ProfileName",
+    "base_language",
+    "is_stop",
+    "prepare",
+    "speak_date",
+    "speak_duration",
+    "speak_number",
+    "speak_time",
+    "to_arithmetic",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -90,282 +124,6 @@ def is_stop(reply: Reply | None) -> bool:
     return isinstance(reply, IntentReply) and reply.stop
 
 
-def base_language(language: str) -> str:
-    """ "en-US" -> "en", "fr_CA" -> "fr"."""
-    return re.split(r"[-_]", language.strip(), maxsplit=1)[0].lower()
-
-
-def _strip_accents_same_length(text: str) -> str:
-    """Remove accents without changing the length ("pâtes" -> "pates"; "œ" stays)."""
-    out = []
-    for ch in text:
-        decomposed = unicodedata.normalize("NFD", ch)
-        out.append(decomposed[0] if decomposed and not unicodedata.combining(decomposed[0]) else ch)
-    return "".join(out)
-
-
-def _fold(text: str) -> str:
-    return _strip_accents_same_length(text).casefold()
-
-
-# --------------------------------------------------------------------------------------------
-# Text preparation
-# --------------------------------------------------------------------------------------------
-
-_NUMBER = r"\d+(?:\.\d+)?"
-
-
-def _plus_half(unit_seconds: int, extra: float, out_unit: str) -> Callable[[re.Match[str]], str]:
-    def replace(match: re.Match[str]) -> str:
-        value = float(match.group(1)) + extra
-        seconds = value * unit_seconds
-        divisor = 60 if out_unit.startswith("min") else 1
-        return f"{_fmt_plain(seconds / divisor)} {out_unit}"
-
-    return replace
-
-
-def _fmt_plain(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-_EN_BEFORE = [
-    (re.compile(r"\bhalf (?:an|one) hour\b", re.I), "30 minutes"),
-    (re.compile(r"\bhalf (?:a|one) minute\b", re.I), "30 seconds"),
-    (re.compile(r"\b(?:a )?quarter (?:of )?an hour\b|\ba quarter hour\b", re.I), "15 minutes"),
-    (re.compile(r"\bthree quarters of an hour\b", re.I), "45 minutes"),
-    (re.compile(r"\b(?:an|a|one) hour and a half\b", re.I), "90 minutes"),
-    (re.compile(r"\b(?:an|a|one) minute and a half\b", re.I), "90 seconds"),
-    (re.compile(r"\b(?:an|a) (hour|minute|second)\b", re.I), r"1 \1"),
-]
-_EN_AFTER: list[tuple[re.Pattern[str], Any]] = [
-    (re.compile(rf"\b({_NUMBER}) hours? and (?:a half|0\.5)(?!\d)", re.I), _plus_half(3600, 0.5, "minutes")),
-    (re.compile(rf"\b({_NUMBER}) minutes? and (?:a half|0\.5)(?!\d)", re.I), _plus_half(60, 0.5, "seconds")),
-]
-_FR_BEFORE = [
-    (re.compile(r"\b(?:une |1 )?demi[- ]heure\b", re.I), "30 minutes"),
-    (re.compile(r"\b(?:une |1 )?demi[- ]minute\b", re.I), "30 secondes"),
-    (re.compile(r"\b(?:un |1 )?quart d['’ ]heure\b", re.I), "15 minutes"),
-    (re.compile(r"\btrois quarts d['’ ]heure\b", re.I), "45 minutes"),
-]
-_FR_AFTER: list[tuple[re.Pattern[str], Any]] = [
-    (re.compile(r"\b(?:une|un)\s+(heure|minute|seconde)\b", re.I), r"1 \1"),
-    (re.compile(rf"\b({_NUMBER}) heures? et demie?\b", re.I), _plus_half(3600, 0.5, "minutes")),
-    (re.compile(rf"\b({_NUMBER}) heures? et quart\b", re.I), _plus_half(3600, 0.25, "minutes")),
-    (re.compile(rf"\b({_NUMBER}) minutes? et demie?\b", re.I), _plus_half(60, 0.5, "secondes")),
-]
-# Inflections STT writes for a command verb ("cancelled the timer", "sets a timer"): matched as the verb.
-_VERB_FORMS = {
-    "en": [
-        (re.compile(r"\b(?:cancell?ed|cancell?ing|cancels)\b", re.I), "cancel"),
-        (re.compile(r"\b(?:sets|setting)\b", re.I), "set"),
-        (re.compile(r"\b(?:starts|started|starting)\b", re.I), "start"),
-        (re.compile(r"\b(?:stopped|stopping|stops)\b", re.I), "stop"),
-        (re.compile(r"\b(?:paused|pausing|pauses)\b", re.I), "pause"),
-    ],
-    "fr": [
-        (re.compile(r"\bannul(?:é|ée|er|ez|es)\b", re.I), "annule"),
-        (re.compile(r"\barr[êe]t(?:é|er|ez|es)\b", re.I), "arrête"),
-    ],
-}
-# "for like ten minutes": "like" as a hedge before a number carries nothing.
-_HEDGE_BEFORE_NUMBER = {"en": re.compile(r"\b(?:like|about|around|roughly) (?=\d)", re.I)}
-_HOUR_MINUTES = re.compile(r"\b(\d+)\s*h\s*(\d{1,2})\b(?!\s*(?:min|mn|minutes?)\b)", re.I)
-_HOURS_ONLY = re.compile(r"\b(\d+)\s*h\b", re.I)
-
-
-def prepare(text: str, language: str) -> str:
-    """The text the templates see before accents are removed (numbers as digits, idioms expanded)."""
-    lang = base_language(language)
-    text = " ".join(text.replace("’", "'").split())
-    before, after = (_FR_BEFORE, _FR_AFTER) if lang == "fr" else (_EN_BEFORE, _EN_AFTER)
-    for pattern, replacement in [*before, *_VERB_FORMS.get(lang, [])]:
-        text = pattern.sub(replacement, text)
-    text = normalize_numbers(text, lang)
-    if hedge := _HEDGE_BEFORE_NUMBER.get(lang):
-        text = hedge.sub("", text)
-    hour_word, minute_word = ("heures", "minutes") if lang == "fr" else ("hours", "minutes")
-    text = _HOUR_MINUTES.sub(rf"\1 {hour_word} \2 {minute_word}", text)
-    text = _HOURS_ONLY.sub(rf"\1 {hour_word}", text)
-    for pattern, replacement in after:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-# --------------------------------------------------------------------------------------------
-# Spoken output
-# --------------------------------------------------------------------------------------------
-
-_EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_FR_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_EN_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-_FR_MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
-
-
-def speak_time(now: datetime, lang: str) -> str:
-    if lang == "fr":
-        if now.minute == 0 and now.hour in (0, 12):
-            return "Il est minuit." if now.hour == 0 else "Il est midi."
-        if now.minute == 0:
-            return f"Il est {now.hour} h."
-        return f"Il est {now.hour} h {now.minute:02d}."
-    hour = now.hour % 12 or 12
-    suffix = "AM" if now.hour < 12 else "PM"
-    if now.minute == 0:
-        return f"It's {hour} {suffix}."
-    return f"It's {hour}:{now.minute:02d} {suffix}."
-
-
-def speak_date(now: datetime, lang: str) -> str:
-    if lang == "fr":
-        day = "1er" if now.day == 1 else str(now.day)
-        return f"Nous sommes le {_FR_WEEKDAYS[now.weekday()]} {day} {_FR_MONTHS[now.month - 1]} {now.year}."
-    return f"Today is {_EN_WEEKDAYS[now.weekday()]}, {_EN_MONTHS[now.month - 1]} {now.day}, {now.year}."
-
-
-_UNITS = {
-    "en": (("hour", "hours"), ("minute", "minutes"), ("second", "seconds"), "and"),
-    "fr": (("heure", "heures"), ("minute", "minutes"), ("seconde", "secondes"), "et"),
-}
-
-
-def speak_duration(seconds: float, lang: str, *, drop_seconds_over_an_hour: bool = False) -> str:
-    """5400 -> "1 hour and 30 minutes" / "1 heure et 30 minutes"."""
-    total = max(0, math.ceil(seconds - 1e-9))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if drop_seconds_over_an_hour and hours and secs:
-        minutes += 1  # round up: never announce less time than is left
-        secs = 0
-        if minutes == 60:
-            hours, minutes = hours + 1, 0
-    hour_w, minute_w, second_w, conj = _UNITS[lang if lang in _UNITS else "en"]
-    parts = []
-    for value, (singular, plural) in ((hours, hour_w), (minutes, minute_w), (secs, second_w)):
-        if value:
-            parts.append(f"{value} {singular if value == 1 else plural}")
-    if not parts:
-        return f"0 {second_w[1]}"
-    if len(parts) == 1:
-        return parts[0]
-    return f"{', '.join(parts[:-1])} {conj} {parts[-1]}"
-
-
-def speak_number(value: float, lang: str) -> str:
-    """92 -> "92", 2.5 -> "2.5" / "2,5", -3 -> "minus 3" / "moins 3"."""
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            text = str(int(value))
-        elif abs(value) >= 1e15 or (value != 0 and abs(value) < 1e-6):
-            text = f"{value:.6g}"
-        else:
-            text = f"{value:.6f}".rstrip("0").rstrip(".")
-            if text in ("0", "-0"):
-                text = f"{value:.6g}"
-    else:
-        text = str(value)
-    if lang == "fr":
-        text = text.replace(".", ",")
-    if text.startswith("-"):
-        text = ("moins " if lang == "fr" else "minus ") + text[1:]
-    return text
-
-
-def _capitalize(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-# --------------------------------------------------------------------------------------------
-# Arithmetic: words and symbols to a calculator expression
-# --------------------------------------------------------------------------------------------
-
-_SQRT = "sqrt"
-
-_EN_OPS: list[tuple[tuple[str, ...], str]] = [
-    (("raised", "to", "the", "power", "of"), "**"),
-    (("to", "the", "power", "of"), "**"),
-    (("to", "the", "power"), "**"),
-    (("raised", "to"), "**"),
-    (("the", "square", "root", "of"), _SQRT),
-    (("square", "root", "of"), _SQRT),
-    (("square", "root"), _SQRT),
-    (("multiplied", "by"), "*"),
-    (("multiply", "by"), "*"),
-    (("divided", "by"), "/"),
-    (("divide", "by"), "/"),
-    (("take", "away"), "-"),
-    (("per", "cent", "of"), "/100*"),
-    (("percent", "of"), "/100*"),
-    (("per", "cent"), "/100"),
-    (("percent",), "/100"),
-    (("open", "parenthesis"), "("),
-    (("close", "parenthesis"), ")"),
-    (("open", "bracket"), "("),
-    (("close", "bracket"), ")"),
-    (("times",), "*"),
-    (("x",), "*"),
-    (("over",), "/"),
-    (("plus",), "+"),
-    (("minus",), "-"),
-    (("less",), "-"),
-    (("power",), "**"),
-    (("squared",), "**2"),
-    (("cubed",), "**3"),
-    (("modulo",), "%"),
-    (("mod",), "%"),
-    (("pi",), "pi"),
-]
-_FR_OPS: list[tuple[tuple[str, ...], str]] = [
-    (("a", "la", "puissance"), "**"),
-    (("puissance",), "**"),
-    (("exposant",), "**"),
-    (("au", "carre"), "**2"),
-    (("au", "cube"), "**3"),
-    (("la", "racine", "carree", "de"), _SQRT),
-    (("racine", "carree", "de"), _SQRT),
-    (("racine", "carree"), _SQRT),
-    (("racine", "de"), _SQRT),
-    (("multiplie", "par"), "*"),
-    (("divise", "par"), "/"),
-    (("pour", "cent", "de"), "/100*"),
-    (("pourcent", "de"), "/100*"),
-    (("pour", "cent"), "/100"),
-    (("pourcent",), "/100"),
-    (("ouvre", "la", "parenthese"), "("),
-    (("ferme", "la", "parenthese"), ")"),
-    (("fois",), "*"),
-    (("x",), "*"),
-    (("sur",), "/"),
-    (("plus",), "+"),
-    (("moins",), "-"),
-    (("modulo",), "%"),
-    (("pi",), "pi"),
-]
-_SPOKEN_OPS = {
-    "en": {
-        "+": "plus", "-": "minus", "*": "times", "/": "divided by", "**": "to the power of",
-        "**2": "squared", "**3": "cubed", _SQRT: "the square root of", "/100*": "percent of",
-        "/100": "percent", "%": "modulo", "pi": "pi",
-    },
-    "fr": {
-        "+": "plus", "-": "moins", "*": "fois", "/": "divisé par", "**": "puissance",
-        "**2": "au carré", "**3": "au cube", _SQRT: "la racine carrée de", "/100*": "pour cent de",
-        "/100": "pour cent", "%": "modulo", "pi": "pi",
-    },
-}  # fmt: skip
-_SYMBOLS = {
-    "+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "/": "/", "÷": "/", "^": "**", "(": "(", ")": ")",
-}  # fmt: skip
-_EXPR_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[+\-−*×/÷^()%]|[^\W\d_]+(?:'[^\W\d_]+)?")
-_FILLERS = {"en": {"the", "and", "is", "equals", "equal", "to"}, "fr": {"la", "le", "et", "egale"}}
-
-
 _CALCULATOR_ERRORS = (
     # (part of the CalculatorError message, English, French)
     ("divide by zero", "You can't divide by zero.", "On ne peut pas diviser par zéro."),
@@ -390,138 +148,6 @@ def _calculator_error(message: str, lang: str) -> str:
     if lang == "fr":
         return "Désolé, je ne peux pas calculer ça : le nombre est trop grand."
     return "Sorry, I can't calculate that: the number is too large."
-
-
-@dataclass
-class Arithmetic:
-    expression: str
-    """For :func:`calculator.evaluate`."""
-    spoken: str
-    """How to say it back ("23 times 4")."""
-
-
-def _parse_number(token: str, lang: str) -> float | None:
-    if lang == "en" and re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", token):
-        token = token.replace(",", "")
-    elif token.count(",") == 1 and token.count(".") == 0:
-        token = token.replace(",", ".")
-    try:
-        value = float(token)
-    except ValueError:
-        return None
-    return int(value) if value.is_integer() and "." not in token else value
-
-
-# "divide 100 by 8" -> "100 divided by 8": the verb first, its two operands after it.
-_VERB_FIRST = {
-    "en": [
-        (re.compile(r"^\s*divide (.+?) (?:by|over) (.+)$", re.I), r"\1 divided by \2"),
-        (re.compile(r"^\s*multiply (.+?) (?:by|with|and) (.+)$", re.I), r"\1 times \2"),
-        (re.compile(r"^\s*(?:add|sum) (.+?) (?:and|to|plus) (.+)$", re.I), r"\1 plus \2"),
-        (re.compile(r"^\s*subtract (.+?) from (.+)$", re.I), r"\2 minus \1"),
-        (re.compile(r"^\s*(?:square|squared) (.+)$", re.I), r"\1 squared"),
-    ],
-    "fr": [
-        (re.compile(r"^\s*divis(?:e|ez|er) (.+?) par (.+)$", re.I), r"\1 divisé par \2"),
-        (re.compile(r"^\s*multipli(?:e|ez|er) (.+?) par (.+)$", re.I), r"\1 fois \2"),
-        (
-            re.compile(r"^\s*(?:additionn(?:e|ez|er)|ajout(?:e|ez|er)) (.+?) (?:et|à) (.+)$", re.I),
-            r"\1 plus \2",
-        ),
-        (re.compile(r"^\s*soustra(?:is|yez|ire) (.+?) de (.+)$", re.I), r"\2 moins \1"),
-    ],
-}
-
-
-def to_arithmetic(text: str, lang: str) -> Arithmetic | None:
-    """Turn "23 times 4" / "12 plus 7" / "divide 100 by 8" / "racine carrée de 16" into an expression.
-
-    None when the text is not purely arithmetic (unknown words, no operator, no number).
-    """
-    for pattern, replacement in _VERB_FIRST.get(lang, []):
-        text = pattern.sub(replacement, text.strip(" ?!.,"))
-    ops = _FR_OPS if lang == "fr" else _EN_OPS
-    spoken_ops = _SPOKEN_OPS.get(lang, _SPOKEN_OPS["en"])
-    fillers = _FILLERS.get(lang, _FILLERS["en"])
-    tokens = _EXPR_TOKEN.findall(_strip_accents_same_length(text).casefold())
-    leftover = _EXPR_TOKEN.sub("", _strip_accents_same_length(text).casefold())
-    if re.search(r"[^\s?!.,:;=]", leftover):
-        return None  # symbols we do not know (e.g. "&", "$")
-    expression: list[str] = []
-    spoken: list[str] = []
-    pending_sqrt = 0
-    operators = 0
-    numbers = 0
-    index = 0
-
-    def add_operand(python: str, words: str) -> None:
-        nonlocal pending_sqrt, numbers
-        expression.append(python)
-        spoken.append(words)
-        numbers += 1
-        if pending_sqrt:
-            expression.append(")" * pending_sqrt)
-            pending_sqrt = 0
-
-    while index < len(tokens):
-        token = tokens[index]
-        if token[0].isdigit():
-            value = _parse_number(token, lang)
-            if value is None:
-                return None
-            add_operand(repr(value) if isinstance(value, float) else str(value), speak_number(value, lang))
-            index += 1
-            continue
-        if token in _SYMBOLS:
-            symbol = _SYMBOLS[token]
-            expression.append(symbol)
-            if symbol not in "()":
-                spoken.append(spoken_ops[symbol])
-                operators += 1
-            index += 1
-            continue
-        if token == "%":
-            following = tokens[index + 1] if index + 1 < len(tokens) else None
-            if following in ("of", "de"):
-                symbol, index = "/100*", index + 2
-            elif following is None or following in ")":
-                symbol, index = "/100", index + 1
-            else:
-                symbol, index = "%", index + 1
-            expression.append(symbol)
-            spoken.append(spoken_ops[symbol])
-            operators += 1
-            continue
-        words, symbol = next(
-            ((words, symbol) for words, symbol in ops if tuple(tokens[index : index + len(words)]) == words),
-            ((), ""),
-        )
-        if words:
-            index += len(words)
-            if symbol == _SQRT:
-                expression.append("sqrt(")
-                spoken.append(spoken_ops[_SQRT])
-                pending_sqrt += 1
-                operators += 1
-            elif symbol == "pi":
-                add_operand("pi", "pi")
-            else:
-                expression.append(symbol)
-                spoken.append(spoken_ops[symbol])
-                operators += 1
-            continue
-        number = words_to_number(token, lang)
-        if number is not None:
-            add_operand(str(number), speak_number(number, lang))
-            index += 1
-            continue
-        if token in fillers:
-            index += 1
-            continue
-        return None
-    if pending_sqrt or not numbers or not operators:
-        return None
-    return Arithmetic("".join(expression), " ".join(spoken))
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,7 +182,7 @@ def _clean_name(name: str, lang: str) -> str | None:
 
 
 def _name_key(name: str) -> str:
-    key = _fold(name)
+    key = fold(name)
     return " ".join(word[:-1] if len(word) > 3 and word.endswith("s") else word for word in key.split())
 
 
@@ -625,7 +251,7 @@ class IntentRecognizer:
         if intents is None or not text.strip() or len(text) > MAX_TEXT_LENGTH:
             return text, []
         prepared = prepare(text, lang)
-        results = list(recognize_all(_strip_accents_same_length(prepared), intents, language=lang))
+        results = list(recognize_all(strip_accents_same_length(prepared), intents, language=lang))
         results.sort(key=_score)
         return prepared, results
 
@@ -750,17 +376,17 @@ class IntentRecognizer:
             paused = not timer.is_active
             if lang == "fr":
                 return f"Il reste {left} sur {self._label(timer, lang)}{' (en pause)' if paused else ''}."
-            return f"{_capitalize(left)} left on {self._label(timer, lang)}{' (paused)' if paused else ''}."
+            return f"{capitalize(left)} left on {self._label(timer, lang)}{' (paused)' if paused else ''}."
         if lang == "fr":
             parts = [f"Vous avez {len(timers)} minuteurs."]
             for timer in timers:
                 left = speak_duration(self.timers.remaining(timer), lang, drop_seconds_over_an_hour=True)
-                parts.append(f"{_capitalize(self._label(timer, lang))} : il reste {left}.")
+                parts.append(f"{capitalize(self._label(timer, lang))} : il reste {left}.")
         else:
             parts = [f"You have {len(timers)} timers."]
             for timer in timers:
                 left = speak_duration(self.timers.remaining(timer), lang, drop_seconds_over_an_hour=True)
-                parts.append(f"{_capitalize(self._label(timer, lang))} has {left} left.")
+                parts.append(f"{capitalize(self._label(timer, lang))} has {left} left.")
         return " ".join(parts)
 
     # -- handlers ----------------------------------------------------------------------------
@@ -804,7 +430,7 @@ class IntentRecognizer:
             label = f"Minuteur {timer.name}" if timer.name else "Minuteur"
             speech = f"{label} réglé sur {duration}."
         else:
-            label = f"{_capitalize(timer.name)} timer" if timer.name else "Timer"
+            label = f"{capitalize(timer.name)} timer" if timer.name else "Timer"
             speech = f"{label} set for {duration}."
         return IntentReply(speech=speech, events=[event], intent=START_TIMER)
 
@@ -838,7 +464,7 @@ class IntentRecognizer:
             if lang == "fr":
                 speech = f"Minuteur {timer.name} annulé." if timer.name else "Minuteur annulé."
             else:
-                speech = f"{_capitalize(timer.name)} timer cancelled." if timer.name else "Timer cancelled."
+                speech = f"{capitalize(timer.name)} timer cancelled." if timer.name else "Timer cancelled."
         else:
             speech = (
                 f"{len(timers)} minuteurs annulés." if lang == "fr" else f"{len(timers)} timers cancelled."
@@ -915,7 +541,7 @@ class IntentRecognizer:
         else:
             done = "paused" if pause else "resumed"
             if len(timers) == 1:
-                label = f"{_capitalize(timers[0].name)} timer" if timers[0].name else "Timer"
+                label = f"{capitalize(timers[0].name)} timer" if timers[0].name else "Timer"
                 speech = f"{label} {done}."
             else:
                 speech = f"{len(timers)} timers {done}."
@@ -961,7 +587,7 @@ class IntentRecognizer:
             speech = f"J'ai {verb} {amount} {label}. Il reste {left}."
         else:
             verb, prep = ("Removed", "from") if subtract else ("Added", "to")
-            speech = f"{verb} {amount} {prep} {label}. {_capitalize(left)} left."
+            speech = f"{verb} {amount} {prep} {label}. {capitalize(left)} left."
         return IntentReply(speech=speech, events=[event], intent=ADD_TIMER_TIME)
 
     async def _calculate(
@@ -983,7 +609,7 @@ class IntentRecognizer:
             return IntentReply(speech=speech, intent=CALCULATE)
         answer = speak_number(value, lang)
         verb = "égale" if lang == "fr" else "is"
-        return IntentReply(speech=f"{_capitalize(arithmetic.spoken)} {verb} {answer}.", intent=CALCULATE)
+        return IntentReply(speech=f"{capitalize(arithmetic.spoken)} {verb} {answer}.", intent=CALCULATE)
 
     async def _get_name(self, result: RecognizeResult, ctx: TurnContext, lang: str, prepared: str) -> Reply:
         name = await self.profile_name(ctx.user_id) if self.profile_name is not None else None

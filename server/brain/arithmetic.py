@@ -1,0 +1,226 @@
+"""Words and symbols to a calculator expression: "23 times 4", « racine carrée de 16 ».
+
+:func:`to_arithmetic` parses the spoken form into an expression for the safe evaluator
+(:func:`jarvis.server.brain.calculator.evaluate`) and the words to say it back with.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .intent_text import strip_accents_same_length
+from .numbers import words_to_number
+from .speech import speak_number
+
+_SQRT = "sqrt"
+
+_EN_OPS: list[tuple[tuple[str, ...], str]] = [
+    (("raised", "to", "the", "power", "of"), "**"),
+    (("to", "the", "power", "of"), "**"),
+    (("to", "the", "power"), "**"),
+    (("raised", "to"), "**"),
+    (("the", "square", "root", "of"), _SQRT),
+    (("square", "root", "of"), _SQRT),
+    (("square", "root"), _SQRT),
+    (("multiplied", "by"), "*"),
+    (("multiply", "by"), "*"),
+    (("divided", "by"), "/"),
+    (("divide", "by"), "/"),
+    (("take", "away"), "-"),
+    (("per", "cent", "of"), "/100*"),
+    (("percent", "of"), "/100*"),
+    (("per", "cent"), "/100"),
+    (("percent",), "/100"),
+    (("open", "parenthesis"), "("),
+    (("close", "parenthesis"), ")"),
+    (("open", "bracket"), "("),
+    (("close", "bracket"), ")"),
+    (("times",), "*"),
+    (("x",), "*"),
+    (("over",), "/"),
+    (("plus",), "+"),
+    (("minus",), "-"),
+    (("less",), "-"),
+    (("power",), "**"),
+    (("squared",), "**2"),
+    (("cubed",), "**3"),
+    (("modulo",), "%"),
+    (("mod",), "%"),
+    (("pi",), "pi"),
+]
+_FR_OPS: list[tuple[tuple[str, ...], str]] = [
+    (("a", "la", "puissance"), "**"),
+    (("puissance",), "**"),
+    (("exposant",), "**"),
+    (("au", "carre"), "**2"),
+    (("au", "cube"), "**3"),
+    (("la", "racine", "carree", "de"), _SQRT),
+    (("racine", "carree", "de"), _SQRT),
+    (("racine", "carree"), _SQRT),
+    (("racine", "de"), _SQRT),
+    (("multiplie", "par"), "*"),
+    (("divise", "par"), "/"),
+    (("pour", "cent", "de"), "/100*"),
+    (("pourcent", "de"), "/100*"),
+    (("pour", "cent"), "/100"),
+    (("pourcent",), "/100"),
+    (("ouvre", "la", "parenthese"), "("),
+    (("ferme", "la", "parenthese"), ")"),
+    (("fois",), "*"),
+    (("x",), "*"),
+    (("sur",), "/"),
+    (("plus",), "+"),
+    (("moins",), "-"),
+    (("modulo",), "%"),
+    (("pi",), "pi"),
+]
+_SPOKEN_OPS = {
+    "en": {
+        "+": "plus", "-": "minus", "*": "times", "/": "divided by", "**": "to the power of",
+        "**2": "squared", "**3": "cubed", _SQRT: "the square root of", "/100*": "percent of",
+        "/100": "percent", "%": "modulo", "pi": "pi",
+    },
+    "fr": {
+        "+": "plus", "-": "moins", "*": "fois", "/": "divisé par", "**": "puissance",
+        "**2": "au carré", "**3": "au cube", _SQRT: "la racine carrée de", "/100*": "pour cent de",
+        "/100": "pour cent", "%": "modulo", "pi": "pi",
+    },
+}  # fmt: skip
+_SYMBOLS = {
+    "+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "/": "/", "÷": "/", "^": "**", "(": "(", ")": ")",
+}  # fmt: skip
+_EXPR_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[+\-−*×/÷^()%]|[^\W\d_]+(?:'[^\W\d_]+)?")
+_FILLERS = {"en": {"the", "and", "is", "equals", "equal", "to"}, "fr": {"la", "le", "et", "egale"}}
+
+
+@dataclass
+class Arithmetic:
+    expression: str
+    """For :func:`calculator.evaluate`."""
+    spoken: str
+    """How to say it back ("23 times 4")."""
+
+
+def _parse_number(token: str, lang: str) -> float | None:
+    if lang == "en" and re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", token):
+        token = token.replace(",", "")
+    elif token.count(",") == 1 and token.count(".") == 0:
+        token = token.replace(",", ".")
+    try:
+        value = float(token)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() and "." not in token else value
+
+
+# "divide 100 by 8" -> "100 divided by 8": the verb first, its two operands after it.
+_VERB_FIRST = {
+    "en": [
+        (re.compile(r"^\s*divide (.+?) (?:by|over) (.+)$", re.I), r"\1 divided by \2"),
+        (re.compile(r"^\s*multiply (.+?) (?:by|with|and) (.+)$", re.I), r"\1 times \2"),
+        (re.compile(r"^\s*(?:add|sum) (.+?) (?:and|to|plus) (.+)$", re.I), r"\1 plus \2"),
+        (re.compile(r"^\s*subtract (.+?) from (.+)$", re.I), r"\2 minus \1"),
+        (re.compile(r"^\s*(?:square|squared) (.+)$", re.I), r"\1 squared"),
+    ],
+    "fr": [
+        (re.compile(r"^\s*divis(?:e|ez|er) (.+?) par (.+)$", re.I), r"\1 divisé par \2"),
+        (re.compile(r"^\s*multipli(?:e|ez|er) (.+?) par (.+)$", re.I), r"\1 fois \2"),
+        (
+            re.compile(r"^\s*(?:additionn(?:e|ez|er)|ajout(?:e|ez|er)) (.+?) (?:et|à) (.+)$", re.I),
+            r"\1 plus \2",
+        ),
+        (re.compile(r"^\s*soustra(?:is|yez|ire) (.+?) de (.+)$", re.I), r"\2 moins \1"),
+    ],
+}
+
+
+def to_arithmetic(text: str, lang: str) -> Arithmetic | None:
+    """Turn "23 times 4" / "12 plus 7" / "divide 100 by 8" / "racine carrée de 16" into an expression.
+
+    None when the text is not purely arithmetic (unknown words, no operator, no number).
+    """
+    for pattern, replacement in _VERB_FIRST.get(lang, []):
+        text = pattern.sub(replacement, text.strip(" ?!.,"))
+    ops = _FR_OPS if lang == "fr" else _EN_OPS
+    spoken_ops = _SPOKEN_OPS.get(lang, _SPOKEN_OPS["en"])
+    fillers = _FILLERS.get(lang, _FILLERS["en"])
+    tokens = _EXPR_TOKEN.findall(strip_accents_same_length(text).casefold())
+    leftover = _EXPR_TOKEN.sub("", strip_accents_same_length(text).casefold())
+    if re.search(r"[^\s?!.,:;=]", leftover):
+        return None  # symbols we do not know (e.g. "&", "$")
+    expression: list[str] = []
+    spoken: list[str] = []
+    pending_sqrt = 0
+    operators = 0
+    numbers = 0
+    index = 0
+
+    def add_operand(python: str, words: str) -> None:
+        nonlocal pending_sqrt, numbers
+        expression.append(python)
+        spoken.append(words)
+        numbers += 1
+        if pending_sqrt:
+            expression.append(")" * pending_sqrt)
+            pending_sqrt = 0
+
+    while index < len(tokens):
+        token = tokens[index]
+        if token[0].isdigit():
+            value = _parse_number(token, lang)
+            if value is None:
+                return None
+            add_operand(repr(value) if isinstance(value, float) else str(value), speak_number(value, lang))
+            index += 1
+            continue
+        if token in _SYMBOLS:
+            symbol = _SYMBOLS[token]
+            expression.append(symbol)
+            if symbol not in "()":
+                spoken.append(spoken_ops[symbol])
+                operators += 1
+            index += 1
+            continue
+        if token == "%":
+            following = tokens[index + 1] if index + 1 < len(tokens) else None
+            if following in ("of", "de"):
+                symbol, index = "/100*", index + 2
+            elif following is None or following in ")":
+                symbol, index = "/100", index + 1
+            else:
+                symbol, index = "%", index + 1
+            expression.append(symbol)
+            spoken.append(spoken_ops[symbol])
+            operators += 1
+            continue
+        words, symbol = next(
+            ((words, symbol) for words, symbol in ops if tuple(tokens[index : index + len(words)]) == words),
+            ((), ""),
+        )
+        if words:
+            index += len(words)
+            if symbol == _SQRT:
+                expression.append("sqrt(")
+                spoken.append(spoken_ops[_SQRT])
+                pending_sqrt += 1
+                operators += 1
+            elif symbol == "pi":
+                add_operand("pi", "pi")
+            else:
+                expression.append(symbol)
+                spoken.append(spoken_ops[symbol])
+                operators += 1
+            continue
+        number = words_to_number(token, lang)
+        if number is not None:
+            add_operand(str(number), speak_number(number, lang))
+            index += 1
+            continue
+        if token in fillers:
+            index += 1
+            continue
+        return None
+    if pending_sqrt or not numbers or not operators:
+        return None
+    return Arithmetic("".join(expression), " ".join(spoken))
