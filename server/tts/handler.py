@@ -30,6 +30,7 @@ from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
 from jarvis.protocol.service import ServiceHandler
+from jarvis.protocol.tasks import cancel_and_wait
 from jarvis.protocol.wire import DEFAULT_LIMITS, WireLimits
 
 from .engine import CHANNELS, SAMPLE_WIDTH, PiperEngine, VoiceError
@@ -307,13 +308,7 @@ class TtsHandler(ServiceHandler):
             if not task.cancelled() and (err := task.exception()) is not None:
                 _LOGGER.error("%s: speaker task failed: %r", self.peer, err)
             return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+        await cancel_and_wait(task)
         with contextlib.suppress(asyncio.QueueEmpty):
             while True:
                 self._queue.get_nowait()

@@ -38,6 +38,7 @@ from wyoming.pipeline import PipelineStage, RunPipeline
 
 from jarvis.protocol.events import Auth, AuthOk
 from jarvis.protocol.service import Connection
+from jarvis.protocol.tasks import cancel_and_wait
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -119,14 +120,6 @@ def client_event(message: Any) -> Event:
     if kind == "detection":
         return Event(type="detection", data={"name": str(data.get("name", "hey_jarvis"))[:64]})
     return Event(type=kind, data={})  # played
-
-
-async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait for it; a cancellation of the caller still propagates."""
-    task.cancel()
-    await asyncio.wait([task])
-    if not task.cancelled() and task.exception() is not None:
-        _LOGGER.debug("task %s ended with %r", task.get_name(), task.exception())
 
 
 class HubBridge:
@@ -287,7 +280,7 @@ class HubBridge:
                     _LOGGER.warning("Hub connection failed: %s", err)
                 finally:
                     self._hub = None
-                    await _cancel_and_wait(pinger)
+                    await cancel_and_wait(pinger)
                     await hub.close()
                 if self.ws.closed:
                     return
@@ -343,7 +336,7 @@ class HubBridge:
                     _LOGGER.debug("websocket error: %s", self.ws.exception())
                     break
         finally:
-            await _cancel_and_wait(hub_task)
+            await cancel_and_wait(hub_task)
             hub = self._hub
             if hub is not None:
                 await hub.close()
