@@ -101,6 +101,11 @@ class TurnMetrics(Eventable):
     turn_id: str
     stages_ms: dict[str, float] = field(default_factory=dict)
     """e.g. {"wake": 0, "speech_end": 1830.2, "endpoint": 2410.0, "transcript": 2501.3, ...}"""
+    outcome: str | None = None
+    """How the turn ended: ``answered`` (an answer was spoken or sent), ``not-handled`` (the brain
+    judged the utterance not for Jarvis, e.g. "Thanks for watching."), ``silent`` (handled with
+    nothing to say, e.g. "never mind"), or ``failed``/``cancelled``. A client still waiting for an
+    answer ends the turn when the outcome is not ``answered``."""
 
     @staticmethod
     def is_type(event_type: str) -> bool:
@@ -109,7 +114,8 @@ class TurnMetrics(Eventable):
     def event(self) -> Event:
         return Event(
             type=_TURN_METRICS_TYPE,
-            data={"turn_id": self.turn_id, "stages_ms": dict(self.stages_ms)},
+            data={"turn_id": self.turn_id, "stages_ms": dict(self.stages_ms)}
+            | ({"outcome": self.outcome} if self.outcome else {}),
         )
 
     @staticmethod
@@ -121,6 +127,7 @@ class TurnMetrics(Eventable):
             stages_ms={str(k): float(v) for k, v in stages.items()}
             if isinstance(stages, dict)
             else {},
+            outcome=str(data["outcome"]) if isinstance(data.get("outcome"), str) else None,
         )
 
 

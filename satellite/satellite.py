@@ -485,6 +485,8 @@ class Satellite:
             self.printer(
                 f"metrics: {json.dumps({'turn_id': metrics.turn_id, 'stages_ms': metrics.stages_ms})}"
             )
+            if self.state is State.WAITING and metrics.outcome not in (None, "answered"):
+                await self._turn_without_answer(metrics.outcome)
         else:
             _LOGGER.debug("Ignoring %r from the hub", etype)
 
@@ -642,6 +644,21 @@ class Satellite:
     def _mark(self, name: str) -> None:
         if self._turn_started is not None and name not in self._turn_marks:
             self._turn_marks[name] = time.monotonic()
+
+    async def _turn_without_answer(self, outcome: str) -> None:
+        """The hub closed the turn with nothing to play: end it here now, not at the turn timeout."""
+        why = {
+            "not-handled": "the utterance was not for Jarvis",
+            "silent": "Jarvis had nothing to say",
+        }.get(outcome, f"the turn ended: {outcome}")
+        self.printer(f"no-answer: {outcome}: {why}")
+        _LOGGER.info("Turn ended without an answer (%s)", outcome)
+        self.turns_completed += 1
+        self._notify()
+        self._turn_started = None
+        self._set_state(State.IDLE)
+        if self.settings.run.once:
+            self.stop(ExitCode.OK, why)
 
     async def _answer_played(self) -> None:
         await self._send(Played().event())

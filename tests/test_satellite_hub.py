@@ -165,3 +165,27 @@ async def test_no_wake_uses_the_hubs_wake_word(hub: Hub, tmp_path: Path) -> None
     assert code is ExitCode.OK, sat.exit_message
     assert any("kitchen" in line for line in lines if line.startswith("transcript: ")), lines
     assert "answer: The kitchen light is on now." in lines
+
+
+@pytest.mark.parametrize(
+    ("said", "outcome"),
+    [("Hey Jarvis, thanks for watching.", "not-handled"), ("Hey Jarvis, never mind.", "silent")],
+)
+async def test_a_turn_without_answer_ends_at_once(hub: Hub, tmp_path: Path, said: str, outcome: str) -> None:
+    """Nothing to play: the satellite ends the turn when the hub's metrics say so, not at its turn
+    timeout; with --once it exits 0 and says why."""
+    import time
+
+    mic = silence(0.5) + speak(said) + silence(2.0)
+    out = tmp_path / "answer.wav"
+    settings = settings_for(hub.uri, write_wav(tmp_path / "q.wav", mic), out, turn_timeout_s=60.0)
+    lines: list[str] = []
+    sat = Satellite(settings, WavSource(settings.mic.input_wav, fast=True), WavFileSink(out, paced=False))
+    sat.printer = lines.append
+    started = time.monotonic()
+    async with asyncio.timeout(WAIT):
+        code = await sat.run()
+    assert code is ExitCode.OK, sat.exit_message
+    assert time.monotonic() - started < 30  # far from the 60 s turn timeout
+    assert any(line.startswith(f"no-answer: {outcome}: ") for line in lines), lines
+    assert not any(line.startswith("answer: ") and line != "answer: " for line in lines), lines

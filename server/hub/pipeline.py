@@ -240,6 +240,8 @@ class PipelineRun:
         self.stamps: dict[str, float] = {"start": time.monotonic()}
         if wake_at is not None:
             self.stamps["wake"] = wake_at
+        self.not_handled = False
+        """The brain answered ``not-handled`` (the utterance was not for Jarvis)."""
         self.heard_language: str | None = None
         """The language the STT decoded the utterance in (its ``transcript.language``), if it said."""
         self.wake_phrase_s = wake_phrase_s
@@ -398,8 +400,17 @@ class PipelineRun:
             " ".join(f"{k}={v:.0f}ms" for k, v in stages_ms.items()),
             private(self.transcript, _LOGGER),  # the words: DEBUG or JARVIS_LOG_TRANSCRIPTS=1
         )
+        if result != "ok":
+            outcome = "cancelled" if result == "cancelled" else "failed"
+        elif self.sentences:
+            outcome = "answered"
+        else:
+            outcome = "not-handled" if self.not_handled else "silent"
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await self.emit(PipelineEventType.METRICS, {"turn_id": self.info.turn_id, "stages_ms": stages_ms})
+            await self.emit(
+                PipelineEventType.METRICS,
+                {"turn_id": self.info.turn_id, "stages_ms": stages_ms, "outcome": outcome},
+            )
             await self.emit(PipelineEventType.RUN_END, {"result": result})
 
     # -- STT -----------------------------------------------------------------------------------
@@ -511,6 +522,7 @@ class PipelineRun:
                         elif HandledStop.is_type(event.type):
                             finished = True
                         elif Handled.is_type(event.type) or NotHandled.is_type(event.type):
+                            self.not_handled = NotHandled.is_type(event.type)
                             # A streaming brain repeats the whole answer in `handled` (for Home
                             # Assistant) before `handled-stop`: speak it only if no chunk came.
                             if not self.sentences:

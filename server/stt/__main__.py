@@ -114,7 +114,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SttSettings, Streaming
         model=args.model,
         device=args.device,
         compute_type=args.compute_type,
-        language=None if args.language == "auto" else args.language,
+        language=args.language,
         beam_size=args.beam_size,
         workers=args.workers,
         cpu_threads=args.cpu_threads,
