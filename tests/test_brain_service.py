@@ -330,3 +330,20 @@ async def test_context_can_switch_on_the_always_listening_check(memory: MemorySt
         await server.stop()
     assert [e.type for e in events] == ["not-handled"]
     assert "pass the salt please" in llm.calls[0].messages[-1]["content"]
+
+
+async def test_per_satellite_subscriptions_are_pruned_when_their_connections_close(
+    memory: MemoryStore,
+) -> None:
+    """One entry per satellite id ever seen must not pile up (a client may claim any id)."""
+    server = await serve(ScriptedLLM(["Fine."], loop=True), memory)
+    try:
+        for n in range(20):
+            async with await Connection.open(server.uri) as conn:
+                await conn.write_event(Transcript(text="hello", context={"satellite_id": f"sat-{n}"}).event())
+                await read_until(conn, "handled-stop")
+        async with asyncio.timeout(5):
+            while server.brain._subscribers:  # noqa: ASYNC110 - closed on the server's side
+                await asyncio.sleep(0.02)
+    finally:
+        await server.stop()

@@ -35,6 +35,7 @@ from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, Not
 from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info
 
 from jarvis.protocol import __version__
+from jarvis.protocol.logs import private
 from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, PeerAuth, PeerAuthed, secrets_match
 from jarvis.protocol.service import ServiceHandler, WyomingServer
 
@@ -42,7 +43,7 @@ from .agent import Agent, AgentSettings, Output
 from .context import Reply, TurnContext
 from .intents import IntentRecognizer
 from .llm import LLMBackend, complete
-from .memory import MemoryStore, UserSnapshot
+from .memory import MemoryStore, MemoryWriteError, UserSnapshot
 from .memory_intents import MemoryIntents
 from .normalize import normalize_transcript
 from .persona import say
@@ -206,7 +207,11 @@ class Brain:
             if self.prefilter is not None:
                 verdict = self.prefilter.check(ctx.text, ctx.language, ambient)
                 if not verdict.accepted:
-                    _LOGGER.info("Prefilter rejected %r (%s)", ctx.text, getattr(verdict, "reason", ""))
+                    _LOGGER.info(
+                        "Prefilter rejected %r (%s)",
+                        private(ctx.text, _LOGGER),
+                        getattr(verdict, "reason", ""),
+                    )
                     yield TurnEnd(False, source="prefilter")
                     return
             if ambient and not await self._addressed(ctx, snap):
@@ -263,7 +268,11 @@ class Brain:
         found = await self.agent.extract_introduction(ctx.text)
         if not found:
             return None  # not an introduction: answer it like any other turn
-        await self.memory.update_profile(ctx.user_id, **found)
+        try:
+            await self.memory.update_profile(ctx.user_id, **found)
+        except MemoryWriteError as err:  # e.g. a read-only data dir: say so, do not fail the turn
+            _LOGGER.warning("Could not store the self-introduction of %s: %s", ctx.user_id, err)
+            return Reply(err.apology(ctx.language))
         _LOGGER.info("Stored the self-introduction of %s: %s", ctx.user_id, sorted(found))
         if name := found.get("name"):
             return Reply(say("nice_to_meet", ctx.language, name=name))
@@ -288,7 +297,7 @@ class Brain:
             return True
         accepted = answer.startswith(("yes", "oui"))
         if not accepted:
-            _LOGGER.info("Always-listening check: %r was not for Jarvis", ctx.text)
+            _LOGGER.info("Always-listening check: %r was not for Jarvis", private(ctx.text, _LOGGER))
         return accepted
 
     def _maybe_refresh(self, user_id: str, user_turns: int) -> None:
@@ -311,8 +320,10 @@ class Brain:
         self._subscribers.setdefault(satellite_id, set()).add(handler)
 
     def unsubscribe(self, handler: ServiceHandler) -> None:
-        for handlers in self._subscribers.values():
+        for satellite_id, handlers in list(self._subscribers.items()):
             handlers.discard(handler)
+            if not handlers:  # never let one entry per satellite id ever seen pile up
+                del self._subscribers[satellite_id]
 
     def timer_event(self, satellite_id: str | None, event: Event) -> None:
         """TimerManager callback: send the event on every open connection of that satellite."""
@@ -484,8 +495,8 @@ class BrainHandler(ServiceHandler):
                     self.peer,
                     ctx.user_id,
                     ctx.conversation_id,
-                    ctx.text,
-                    item.text,
+                    private(ctx.text, _LOGGER),  # the words: DEBUG or JARVIS_LOG_TRANSCRIPTS=1
+                    private(item.text, _LOGGER),
                     item.source,
                     (time.monotonic() - started) * 1000,
                 )
