@@ -105,7 +105,7 @@ async def _read_frame(reader: asyncio.StreamReader, limits: WireLimits, first: b
         raise ProtocolError("too-large", f"header line longer than {limits.max_header_bytes} bytes")
     try:
         header = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, an integer over 4,300 digits
         raise ProtocolError("bad-header", f"header is not valid JSON: {err}") from err
     except RecursionError as err:  # e.g. 30,000 nested arrays: malformed, not an internal fault
         raise ProtocolError("bad-header", "header JSON is nested too deeply") from err
@@ -123,7 +123,7 @@ async def _read_frame(reader: asyncio.StreamReader, limits: WireLimits, first: b
             data_bytes = await reader.readexactly(data_length)
             try:
                 extra = json.loads(data_bytes)
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            except ValueError as err:
                 raise ProtocolError("bad-data", f"data block is not valid JSON: {err}") from err
             except RecursionError as err:
                 raise ProtocolError("bad-data", "data block JSON is nested too deeply") from err

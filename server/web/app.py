@@ -94,21 +94,41 @@ def _bad_request(message: str) -> web.HTTPBadRequest:
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body, or a 400/413 with a JSON ``{error, message}`` (never a 500).
 
-    Every route that takes a body reads it here: too large (413), not UTF-8, not JSON, nested too
-    deeply for the parser (``RecursionError``: ``[[[[...`` 30,000 deep fits in 64 KiB), or not an
-    object (400).
+    Every route that takes a body reads it here: too large (413), not UTF-8 (or not its declared
+    charset, or a charset nobody knows), not JSON, an integer too long for Python to convert, nested
+    too deeply for the parser (``RecursionError``: ``[[[[...`` 30,000 deep fits in 64 KiB), a lone
+    surrogate escape, or not an object (400).
     """
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
+        raise _too_large(request.content_length)
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except web.HTTPRequestEntityTooLarge as err:  # no Content-Length, or a false one: cut while read
+        raise _too_large(None) from err
+    except (ValueError, LookupError) as err:
+        # JSONDecodeError, UnicodeDecodeError, an integer over Python's 4,300 digits (ValueError),
+        # a charset Python does not know (LookupError): all the client's fault.
         raise _bad_request(f"body is not JSON: {err}") from err
     except RecursionError as err:
         raise _bad_request("body is nested too deeply to be parsed") from err
     if not isinstance(body, dict):
         raise _bad_request("body must be a JSON object")
+    try:  # "\ud800" parses to a lone surrogate, which is no text at all (SQLite cannot store it)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise _bad_request("body has a string that is not valid Unicode (a lone surrogate)") from err
+    except RecursionError as err:
+        raise _bad_request("body is nested too deeply to be parsed") from err
     return body
+
+
+def _too_large(actual_size: int | None) -> web.HTTPRequestEntityTooLarge:
+    return web.HTTPRequestEntityTooLarge(
+        max_size=MAX_BODY_BYTES,
+        actual_size=actual_size if actual_size is not None else MAX_BODY_BYTES + 1,
+        text=json.dumps({"error": "too-large", "message": f"the body is larger than {MAX_BODY_BYTES} bytes"}),
+        content_type="application/json",
+    )
 
 
 @dataclass
