@@ -50,18 +50,33 @@ def instance_name(kind: str) -> str:
     return f"jarvis-{kind}-{hostname()}"
 
 
-def primary_ipv4() -> str:
-    """The IPv4 address of the interface the default route uses; 127.0.0.1 if there is none.
+def _default_route_ipv4() -> str | None:
+    """The IPv4 address of the interface the default route uses, or None if there is no route.
 
     Uses a connected UDP socket (no packet is sent).
     """
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
             sock.connect(("10.254.254.254", 1))
-            address = str(sock.getsockname()[0])
+            return str(sock.getsockname()[0])
         except OSError:
-            return "127.0.0.1"
-    return address if not ipaddress.ip_address(address).is_unspecified else "127.0.0.1"
+            return None
+
+
+def primary_ipv4() -> str:
+    """The IPv4 address of the interface the default route uses; 127.0.0.1 if there is none."""
+    address = _default_route_ipv4()
+    if address is None or ipaddress.ip_address(address).is_unspecified:
+        return "127.0.0.1"
+    return address
+
+
+def lan_ipv4() -> str | None:
+    """The host's primary non-loopback IPv4 address (the default route's), or None if it has none."""
+    address = _default_route_ipv4()
+    if address is None or address.startswith("127.") or address == "0.0.0.0":
+        return None
+    return address
 
 
 def advertised_address(host: str) -> str:

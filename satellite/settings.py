@@ -22,10 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jarvis.protocol.discovery import HUB_TYPE
+
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_FILENAME = "satellite.toml"
-SERVICE_TYPE = "_jarvis._tcp.local."
+SERVICE_TYPE = HUB_TYPE
+"""The hub's DNS-SD type, which the satellite browses (:data:`jarvis.protocol.discovery.HUB_TYPE`)."""
 
 
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")

@@ -14,6 +14,7 @@ from wyoming.info import Attribution, Info, Satellite
 
 from jarvis.protocol import __version__
 from jarvis.protocol.backoff import FailureBackoff
+from jarvis.protocol.discovery import HUB_TYPE
 from jarvis.protocol.service import WyomingServer
 from jarvis.protocol.wire import DEFAULT_LIMITS, WireLimits
 
@@ -28,7 +29,8 @@ from .vad import EndpointSettings
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_PORT = 10600
-ZEROCONF_TYPE = "_jarvis._tcp.local."
+ZEROCONF_TYPE = HUB_TYPE
+"""The hub's DNS-SD type (defined once, in :mod:`jarvis.protocol.discovery`)."""
 
 _SESSIONS = REGISTRY.gauge("jarvis_hub_sessions", "Satellites connected to the hub")
 
@@ -90,7 +92,9 @@ class Hub:
         return Info(
             satellite=Satellite(
                 name=self.settings.hub.name,
-                attribution=Attribution(name="Jarvis", url="https://github.com/"),
+                attribution=Attribution(
+                    name="Jarvis, on the Wyoming protocol", url="https://github.com/OHF-Voice/wyoming"
+                ),
                 installed=True,
                 description="Jarvis hub: voice pipeline for satellites (jarvis-auth required)",
                 version=__version__,

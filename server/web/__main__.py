@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from jarvis.protocol.discovery import lan_ipv4
 from jarvis.protocol.paths import data_dir as default_data_dir
 from jarvis.server.brain.memory import MemoryStore
 from jarvis.server.tokens import load_or_create_token
@@ -20,7 +21,7 @@ from .app import REACH_KEY, WebAppConfig, create_app
 from .bridge import BridgeSettings
 from .qr import qr_text
 from .store import WebStore
-from .tls import certificate_fingerprint, ensure_certificate, lan_address, server_ssl_context
+from .tls import certificate_fingerprint, ensure_certificate, server_ssl_context
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class WebServer:
     def lan_url(self) -> str:
         """Where a phone on the LAN opens the page (the LAN address when bound to all interfaces)."""
         if self.host in ("0.0.0.0", "::", ""):
-            lan = lan_address()
+            lan = lan_ipv4()
             if lan:
                 return f"{self.scheme}://{lan}:{self.port}/"
         return self.url

@@ -16,6 +16,8 @@ import socket
 import ssl
 from pathlib import Path
 
+from jarvis.protocol.discovery import lan_ipv4
+
 _LOGGER = logging.getLogger(__name__)
 
 CERT_NAME = "cert.pem"
@@ -26,23 +28,12 @@ RENEW_DAYS = 30
 VALID_DAYS = 825
 
 
-def lan_address() -> str | None:
-    """The host's primary non-loopback IPv4 address (no packet is sent), or None."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(("10.255.255.255", 1))
-            address = str(sock.getsockname()[0])
-        except OSError:
-            return None
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
-
-
 def _alt_names(extra_hosts: list[str]) -> tuple[list[str], list[str]]:
     dns = ["localhost"]
     ips = ["127.0.0.1", "::1"]
     hostname = socket.gethostname()
     candidates = [hostname, f"{hostname}.local", *(extra_hosts or [])]
-    lan = lan_address()
+    lan = lan_ipv4()
     if lan:
         candidates.append(lan)
     for name in candidates:
