@@ -46,6 +46,7 @@ from wyoming.tts import (
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormat
 from jarvis.protocol.logs import private
 from jarvis.protocol.service import Connection
+from jarvis.protocol.tasks import cancel_and_wait
 
 from ..metrics import REGISTRY
 from .errors import (
@@ -676,16 +677,3 @@ class _AudioRelay:
             await self._send(self.converter.convert(chunk.audio) if self.converter else chunk.audio)
         elif AudioStop.is_type(event.type) and self.converter is not None:
             await self._send(self.converter.flush())
-
-
-async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait for it to finish; re-raises if *we* are being cancelled meanwhile."""
-    if task.done():
-        return
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
