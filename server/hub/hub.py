@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from jarvis.protocol.service import WyomingServer
 from jarvis.protocol.wire import DEFAULT_LIMITS, WireLimits
 
 from ..config import Settings
+from ..devices import DeviceError, DeviceRegistry, devices_path
 from ..metrics import REGISTRY, MetricsServer
 from .pipeline import PipelineServices
 from .services import ServicePool
@@ -48,11 +51,22 @@ class Hub:
         brain: Sequence[str],
         limits: WireLimits = DEFAULT_LIMITS,
         peer_secret: str | None = None,
+        devices: DeviceRegistry | None = None,
+        device_poll_s: float = 1.0,
     ) -> None:
-        """``peer_secret``: what the hub proves itself to the brain with; None = ``settings``' file."""
+        """``peer_secret``: what the hub proves itself to the brain with; None = ``settings``' file.
+
+        ``devices``: the paired devices (default ``<data dir>/devices.json``); re-read every
+        ``device_poll_s`` seconds, and sessions of revoked devices closed.
+        """
         hub = settings.hub
         self.settings = settings
         self.token = token
+        self.devices = devices or DeviceRegistry(devices_path(settings.data_dir))
+        self.devices.refresh()
+        self.device_poll_s = device_poll_s
+        self._device_watch: asyncio.Task[None] | None = None
+        self._warned_master: bool = False
         self.limits = limits
         if peer_secret is None:
             from ..tokens import load_or_create_peer_secret
@@ -74,6 +88,8 @@ class Hub:
             language=settings.stt.language,
         )
         self.sessions: dict[str, SatelliteSession] = {}
+        self._device_sessions: set[SatelliteSession] = set()
+        """Every open session of a paired device (an older one of a reconnected device too)."""
         self.timers = TimerBook(self._deliver)
         self.server = WyomingServer(
             f"tcp://{hub.host}:{hub.port}", functools.partial(SatelliteSession, hub=self), limits
@@ -107,6 +123,9 @@ class Hub:
             _LOGGER.info("Satellite %s reconnected; the newer connection wins", session.satellite_id)
         self.sessions[session.satellite_id] = session
         _SESSIONS.set(len(self.sessions))
+        if session.device_id is not None:
+            self._device_sessions.add(session)
+            await self._touch(session.device_id)
         for event in self.timers.take_pending(session.satellite_id):
             _LOGGER.info("Delivering a timer that finished while %s was away", session.satellite_id)
             await session.write_event(event)
@@ -114,7 +133,49 @@ class Hub:
     def unregister(self, session: SatelliteSession) -> None:
         if self.sessions.get(session.satellite_id) is session:
             del self.sessions[session.satellite_id]
+        self._device_sessions.discard(session)
         _SESSIONS.set(len(self.sessions))
+
+    def warn_master_token(self, satellite_id: str) -> None:
+        """Say once per hub that a satellite logs in with the master token, not its own credential."""
+        if self._warned_master:
+            return
+        self._warned_master = True
+        _LOGGER.warning(
+            "Satellite %s authenticated with the master token; per-device credentials are preferred "
+            "(jarvis devices pair --id ID --user USER --area AREA; docs/devices.md). "
+            "This is said once.",
+            satellite_id,
+        )
+
+    async def _touch(self, device_id: str) -> None:
+        try:
+            await asyncio.to_thread(self.devices.touch, device_id)
+        except (OSError, DeviceError) as err:  # a read-only data dir: the device still connects
+            _LOGGER.debug("Cannot record that device %s was seen: %s", device_id, err)
+
+    async def close_revoked(self) -> int:
+        """Re-read the registry and close the sessions of devices revoked (or re-paired) since they
+        connected; returns how many were closed."""
+        self.devices.refresh()
+        closed = 0
+        for session in list(self._device_sessions):
+            if session.device_id is None:
+                continue
+            device = self.devices.get(session.device_id)
+            if device is None or not device.active or device.credential_hash != session.credential_hash:
+                self._device_sessions.discard(session)
+                await session.revoked()
+                closed += 1
+        return closed
+
+    async def _watch_devices(self) -> None:
+        while True:
+            await asyncio.sleep(self.device_poll_s)
+            try:
+                await self.close_revoked()
+            except Exception:  # never let the watcher die: revocation must keep working
+                _LOGGER.exception("Checking for revoked devices failed")
 
     async def _deliver(self, satellite_id: str, event: Event) -> bool:
         session = self.sessions.get(satellite_id)
@@ -128,6 +189,8 @@ class Hub:
 
     async def start(self) -> None:
         await self.server.start()
+        if self.device_poll_s > 0:
+            self._device_watch = asyncio.create_task(self._watch_devices(), name="hub-device-watch")
         hub = self.settings.hub
         if hub.metrics_port is not None:
             self.metrics = MetricsServer(hub.metrics_host, hub.metrics_port)
@@ -141,6 +204,11 @@ class Hub:
         )
 
     async def stop(self) -> None:
+        watch, self._device_watch = self._device_watch, None
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         await self.server.stop()
         await self.timers.close()
         if self.metrics is not None:

@@ -7,10 +7,13 @@ wake word while a turn is still running cancels that turn (barge-in): its task i
 awaited* (it sends ``audio-stop`` if its answer had started) before the new turn starts.
 
 Authentication: the first event must be a valid ``jarvis-auth`` within ``hub.auth_timeout_s`` (else an
-``error`` with code ``auth-timeout`` and the connection closes). A wrong token is answered only after
-the per-address backoff (``Hub.auth_backoff``: the delay doubles with each failure from that address),
-so guessing the token is slow. ``user_id`` must look like one (``[A-Za-z0-9_.-]{1,64}``) and ``area``
-and ``name`` be short strings, else ``bad-event``.
+``error`` with code ``auth-timeout`` and the connection closes). Its token is a device credential
+(``jarvis devices pair``, :mod:`jarvis.server.devices`): the satellite id, user, area and name then
+come from the registry, and claiming another satellite id is ``unauthorized``; or the master token
+(``<data dir>/token``), for unpaired satellites, which may not take a paired device's id. A wrong or
+revoked token is answered only after the per-address backoff (``Hub.auth_backoff``: the delay doubles
+with each failure from that address), so guessing the token is slow. ``user_id`` must look like one
+(``[A-Za-z0-9_.-]{1,64}``) and ``area`` and ``name`` be short strings, else ``bad-event``.
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ class SatelliteSession(ServiceHandler):
         self.user_id = hub.settings.default_user
         self.area: str | None = None
         self.name: str | None = None
+        self.device_id: str | None = None
+        """The paired device this session authenticated as (None: the master token)."""
+        self.credential_hash: str | None = None
+        """That device's credential hash then: a re-paired device's old session is closed too."""
         self.local_wake = True
         self.conversation_id = self.session_id
         self.turn: PipelineRun | None = None
@@ -185,16 +192,21 @@ class SatelliteSession(ServiceHandler):
         # Every attempt from an address that has failed lately waits its turn, right or wrong, and
         # attempts in parallel queue one delay apart: guessing gets slower with each failure.
         await backoff.wait(self.peer_address)
-        if not tokens_match(self.hub.token, auth.token):
+        master = tokens_match(self.hub.token, auth.token)
+        device = None if master else self.hub.devices.authenticate(auth.token)
+        if not master and (device is None or not device.active):
             delay = backoff.failure(self.peer_address)
             _LOGGER.warning(
-                "%s: wrong token for satellite %r; closing (next attempt from %s waits %.2f s)",
+                "%s: %s for satellite %r; closing (next attempt from %s waits %.2f s)",
                 self.peer,
+                f"revoked credential of device {device.device_id!r}" if device else "wrong token",
                 auth.satellite_id[:MAX_LABEL_CHARS],
                 self.peer_address,
                 delay,
             )
-            await self.write_error("wrong or missing token", "unauthorized")
+            await self.write_error(
+                "this device's credential was revoked" if device else "wrong or missing token", "unauthorized"
+            )
             return False
         backoff.success(self.peer_address)
         problem = _auth_problem(event.data or {})
@@ -202,11 +214,46 @@ class SatelliteSession(ServiceHandler):
             _LOGGER.warning("%s: bad jarvis-auth: %s; closing", self.peer, problem)
             await self.write_error(f"bad jarvis-auth: {problem}", "bad-event")
             return False
-        configured = self.hub.settings.satellite(auth.satellite_id)
-        self.satellite_id = auth.satellite_id
-        self.user_id = configured.user_id or auth.user_id or self.hub.settings.default_user
-        self.area = configured.area or auth.area
-        self.name = configured.name or auth.name
+        if device is not None:
+            # A paired device is who the registry says: its id, user, area and name. It may not
+            # speak as another satellite; what else it sends about itself is ignored.
+            if auth.satellite_id != device.device_id:
+                _LOGGER.warning(
+                    "%s: device %r claimed satellite id %r; closing",
+                    self.peer,
+                    device.device_id,
+                    auth.satellite_id[:MAX_LABEL_CHARS],
+                )
+                await self.write_error(
+                    f"this credential belongs to device {device.device_id!r}: connect with "
+                    f"--satellite-id {device.device_id}",
+                    "unauthorized",
+                )
+                return False
+            self.device_id = device.device_id
+            self.credential_hash = device.credential_hash
+            self.satellite_id = device.device_id
+            self.user_id = device.user_id
+            self.area = device.area
+            self.name = device.name or auth.name
+        else:
+            paired = self.hub.devices.get(auth.satellite_id)
+            if paired is not None and paired.active:
+                # Not even the master token takes a paired device's id (its timers, its session).
+                _LOGGER.warning(
+                    "%s: master token claimed paired device %r; closing", self.peer, auth.satellite_id
+                )
+                await self.write_error(
+                    f"satellite id {auth.satellite_id!r} is a paired device: connect with its credential",
+                    "unauthorized",
+                )
+                return False
+            self.hub.warn_master_token(auth.satellite_id)
+            configured = self.hub.settings.satellite(auth.satellite_id)
+            self.satellite_id = auth.satellite_id
+            self.user_id = configured.user_id or auth.user_id or self.hub.settings.default_user
+            self.area = configured.area or auth.area
+            self.name = configured.name or auth.name
         self.local_wake = auth.local_wake
         self.authenticated = True
         if self._auth_deadline is not None:
@@ -224,14 +271,23 @@ class SatelliteSession(ServiceHandler):
         )
         await self.hub.register(self)
         _LOGGER.info(
-            "Satellite %s (%s) connected from %s: user=%s area=%s",
+            "Satellite %s (%s) connected from %s: user=%s area=%s (%s)",
             self.satellite_id,
             self.name or "-",
             self.peer,
             self.user_id,
             self.area,
+            "device credential" if device is not None else "master token",
         )
         return True
+
+    async def revoked(self) -> None:
+        """Close this session: its device was revoked (or re-paired) while it was connected."""
+        _LOGGER.warning("Satellite %s: device credential revoked; closing its session", self.satellite_id)
+        with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
+            async with asyncio.timeout(1.0):  # a peer that reads nothing must not hold us up
+                await self.write_error("this device's credential was revoked", "unauthorized")
+        self.writer.close()  # the reader loop sees EOF and ends
 
     # -- audio ---------------------------------------------------------------------------------
 
