@@ -19,16 +19,18 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .audio import TARGET_CHANNELS, TARGET_RATE, TARGET_WIDTH
+
 if TYPE_CHECKING:
     from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures
 
 _LOGGER = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
-"""Hz; the only rate the models accept."""
-SAMPLE_WIDTH = 2
+SAMPLE_RATE = TARGET_RATE
+"""Hz; the only rate the models accept (the pipeline's format, :data:`.audio.TARGET_FORMAT`)."""
+SAMPLE_WIDTH = TARGET_WIDTH
 """Bytes per sample (16-bit signed, little endian)."""
-CHANNELS = 1
+CHANNELS = TARGET_CHANNELS
 DEFAULT_MODEL = "hey_jarvis"
 DEFAULT_REFRACTORY_S = 2.0
 """Seconds of audio after a detection during which the wake word cannot trigger again."""

@@ -38,14 +38,14 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.handle import Handled, HandledStop
 from wyoming.tts import Synthesize
 
-from jarvis.protocol.audio import from_float, resample
+from jarvis.protocol.audio import TARGET_RATE, from_float, resample
 from jarvis.protocol.service import Connection
 
 from .report import BENCHMARKS_MD, markdown_table, median, percentile, write_section
 
 _LOGGER = logging.getLogger(__name__)
 
-RATE = 16000
+RATE = TARGET_RATE
 LEAD_S = 0.3
 """Silence before each command."""
 TAIL_S = 2.0

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from jarvis.protocol.audio import convert, from_float
+from jarvis.protocol.audio import TARGET_RATE, convert, from_float
 
-RATE = 16000
+RATE = TARGET_RATE
 PAUSE_S = 0.7
 """Silence for a marked mid-sentence pause (``…``)."""
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jarvis" / "bench-understand"

@@ -17,10 +17,11 @@ from wyoming.event import Event
 from wyoming.pipeline import PipelineStage, RunPipeline
 from wyoming.snd import Played
 
+from jarvis.protocol.audio import TARGET_FORMAT
 from jarvis.protocol.events import Auth, AuthOk, TurnMetrics
 from jarvis.protocol.service import Connection
 
-RATE, WIDTH, CHANNELS = 16000, 2, 1
+RATE, WIDTH, CHANNELS = TARGET_FORMAT.rate, TARGET_FORMAT.width, TARGET_FORMAT.channels
 CHUNK_BYTES = 640  # 20 ms
 
 

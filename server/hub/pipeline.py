@@ -64,7 +64,7 @@ _LOGGER = logging.getLogger(__name__)
 
 _AUDIO_BYTES_PER_S = TARGET_FORMAT.rate * TARGET_FORMAT.frame_bytes
 
-RATE, WIDTH, CHANNELS = 16000, 2, 1
+RATE, WIDTH, CHANNELS = TARGET_FORMAT.rate, TARGET_FORMAT.width, TARGET_FORMAT.channels
 
 _TURNS = REGISTRY.counter("jarvis_turns_total", "Voice turns by result", ("result",))
 _STAGE_SECONDS = REGISTRY.histogram(

@@ -15,6 +15,7 @@ from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event
 
+from jarvis.protocol.audio import TARGET_RATE
 from jarvis.protocol.service import Connection
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class TranscribeResult:
 async def send_utterance(
     conn: Connection,
     audio: bytes,
-    rate: int = 16000,
+    rate: int = TARGET_RATE,
     width: int = 2,
     channels: int = 1,
     chunk_ms: float = 20.0,
@@ -96,7 +97,7 @@ async def read_until_transcript(
 async def transcribe(
     uri: str,
     audio: bytes,
-    rate: int = 16000,
+    rate: int = TARGET_RATE,
     width: int = 2,
     channels: int = 1,
     chunk_ms: float = 20.0,

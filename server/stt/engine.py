@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from jarvis.protocol.audio import pcm16_to_float
+from jarvis.protocol.audio import TARGET_RATE, pcm16_to_float
 
 from .models import TINY_EN_NAME, resolve_model
 
@@ -446,7 +446,7 @@ class SttEngine:
         text, detected = await asyncio.wrap_future(job)
         elapsed = time.monotonic() - start
         return TranscriptionResult(
-            text=text, audio_seconds=len(audio) / 16000, decode_seconds=elapsed, language=detected
+            text=text, audio_seconds=len(audio) / TARGET_RATE, decode_seconds=elapsed, language=detected
         )
 
     def _decode_sync(self, model: Any, audio: np.ndarray, languages: Sequence[str]) -> tuple[str, str | None]:

@@ -35,7 +35,13 @@ from wyoming.event import Event
 from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info
 
 from jarvis.protocol import __version__
-from jarvis.protocol.audio import AudioConverter, AudioFormatError, pcm16_to_float, validate_format
+from jarvis.protocol.audio import (
+    TARGET_RATE,
+    AudioConverter,
+    AudioFormatError,
+    pcm16_to_float,
+    validate_format,
+)
 from jarvis.protocol.logs import private
 from jarvis.protocol.service import ServiceHandler
 
@@ -43,7 +49,8 @@ from .engine import Priority, SttEngine, SttModelError, model_display_name, whis
 
 _LOGGER = logging.getLogger(__name__)
 
-RATE = 16000
+RATE = TARGET_RATE
+"""Hz: what whisper decodes (the pipeline's format)."""
 _VAD_FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 
 

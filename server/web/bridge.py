@@ -36,16 +36,17 @@ from wyoming.event import Event
 from wyoming.ping import Ping, Pong
 from wyoming.pipeline import PipelineStage, RunPipeline
 
+from jarvis.protocol.audio import TARGET_FORMAT
 from jarvis.protocol.events import Auth, AuthOk
 from jarvis.protocol.service import Connection
 from jarvis.protocol.tasks import cancel_and_wait
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Microphone format the page sends (its AudioWorklet converts to this).
-MIC_RATE, MIC_WIDTH, MIC_CHANNELS = 16000, 2, 1
+#: Microphone format the page sends (its AudioWorklet converts to this): the pipeline's format.
+MIC_RATE, MIC_WIDTH, MIC_CHANNELS = TARGET_FORMAT.rate, TARGET_FORMAT.width, TARGET_FORMAT.channels
 #: Largest binary frame accepted from the page (bytes): 1 s of 16 kHz/16-bit audio.
-MAX_MIC_FRAME_BYTES = 32000
+MAX_MIC_FRAME_BYTES = TARGET_FORMAT.bytes_per_second
 #: Largest JSON message accepted from the page (bytes).
 MAX_JSON_BYTES = 16 * 1024
 #: Longest text turn accepted (characters).
