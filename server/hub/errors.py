@@ -18,10 +18,6 @@ class PipelineError(Exception):
         self.message = message
 
 
-class WakeWordError(PipelineError):
-    """The hub-side wake word detector could not run."""
-
-
 class AudioInputError(PipelineError):
     """The satellite's audio could not be used (bad format, stopped sending)."""
 

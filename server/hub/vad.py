@@ -21,10 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from jarvis.protocol.audio import TARGET_FORMAT
+
 _LOGGER = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
-SAMPLE_WIDTH = 2
+SAMPLE_RATE = TARGET_FORMAT.rate
+SAMPLE_WIDTH = TARGET_FORMAT.width
 
 
 class VadModel(Protocol):
@@ -179,8 +181,3 @@ class Endpointer:
                 events.append(VadEvent.ENDPOINT)
                 break
         return events
-
-    @property
-    def samples_since_speech_end(self) -> int:
-        """How much audio (samples) arrived after the acoustic end of speech."""
-        return self.samples - (self.speech_end_sample or self.samples)
