@@ -347,3 +347,29 @@ async def test_per_satellite_subscriptions_are_pruned_when_their_connections_clo
                 await asyncio.sleep(0.02)
     finally:
         await server.stop()
+
+
+async def test_a_misheard_wake_phrase_does_not_hide_a_memory_command(memory: MemoryStore) -> None:
+    """Every fast path gets the command behind a lead that sounds like "hey jarvis" (measured:
+    "They jar this, remember that ..."), not only the intent templates; nothing else changes."""
+    server = await start_brain(
+        "tcp://127.0.0.1:0", ScriptedLLM([]), memory=memory, settings=BrainSettings(onboarding=False)
+    )
+
+    async def turn(text: str) -> list[Event]:
+        async with await Connection.open(server.uri) as conn:
+            await conn.write_event(PeerAuth(server.brain.peer_secret).event())
+            assert (await conn.read_event(timeout=5)) is not None
+            await conn.write_event(Transcript(text=text, language="en", context={"user_id": "ann"}).event())
+            return await read_until(conn, "handled-stop")
+
+    try:
+        events = await turn("They jar this, remember that my keys are in the kitchen drawer.")
+        answer = next(e for e in events if e.type == "handled").data["text"]
+        assert "remember" in answer.lower(), answer
+        facts = await memory.list_facts("ann")
+        assert [f.fact for f in facts] == ["my keys are in the kitchen drawer"], facts
+        events = await turn("They jardins list my timers.")
+        assert next(e for e in events if e.type == "handled").data["text"] == "You have no timers running."
+    finally:
+        await server.stop()

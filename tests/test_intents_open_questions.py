@@ -142,3 +142,14 @@ async def test_a_misheard_wake_phrase_does_not_hide_the_command(
         await ask(recognizer, "set a timer for five minutes")
     reply = await ask(recognizer, text)
     assert reply is not None and reply.speech == speech, reply
+
+
+@pytest.mark.parametrize(
+    ("text", "rest"),
+    [
+        ("They jardins list my timers.", "list my timers."),
+        ("They jardest what's 20 take away five?", "what's 20 take away five?"),
+    ],
+)
+def test_a_short_word_for_hey_then_a_name_like_jarvis(text: str, rest: str) -> None:
+    assert rest in wake_like_leads(text)

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -45,7 +45,7 @@ from .intents import IntentRecognizer
 from .llm import LLMBackend, complete
 from .memory import MemoryStore, MemoryWriteError, UserSnapshot
 from .memory_intents import MemoryIntents
-from .normalize import normalize_transcript
+from .normalize import normalize_transcript, wake_like_leads
 from .persona import say
 from .timers import TimerManager
 from .tools.base import Tool
@@ -252,11 +252,25 @@ class Brain:
         yield TurnEnd(True, text, turn_id, source)
 
     async def _fast_path(self, ctx: TurnContext) -> Reply | None:
+        reply = await self._first_fast_path(ctx)
+        if reply is not None:
+            return reply
+        # Nothing matched: maybe what whisper made of "hey jarvis" hides the command ("They jar
+        # this, remember that ..."). Each fast path must still recognise the rest as a whole.
+        for rest in wake_like_leads(ctx.text):
+            reply = await self._first_fast_path(replace(ctx, text=rest))
+            if reply is not None:
+                return reply
+        return None
+
+    async def _first_fast_path(self, ctx: TurnContext) -> Reply | None:
         for recognizer in self.fast_paths:
             try:
                 reply = await recognizer.handle(ctx)
             except Exception:  # a broken recognizer must not cost the user the answer
-                _LOGGER.exception("Fast path %s failed on %r", type(recognizer).__name__, ctx.text)
+                _LOGGER.exception(
+                    "Fast path %s failed on %r", type(recognizer).__name__, private(ctx.text, _LOGGER)
+                )
                 continue
             if reply is not None:
                 return reply

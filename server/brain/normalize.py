@@ -133,10 +133,16 @@ def wake_like_leads(text: str) -> list[str]:
     words = list(_WORD.finditer(text))
     found: list[tuple[int, int, str]] = []
     for count in range(1, min(WAKE_LEAD_MAX_WORDS, len(words) - 1) + 1):
-        key = sound_key(" ".join(w.group() for w in words[:count]))
-        if len(key) < 2:
-            continue
-        distance = _distance(key, WAKE_KEY, WAKE_LEAD_DISTANCE)
+        lead = [w.group() for w in words[:count]]
+        keys = [sound_key(" ".join(lead))]
+        if count > 1 and len(_plain(lead[0])) <= SHORT_WORD:
+            # "They jardins", "Hit all of us": a short word for "hey", whose own sounds ("th", "t")
+            # the key of "hey" (nothing) does not have
+            keys.append(sound_key(" ".join(lead[1:])))
+        distance = min(
+            (_distance(key, WAKE_KEY, WAKE_LEAD_DISTANCE) for key in keys if len(key) >= 2),
+            default=WAKE_LEAD_DISTANCE + 1,
+        )
         if distance <= WAKE_LEAD_DISTANCE:
             rest = text[words[count - 1].end() :].lstrip(_SEPARATORS)
             if rest:
