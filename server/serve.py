@@ -256,8 +256,30 @@ async def run(args: argparse.Namespace) -> int:
         print(f"jarvis serve: {err}", file=sys.stderr)
         return 2
     use_larger_default_executor()
+    raise_open_file_limit()
     with stop_signal() as stop:
         return await _serve(settings, token, created, stop, peer_secret)
+
+
+def raise_open_file_limit(want: int = 8192) -> int:
+    """Raise the soft limit on open files towards ``want`` (within the hard limit); returns it.
+
+    Five services in one process, each allowing 256 connections, need more than the usual 1,024:
+    without this, a flood on one port could exhaust the descriptors the others need.
+    """
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as err:
+            _LOGGER.warning("Could not raise the open-file limit from %d to %d: %s", soft, target, err)
+    return int(soft)
 
 
 async def _serve(

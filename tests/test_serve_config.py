@@ -112,3 +112,17 @@ def test_open_mode_is_tightened() -> None:
     token, created = load_or_create_token()
     assert token == "x" * 32 and not created
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_serve_raises_the_open_file_limit_within_the_hard_limit() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 4096))\n"
+        "from jarvis.server.serve import raise_open_file_limit\n"
+        "print(raise_open_file_limit(8192), resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["4096", "4096"]  # up to the hard limit, never above it
