@@ -7,7 +7,6 @@ at real time or as fast as possible, and records every event of the turn with it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from wyoming.snd import Played
 from jarvis.protocol.audio import TARGET_FORMAT
 from jarvis.protocol.events import Auth, AuthOk, TurnMetrics
 from jarvis.protocol.service import Connection
+from jarvis.protocol.tasks import cancel_and_wait
 
 RATE, WIDTH, CHANNELS = TARGET_FORMAT.rate, TARGET_FORMAT.width, TARGET_FORMAT.channels
 CHUNK_BYTES = 640  # 20 ms
@@ -210,10 +210,7 @@ class HubClient:
             )
             await task
         finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         await self.send(AudioStop().event())
         await self.send(Played().event())
         return result
