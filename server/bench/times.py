@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     from jarvis.protocol.audio import convert
-    from jarvis.server.brain.intents import speak_time
+    from jarvis.server.brain.speech import speak_time
     from jarvis.server.stt.engine import SttEngine, SttSettings
     from jarvis.server.tts.engine import PiperEngine
     from jarvis.server.tts.text import clean_for_speech, speak_clock_times
