@@ -184,6 +184,10 @@ class SoakResults:
     rss_end_mb: float = 0.0
     rss_max_mb: float = 0.0
     rss_samples: list[tuple[float, float]] = field(default_factory=list)
+    """(seconds into the attack, MiB) every few seconds."""
+    rss_trimmed_start_mb: float = 0.0
+    rss_trimmed_end_mb: float = 0.0
+    """RSS right after ``malloc_trim(0)``: what is left when glibc returns its free heap pages."""
     acknowledged_writes: int = 0
     stored_facts: int = 0
     lost_writes: list[str] = field(default_factory=list)
@@ -227,6 +231,12 @@ class SoakResults:
             "rss_end_mb": self.rss_end_mb,
             "rss_max_mb": self.rss_max_mb,
             "rss_growth_pct": growth,
+            "rss_trimmed_start_mb": self.rss_trimmed_start_mb,
+            "rss_trimmed_end_mb": self.rss_trimmed_end_mb,
+            "rss_trimmed_growth_pct": (self.rss_trimmed_end_mb / self.rss_trimmed_start_mb - 1) * 100
+            if self.rss_trimmed_start_mb
+            else float("nan"),
+            "rss_samples": [(round(t), round(mb)) for t, mb in self.rss_samples],
             "acknowledged_writes": self.acknowledged_writes,
             "stored_facts": self.stored_facts,
             "acknowledged_writes_lost": len(self.lost_writes),
@@ -242,6 +252,16 @@ class SoakResults:
             "failures": [f"{t.satellite} {t.text!r}: {t.error}" for t in soak if not t.completed][:20],
             "wall_s": self.wall_s,
         }
+
+
+def malloc_trim() -> bool:
+    """Ask glibc to give free heap memory back to the OS (False where there is no glibc)."""
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
 
 
 def rss_mb() -> float:
@@ -743,6 +763,8 @@ async def run_soak(
                 )
             gc.collect()
             results.rss_start_mb = rss_mb()
+            malloc_trim()
+            results.rss_trimmed_start_mb = rss_mb()
             start = results.started_at = time.monotonic()
             deadline = start + seconds
             if attack:
@@ -785,6 +807,8 @@ async def run_soak(
             gc.collect()
             results.rss_end_mb = rss_mb()
             results.rss_max_mb = max(results.rss_max_mb, results.rss_end_mb)
+            malloc_trim()
+            results.rss_trimmed_end_mb = rss_mb()
         finally:
             results.wall_s = time.monotonic() - wall
             with contextlib.suppress(Exception):
@@ -856,8 +880,18 @@ def render(results: SoakResults, command: str) -> str:
         f"RSS {s['rss_start_mb']:.0f} → {s['rss_end_mb']:.0f} MiB ({growth:+.1f}%, max "
         f"{s['rss_max_mb']:.0f} MiB; goal ≤ +10%: {'met' if growth <= 10 else 'NOT met'})",
         f"acknowledged writes lost {lost} of {s['acknowledged_writes']} "
-        f"(goal 0: {'met' if lost == 0 else 'NOT met'})",
+        f"(goal 0: {'met' if lost == 0 else 'NOT met'}; {s['stored_facts']} facts stored: a write "
+        "the brain committed but whose answer a kill cut off is stored and not acknowledged)",
     ]
+    trimmed = s["rss_trimmed_growth_pct"]
+    samples = results.rss_samples
+    step = max(1, len(samples) // 10)
+    curve = ", ".join(f"{t:.0f} s {mb:.0f}" for t, mb in samples[::step])
+    rss_note = (
+        f"RSS (MiB) over the run: {curve}; after the attack {s['rss_end_mb']:.0f}. After glibc's "
+        f"`malloc_trim(0)` (free heap pages given back): {s['rss_trimmed_start_mb']:.0f} at the start, "
+        f"{s['rss_trimmed_end_mb']:.0f} at the end ({trimmed:+.1f}%)."
+    )
     body = [
         "## Soak: satellites under attack, services killed and restarted",
         "",
@@ -885,6 +919,8 @@ def render(results: SoakResults, command: str) -> str:
         windows,
         "",
         "Goals: " + "; ".join(goals) + ".",
+        "",
+        rss_note,
         "",
         f"Attack: connections opened {opened}; errors the servers answered: {codes or 'none'}; TTS "
         f"requests synthesized for the attacker {attack['tts_answers']}; spoofed brain requests "
