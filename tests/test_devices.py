@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from jarvis.protocol.events import Auth
@@ -27,9 +28,10 @@ from jarvis.server.brain.handler import BrainSettings, start_brain
 from jarvis.server.brain.llm.scripted import ScriptedLLM
 from jarvis.server.brain.memory import MemoryStore
 from jarvis.server.config import HubSettings, SatelliteSettings, Settings
-from jarvis.server.devices import DeviceError, DeviceRegistry, hash_credential
+from jarvis.server.devices import DeviceError, DeviceRegistry, devices_path, hash_credential
 from jarvis.server.hub.client import HubClient, HubRefused
 from jarvis.server.hub.hub import Hub
+from jarvis.server.web.__main__ import start_web
 
 SECRET = "peer-secret-for-the-tests-0123456789abcdef"
 TOKEN = "master-token-for-the-tests-0123456789"
@@ -273,3 +275,57 @@ async def test_the_cli_pairs_lists_and_revokes(tmp_path: Path) -> None:
     assert row["active"] is False and row["revoked"] and row["last_seen"]
     missing = jarvis(data, "revoke", "nope")
     assert missing.returncode == 1 and "no device" in missing.stderr
+
+
+# -- the web page -----------------------------------------------------------------------------------
+
+
+def browser() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True),
+        connector=aiohttp.TCPConnector(ssl=False),
+        timeout=aiohttp.ClientTimeout(total=10),
+    )
+
+
+async def test_a_paired_browser_is_its_device(_isolated_data_dir: Path) -> None:
+    registry = DeviceRegistry(devices_path(_isolated_data_dir))
+    _, credential = registry.pair("phone-alice", "alice", "kitchen")
+    async with make_hub(registry) as hub:
+        web = await start_web(token=TOKEN, hub_uri=hub.uri, port=0, data_dir=_isolated_data_dir)
+        try:
+            async with browser() as page:
+                body = {"token": credential, "user": "bob"}  # the device's user wins
+                async with page.post(web.url + "api/login", json=body) as resp:
+                    assert resp.status == 200, await resp.text()
+                    assert await resp.json() == {"user_id": "alice", "device_id": "phone-alice"}
+                async with page.get(web.url + "api/session") as resp:
+                    info = await resp.json()
+                assert (info["user_id"], info["device_id"]) == ("alice", "phone-alice")
+                assert "token=" not in info["pairing_url"] and TOKEN not in json.dumps(info)
+                # ?satellite_id= cannot make it another satellite: the hub sees the device
+                async with page.ws_connect(web.url + "api/ws?satellite_id=kitchen2&name=x") as ws:
+                    async with asyncio.timeout(10):
+                        while (msg := await ws.receive_json())["data"].get("state") != "ready":
+                            pass
+                    assert msg["data"]["user_id"] == "alice"
+                    assert set(hub.sessions) == {"phone-alice"}
+                    assert hub.sessions["phone-alice"].area == "kitchen"
+                    registry.revoke("phone-alice")
+                    async with asyncio.timeout(10):  # the page is told, then the socket closes
+                        while (closing := await ws.receive()).type == aiohttp.WSMsgType.TEXT:
+                            pass
+                    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                async with page.get(web.url + "api/session") as resp:
+                    assert resp.status == 401
+                async with page.post(web.url + "api/login", json={"token": credential}) as resp:
+                    assert resp.status == 401
+            # a pairing link with a device credential logs in as the device, and leaves the address bar
+            _, fresh = registry.pair("phone-alice", "alice", "kitchen")
+            async with browser() as page:
+                async with page.get(web.url + f"?token={fresh}&user=bob", allow_redirects=False) as resp:
+                    assert resp.status == 302 and "token" not in resp.headers["Location"]
+                async with page.get(web.url + "api/session") as resp:
+                    assert (await resp.json())["user_id"] == "alice"
+        finally:
+            await web.stop()

@@ -28,6 +28,7 @@ from .services import ServicePool
 from .session import SatelliteSession
 from .timers import TimerBook
 from .vad import EndpointSettings
+from .wyoming_satellites import WyomingSatellites
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Hub:
         self.device_poll_s = device_poll_s
         self._device_watch: asyncio.Task[None] | None = None
         self._warned_master: bool = False
+        self._touches: set[asyncio.Task[None]] = set()
         self.limits = limits
         if peer_secret is None:
             from ..tokens import load_or_create_peer_secret
@@ -95,6 +97,8 @@ class Hub:
             f"tcp://{hub.host}:{hub.port}", functools.partial(SatelliteSession, hub=self), limits
         )
         self.metrics: MetricsServer | None = None
+        self.wyoming_satellites = WyomingSatellites(self)
+        """The standard Wyoming satellites the hub connects to (``[wyoming_satellites.*]``)."""
 
     @property
     def port(self) -> int:
@@ -125,7 +129,10 @@ class Hub:
         _SESSIONS.set(len(self.sessions))
         if session.device_id is not None:
             self._device_sessions.add(session)
-            await self._touch(session.device_id)
+            # last_seen is written in the background (an fsync must not delay the session)
+            touch = asyncio.create_task(self._touch(session.device_id), name=f"touch {session.device_id}")
+            self._touches.add(touch)
+            touch.add_done_callback(self._touches.discard)
         for event in self.timers.take_pending(session.satellite_id):
             _LOGGER.info("Delivering a timer that finished while %s was away", session.satellite_id)
             await session.write_event(event)
@@ -202,6 +209,7 @@ class Hub:
             [s.uri for s in self.services.tts.services],
             [s.uri for s in self.services.brain.services],
         )
+        self.wyoming_satellites.start()
 
     async def stop(self) -> None:
         watch, self._device_watch = self._device_watch, None
@@ -209,7 +217,10 @@ class Hub:
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
+        await self.wyoming_satellites.stop()
         await self.server.stop()
+        if self._touches:
+            await asyncio.gather(*self._touches, return_exceptions=True)
         await self.timers.close()
         if self.metrics is not None:
             await self.metrics.stop()

@@ -194,19 +194,22 @@ class SatelliteSession(ServiceHandler):
         await backoff.wait(self.peer_address)
         master = tokens_match(self.hub.token, auth.token)
         device = None if master else self.hub.devices.authenticate(auth.token)
-        if not master and (device is None or not device.active):
+        if not master and device is not None and not device.active:
+            # A revoked credential is no guess (its hash is on file): refused, but not counted
+            # against the address, where other satellites (the web app's bridge) may share it.
+            _LOGGER.warning("%s: revoked credential of device %r; closing", self.peer, device.device_id)
+            await self.write_error("this device's credential was revoked", "unauthorized")
+            return False
+        if not master and device is None:
             delay = backoff.failure(self.peer_address)
             _LOGGER.warning(
-                "%s: %s for satellite %r; closing (next attempt from %s waits %.2f s)",
+                "%s: wrong token for satellite %r; closing (next attempt from %s waits %.2f s)",
                 self.peer,
-                f"revoked credential of device {device.device_id!r}" if device else "wrong token",
                 auth.satellite_id[:MAX_LABEL_CHARS],
                 self.peer_address,
                 delay,
             )
-            await self.write_error(
-                "this device's credential was revoked" if device else "wrong or missing token", "unauthorized"
-            )
+            await self.write_error("wrong or missing token", "unauthorized")
             return False
         backoff.success(self.peer_address)
         problem = _auth_problem(event.data or {})

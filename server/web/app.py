@@ -4,7 +4,7 @@ Routes (all documented in docs/api.md):
 
 =========================  ===========================================================
 ``GET  /login``            the login page (the only public page)
-``POST /api/login``        ``{token, user?}`` -> session cookie
+``POST /api/login``        ``{token, user?}`` -> session cookie (token: master token or device credential)
 ``POST /api/logout``       drops the session
 ``GET  /api/session``      who is logged in, server name, pairing URL
 ``GET  /api/pairing.svg``  QR code of the pairing URL (URL + token) as SVG
@@ -22,6 +22,8 @@ Routes (all documented in docs/api.md):
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -31,14 +33,19 @@ from typing import Any
 
 from aiohttp import web
 
+from jarvis.protocol.tasks import cancel_and_wait
+from jarvis.server.devices import DeviceRegistry, devices_path
 from jarvis.server.tokens import tokens_match
 
 from .auth import (
     COOKIE_NAME,
     SESSION_KEY,
+    Session,
     SessionStore,
     make_auth_middleware,
+    paired_device,
     remote_address,
+    session_still_valid,
     set_session_cookie,
     valid_user_id,
 )
@@ -79,6 +86,8 @@ CONFIG_KEY = web.AppKey("config", WebAppConfig)
 SESSIONS_KEY = web.AppKey("sessions", SessionStore)
 STORE_KEY = web.AppKey("store", WebStore)
 BRIDGES_KEY = web.AppKey("bridges", set[web.WebSocketResponse])
+DEVICES_KEY = web.AppKey("devices", DeviceRegistry)
+"""The paired devices (``<data dir>/devices.json``, shared with the hub): their credentials log in too."""
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:
@@ -194,12 +203,24 @@ async def login(request: web.Request) -> web.Response:
         return response
     body = await read_json(request)
     token = body.get("token")
-    if not isinstance(token, str) or not tokens_match(config.token, token):
+    master = isinstance(token, str) and tokens_match(config.token, token)
+    device = (
+        None if master else paired_device(request.app[DEVICES_KEY], token if isinstance(token, str) else None)
+    )
+    if not master and device is None:
         lockout = backoff.failed(address)
         locked = f"; locked out for {lockout:.0f} s" if lockout else ""
         _LOGGER.warning("Failed web login from %s%s", request.remote, locked)
         return _json_error(401, "unauthorized", "wrong token")
     backoff.succeeded(address)
+    if device is not None:  # a paired device is its registry's user, whatever the body asks
+        session = request.app[SESSIONS_KEY].create(device.user_id, device, str(token))
+        response = web.json_response({"user_id": device.user_id, "device_id": device.device_id})
+        set_session_cookie(response, session, config.secure_cookie)
+        _LOGGER.info(
+            "Web login of device %s (user %s) from %s", device.device_id, device.user_id, request.remote
+        )
+        return response
     user = body.get("user") or config.default_user
     if not isinstance(user, str) or not valid_user_id(user):
         return _json_error(400, "bad-user", "user ids are 1-64 letters, digits, '_', '.', '-'")
@@ -221,12 +242,15 @@ async def session_info(request: web.Request) -> web.Response:
     config = request.app[CONFIG_KEY]
     session = request[SESSION_KEY]
     users = sorted({config.default_user, *config.users})
+    # A paired device never learns the master token: its pairing link is the bare URL.
+    master = session.device_id is None
     return web.json_response(
         {
             "user_id": session.user_id,
-            "users": users,
+            "device_id": session.device_id,
+            "users": users if master else [session.user_id],
             "server_name": config.server_name,
-            "pairing_url": pairing_url(request),
+            "pairing_url": pairing_url(request, include_token=master),
             "pairing_reachable": not _is_loopback(pairing_url(request, include_token=False).split("/")[2]),
             "languages": list(config.languages),
             "voices": list(config.voices),
@@ -235,8 +259,9 @@ async def session_info(request: web.Request) -> web.Response:
 
 
 async def pairing_svg(request: web.Request) -> web.Response:
+    master = request[SESSION_KEY].device_id is None  # a paired device never learns the master token
     return web.Response(
-        text=qr_svg(pairing_url(request)),
+        text=qr_svg(pairing_url(request, include_token=master)),
         content_type="image/svg+xml",
         headers={"Cache-Control": "no-store"},
     )
@@ -322,22 +347,52 @@ async def list_feedback(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     config = request.app[CONFIG_KEY]
     session = request[SESSION_KEY]
-    satellite_id = request.query.get("satellite_id") or f"web-{session.session_id[:8]}"
+    bridge_settings = config.bridge
+    if session.device_id is not None:
+        # A paired browser is its device: the hub takes its id, user and area from the registry;
+        # a ?satellite_id= cannot make it another satellite.
+        satellite_id = session.device_id
+        bridge_settings = dataclasses.replace(config.bridge, token=session.credential or "")
+    else:
+        satellite_id = request.query.get("satellite_id") or f"web-{session.session_id[:8]}"
     if not SATELLITE_ID_RE.match(satellite_id):
         raise web.HTTPBadRequest(text="satellite_id: 1-64 letters, digits, '_', '.', ':', '-'")
     name = (request.query.get("name") or "Browser")[:64]
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
     await ws.prepare(request)
-    bridge = HubBridge(ws, config.bridge, user_id=session.user_id, satellite_id=satellite_id, name=name)
+    bridge = HubBridge(ws, bridge_settings, user_id=session.user_id, satellite_id=satellite_id, name=name)
     bridges = request.app[BRIDGES_KEY]
     bridges.add(ws)
     _LOGGER.info("Browser satellite %s (%s) connected for user %s", satellite_id, name, session.user_id)
+    watch = None
+    if session.device_id is not None:
+        watch = asyncio.create_task(
+            _end_when_revoked(request.app, ws, session), name=f"web-revoke-{satellite_id}"
+        )
     try:
         await bridge.run()
     finally:
+        if watch is not None:
+            await cancel_and_wait(watch)
         bridges.discard(ws)
         _LOGGER.info("Browser satellite %s left (%s)", satellite_id, bridge.stats)
     return ws
+
+
+#: How often a paired browser's WebSocket checks that its device was not revoked (seconds).
+REVOKE_POLL_S = 1.0
+
+
+async def _end_when_revoked(app: web.Application, ws: web.WebSocketResponse, session: Session) -> None:
+    """Close a paired browser's WebSocket (and its session) once its device is revoked."""
+    devices = app[DEVICES_KEY]
+    while not ws.closed:
+        await asyncio.sleep(REVOKE_POLL_S)
+        if not session_still_valid(session, devices):
+            _LOGGER.info("Device %s was revoked: closing its browser's WebSocket", session.device_id)
+            app[SESSIONS_KEY].drop(session.session_id)
+            await ws.close(code=4403, message=b"device revoked")
+            return
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -375,6 +430,7 @@ async def _security_headers(request: web.Request, handler: Any) -> web.StreamRes
 def create_app(config: WebAppConfig, store: WebStore | None = None) -> web.Application:
     """Compose the web application. ``store`` defaults to the data dir's memory store."""
     sessions = SessionStore()
+    devices = DeviceRegistry(devices_path(config.data_dir))
     app = web.Application(
         middlewares=[
             _security_headers,
@@ -384,12 +440,14 @@ def create_app(config: WebAppConfig, store: WebStore | None = None) -> web.Appli
                 config.default_user,
                 config.secure_cookie,
                 frozenset({config.public_url.rstrip("/").lower()}) if config.public_url else frozenset(),
+                devices,
             ),
         ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[CONFIG_KEY] = config
     app[SESSIONS_KEY] = sessions
+    app[DEVICES_KEY] = devices
     app[STORE_KEY] = store or WebStore(config.data_dir)
     app[BRIDGES_KEY] = set()
     app[REACH_KEY] = Reachability()

@@ -1,10 +1,13 @@
 """Token login and session cookies for the web app.
 
-The only secret is the hub token (:mod:`jarvis.server.tokens`). ``POST /api/login {token}`` or a
-``?token=`` URL (the pairing QR code) trades it for a random session id in an HttpOnly, Secure,
-SameSite=Strict cookie. Sessions live in memory: restarting the server logs browsers out, and they
-log in again with the token (the QR code). Every route except the login page, its assets and
-``POST /api/login`` requires a session; ``/metrics`` also accepts the token as a Bearer header.
+Two secrets log in: the hub's master token (:mod:`jarvis.server.tokens`; the session's user is the
+one asked for), or a device credential (``jarvis devices pair``, :mod:`jarvis.server.devices`; the
+session is that device: its user, its satellite id, and never the master token). ``POST /api/login
+{token}`` or a ``?token=`` URL (the pairing QR code) trades it for a random session id in an
+HttpOnly, Secure, SameSite=Strict cookie. A device session ends as soon as its device is revoked.
+Sessions live in memory: restarting the server logs browsers out, and they log in again with the
+token (the QR code). Every route except the login page, its assets and ``POST /api/login`` requires
+a session; ``/metrics`` also accepts the master token as a Bearer header.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from jarvis.server.devices import Device, DeviceRegistry
 from jarvis.server.tokens import tokens_match
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,6 +57,10 @@ class Session:
     user_id: str
     created: float
     last_seen: float
+    device_id: str | None = None
+    """The paired device this browser logged in as (None: the master token)."""
+    credential: str | None = field(default=None, repr=False)
+    """That device's credential, kept in memory only: the bridge presents it to the hub."""
 
 
 @dataclass
@@ -144,9 +152,15 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self.login_backoff = login_backoff or LoginBackoff()
 
-    def create(self, user_id: str) -> Session:
+    def create(self, user_id: str, device: Device | None = None, credential: str | None = None) -> Session:
+        """A new session for ``user_id``, or for a paired ``device`` (its user) and its ``credential``."""
         now = time.monotonic()
-        session = Session(secrets.token_urlsafe(32), user_id, now, now)
+        if device is not None:
+            session = Session(
+                secrets.token_urlsafe(32), device.user_id, now, now, device.device_id, credential
+            )
+        else:
+            session = Session(secrets.token_urlsafe(32), user_id, now, now)
         self._sessions[session.session_id] = session
         self._prune(now)
         return session
@@ -180,6 +194,22 @@ SESSION_KEY = web.RequestKey("jarvis.session", Session)
 
 def valid_user_id(user_id: str) -> bool:
     return bool(USER_ID_RE.match(user_id))
+
+
+def paired_device(devices: DeviceRegistry | None, token: str | None) -> Device | None:
+    """The active paired device whose credential ``token`` is, else None."""
+    if devices is None or not token:
+        return None
+    device = devices.authenticate(token)
+    return device if device is not None and device.active else None
+
+
+def session_still_valid(session: Session, devices: DeviceRegistry | None) -> bool:
+    """A device session lives only while its credential does (revoked or re-paired: it ends)."""
+    if session.device_id is None:
+        return True
+    device = paired_device(devices, session.credential)
+    return device is not None and device.device_id == session.device_id
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -223,8 +253,11 @@ def make_auth_middleware(
     default_user: str,
     secure_cookie: bool,
     extra_origins: frozenset[str] = frozenset(),
+    devices: DeviceRegistry | None = None,
 ) -> Middleware:
     """Middleware: public paths pass; ``?token=`` logs in; otherwise a session is required.
+
+    ``?token=`` is the master token or a device credential from ``devices``.
 
     State-changing requests and the WebSocket must come from the page's own origin (or one of
     ``extra_origins``, e.g. the ``--public-url`` behind a proxy).
@@ -253,21 +286,27 @@ def make_auth_middleware(
                     text=f"Too many wrong tokens from this address; try again in {math.ceil(wait)} s.",
                     headers=backoff.headers(wait),
                 )
-            if not tokens_match(token, request.query.get("token")):
+            given = request.query.get("token")
+            device = None if tokens_match(token, given) else paired_device(devices, given)
+            if device is None and not tokens_match(token, given):
                 _LOGGER.warning("Wrong token in a pairing link from %s", request.remote)
                 backoff.failed(address)
                 raise web.HTTPFound("/login?error=token")
             backoff.succeeded(address)
             user = request.query.get("user") or default_user
-            if not valid_user_id(user):
+            if device is None and not valid_user_id(user):
                 raise web.HTTPFound("/login?error=user")
             query = {k: v for k, v in request.query.items() if k not in ("token", "user")}
             clean = request.rel_url.with_query(query)
             response = web.HTTPFound(str(clean))
-            set_session_cookie(response, sessions.create(user), secure_cookie)
+            set_session_cookie(response, sessions.create(user, device, given), secure_cookie)
             raise response
 
         session = sessions.get(request.cookies.get(COOKIE_NAME))
+        if session is not None and not session_still_valid(session, devices):
+            _LOGGER.info("Web session of device %s ended: its credential was revoked", session.device_id)
+            sessions.drop(session.session_id)
+            session = None
         if session is None and request.path == "/metrics" and tokens_match(token, bearer_token(request)):
             return await handler(request)
         if session is None:
