@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="re-pair an id that is already paired (its old credential stops working)",
     )
     pair.add_argument(
+        "--qr", action="store_true", help="also print the browser pairing link as a QR code (for a phone)"
+    )
+    pair.add_argument(
         "--server",
         metavar="URI",
         help="hub URI to print in the satellite command (default: from the settings)",
@@ -84,19 +87,30 @@ def _pair(args: argparse.Namespace, settings: Settings, registry: DeviceRegistry
         "On the device:  jarvis satellite "
         f"--server {server} --token {credential} --satellite-id {device.device_id}"
     )
+    if settings.web.enabled:
+        link = f"https://{_reachable(settings.web.host)}:{settings.web.port}/?token={credential}"
+        print(f"Or in a browser (phone): {link}")
+        if args.qr:
+            from .web.qr import qr_text
+
+            print(qr_text(link))
     return 0
 
 
 def _hub_uri(settings: Settings) -> str:
-    host = settings.hub.host
-    if host in ("0.0.0.0", "::", ""):
-        try:
-            from jarvis.protocol.discovery import primary_ipv4
+    return f"tcp://{_reachable(settings.hub.host)}:{settings.hub.port}"
 
-            host = primary_ipv4()
-        except Exception:  # no zeroconf installed, no route: say what to fill in
-            host = "<server>"
-    return f"tcp://{host}:{settings.hub.port}"
+
+def _reachable(host: str) -> str:
+    """The address a device uses for a server bound to ``host`` (a wildcard: this machine's LAN one)."""
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    try:
+        from jarvis.protocol.discovery import primary_ipv4
+
+        return primary_ipv4()
+    except Exception:  # no zeroconf installed, no route: say what to fill in
+        return "<server>"
 
 
 def _when(stamp: float | None) -> str:

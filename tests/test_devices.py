@@ -247,6 +247,7 @@ async def test_the_cli_pairs_lists_and_revokes(tmp_path: Path) -> None:
     argv = line.split()
     credential = argv[argv.index("--token") + 1]
     assert argv[argv.index("--satellite-id") + 1] == "kitchen-pi"
+    assert f":8443/?token={credential}" in paired.stdout  # the browser pairing link
     path = data / "devices.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert credential not in path.read_text()
