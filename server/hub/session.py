@@ -240,6 +240,7 @@ class SatelliteSession(ServiceHandler):
             self.area = device.area
             self.name = device.name or auth.name
         else:
+            self.hub.devices.refresh()  # a device paired a moment ago counts already
             paired = self.hub.devices.get(auth.satellite_id)
             if paired is not None and paired.active:
                 # Not even the master token takes a paired device's id (its timers, its session).
