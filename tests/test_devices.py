@@ -10,12 +10,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import stat
 import subprocess
 import sys
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,17 @@ import pytest
 
 from jarvis.protocol.events import Auth
 from jarvis.protocol.service import Connection
+from jarvis.satellite.audio_io import WavFileSink, WavSource
+from jarvis.satellite.satellite import ExitCode, Satellite, State
+from jarvis.satellite.settings import (
+    IdentitySettings,
+    LinkSettings,
+    MicSettings,
+    RunSettings,
+    ServerSettings,
+    SndSettings,
+)
+from jarvis.satellite.settings import SatelliteSettings as SatSettings
 from jarvis.server.brain.handler import BrainSettings, start_brain
 from jarvis.server.brain.llm.scripted import ScriptedLLM
 from jarvis.server.brain.memory import MemoryStore
@@ -330,3 +343,49 @@ async def test_a_paired_browser_is_its_device(_isolated_data_dir: Path) -> None:
                     assert (await resp.json())["user_id"] == "alice"
         finally:
             await web.stop()
+
+
+# -- the real satellite program -----------------------------------------------------------------------
+
+
+def satellite(uri: str, credential: str, satellite_id: str, tmp_path: Path, once: bool) -> Satellite:
+    wav = tmp_path / f"{satellite_id}.wav"
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(b"\0\0" * 3200)
+    settings = SatSettings(
+        server=ServerSettings(uri=uri, token=credential),
+        identity=IdentitySettings(satellite_id=satellite_id, area="garage", user_id="bob"),
+        mic=MicSettings(input_wav=wav, fast=True),
+        snd=SndSettings(output_wav=tmp_path / "answer.wav"),
+        link=LinkSettings(reconnect_min_s=0.05, reconnect_max_s=0.2),
+        run=RunSettings(once=once, turn_timeout_s=5),
+    )
+    return Satellite(settings, WavSource(wav, fast=True), WavFileSink(tmp_path / "answer.wav"))
+
+
+async def test_jarvis_satellite_with_a_device_credential(registry: DeviceRegistry, tmp_path: Path) -> None:
+    _, credential = registry.pair("kitchen-pi", "alice", "kitchen")
+    async with make_hub(registry) as hub:
+        # claiming another id: refused, and a --once satellite exits with its unauthorized code
+        wrong = satellite(hub.uri, credential, "office-pi", tmp_path, once=True)
+        async with asyncio.timeout(10):
+            assert await wrong.run() is ExitCode.UNAUTHORIZED
+        assert "kitchen-pi" in (wrong.exit_message or "")
+        # its own id: the registry's user and area, whatever it says
+        sat = satellite(hub.uri, credential, "kitchen-pi", tmp_path, once=False)
+        task = asyncio.create_task(sat.run())
+        try:
+            async with asyncio.timeout(10):
+                await sat.wait_until(lambda s: s.state is State.IDLE)
+                assert sat.session is not None and sat.session.user_id == "alice"
+                assert hub.sessions["kitchen-pi"].area == "kitchen"
+                registry.revoke("kitchen-pi")
+                await sat.wait_until(lambda s: s.state is State.CONNECTING)
+            assert sat.connections == 1
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
