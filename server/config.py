@@ -20,6 +20,11 @@ Example ``jarvis.toml``::
     user_id = "alice"
     area = "kitchen"
 
+    [wyoming_satellites.living-room]     # a standard wyoming-satellite the hub connects to
+    uri = "tcp://pi-living-room:10700"
+    user_id = "alice"
+    area = "living room"
+
 A parsing problem raises :class:`ConfigError` naming the file/variable and the key.
 """
 
@@ -35,8 +40,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from jarvis.protocol.paths import data_dir as default_data_dir
+from jarvis.protocol.peer_auth import valid_user_id
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -162,6 +169,30 @@ class SatelliteSettings:
 
 
 @dataclass(frozen=True)
+class WyomingSatelliteSettings:
+    """A standard ``wyoming-satellite`` the hub connects to, as Home Assistant does.
+
+    See docs/wyoming-satellites.md.
+
+    The table's name (``[wyoming_satellites.<name>]``) is the satellite's id; who speaks there and
+    where it stands come from here only, never from the satellite.
+    """
+
+    uri: str = ""
+    """``tcp://host:port`` of the satellite (wyoming-satellite listens on 10700)."""
+    user_id: str | None = None
+    """Who speaks there; None = ``default_user``. ``user`` is accepted as the key too."""
+    area: str | None = None
+    """Where it stands; None = the area the satellite reports in its ``info``."""
+    name: str | None = None
+    """A display name; None = the satellite's own."""
+    enabled: bool = True
+    timer_chime: bool = True
+    """Ring a finished timer as a chime (audio) as well as ``timer-finished``: wyoming-satellite 1.0
+    has no timer sounds of its own."""
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: str | None = None
     """None = ``$JARVIS_DATA_DIR`` or ``~/.local/share/jarvis``."""
@@ -176,6 +207,8 @@ class Settings:
     zeroconf: ZeroconfSettings = field(default_factory=ZeroconfSettings)
     satellites: Mapping[str, SatelliteSettings] = field(default_factory=dict)
     """satellite_id -> user/area mapping."""
+    wyoming_satellites: Mapping[str, WyomingSatelliteSettings] = field(default_factory=dict)
+    """name -> a standard Wyoming satellite the hub connects to."""
 
     def resolved_data_dir(self) -> Path:
         return default_data_dir(self.data_dir)
@@ -274,6 +307,42 @@ def _parse_satellites(raw: Any, where: str) -> dict[str, SatelliteSettings]:
     return result
 
 
+def _parse_wyoming_satellites(raw: Any, where: str) -> dict[str, WyomingSatelliteSettings]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: [wyoming_satellites] must be a table of tables")
+    result: dict[str, WyomingSatelliteSettings] = {}
+    for name, values in raw.items():
+        here = f"{where}: wyoming_satellites.{name}"
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{here} must be a table")
+        values = dict(values)
+        if "user" in values:
+            if "user_id" in values:
+                raise ConfigError(f"{here}: give user or user_id, not both")
+            values["user_id"] = values.pop("user")
+        sat = _apply(WyomingSatelliteSettings(), values, here)
+        problem = _wyoming_uri_problem(sat.uri)
+        if problem:
+            raise ConfigError(f"{here}: uri {sat.uri!r}: {problem}")
+        if sat.user_id is not None and not valid_user_id(sat.user_id):
+            raise ConfigError(f"{here}: user_id {sat.user_id!r}: 1-64 letters, digits, '_', '.' or '-'")
+        result[str(name)] = sat
+    return result
+
+
+def _wyoming_uri_problem(uri: str) -> str | None:
+    if not uri:
+        return 'is required, e.g. uri = "tcp://pi-kitchen:10700"'
+    try:
+        parsed = urlparse(uri)
+        port = parsed.port
+    except ValueError as err:
+        return str(err)
+    if parsed.scheme != "tcp" or not parsed.hostname or port is None:
+        return "expected tcp://host:port"
+    return None
+
+
 def apply_mapping(settings: Settings, data: Mapping[str, Any], where: str) -> Settings:
     """Apply a nested mapping (a parsed TOML document) on top of ``settings``."""
     changes: dict[str, Any] = {}
@@ -286,10 +355,14 @@ def apply_mapping(settings: Settings, data: Mapping[str, Any], where: str) -> Se
             merged = dict(settings.satellites)
             merged.update(_parse_satellites(value, where))
             changes[key] = merged
+        elif key == "wyoming_satellites":
+            wyoming = dict(settings.wyoming_satellites)
+            wyoming.update(_parse_wyoming_satellites(value, where))
+            changes[key] = wyoming
         elif key in _TOP_LEVEL:
             changes[key] = _coerce(value, _field_types(Settings)[key], f"{where}: {key}")
         else:
-            known = ", ".join([*_TOP_LEVEL, *_SECTIONS, "satellites"])
+            known = ", ".join([*_TOP_LEVEL, *_SECTIONS, "satellites", "wyoming_satellites"])
             raise ConfigError(f"{where}: unknown setting {key!r} (known: {known})")
     return dataclasses.replace(settings, **changes) if changes else settings
 
