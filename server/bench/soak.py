@@ -174,6 +174,22 @@ class AttackStats:
             self.codes[f"{port}:{Error.from_event(event).code or '-'}"] += 1
 
 
+class LogCounter(logging.Handler):
+    """Counts the WARNING-or-worse records logged while attached (how much an attack can log)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.by_level: Counter[str] = Counter()
+        self.by_logger: Counter[str] = Counter()
+        self.chars = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.by_level[record.levelname] += 1
+        self.by_logger[record.name] += 1
+        with contextlib.suppress(Exception):
+            self.chars += len(record.getMessage())
+
+
 @dataclass
 class SoakResults:
     sats: int
@@ -185,6 +201,7 @@ class SoakResults:
     rss_max_mb: float = 0.0
     rss_samples: list[tuple[float, float]] = field(default_factory=list)
     """(seconds into the attack, MiB) every few seconds."""
+    log: LogCounter = field(default_factory=LogCounter)
     rss_trimmed_start_mb: float = 0.0
     rss_trimmed_end_mb: float = 0.0
     """RSS right after ``malloc_trim(0)``: what is left when glibc returns its free heap pages."""
@@ -248,6 +265,11 @@ class SoakResults:
                 "closed_by_server": dict(self.attack.closed_by_server),
                 "tts_answers": self.attack.tts_answers,
                 "spoof_answers": self.attack.spoof_answers,
+            },
+            "log": {
+                "by_level": dict(self.log.by_level),
+                "by_logger": dict(self.log.by_logger.most_common(8)),
+                "chars": self.log.chars,
             },
             "failures": [f"{t.satellite} {t.text!r}: {t.error}" for t in soak if not t.completed][:20],
             "wall_s": self.wall_s,
@@ -767,6 +789,7 @@ async def run_soak(
             results.rss_trimmed_start_mb = rss_mb()
             start = results.started_at = time.monotonic()
             deadline = start + seconds
+            logging.getLogger().addHandler(results.log)
             if attack:
                 attacker.start()
 
@@ -804,6 +827,7 @@ async def run_soak(
                 sampler.cancel()
                 await asyncio.gather(killer, sampler, return_exceptions=True)
                 await attacker.stop()
+                logging.getLogger().removeHandler(results.log)
             gc.collect()
             results.rss_end_mb = rss_mb()
             results.rss_max_mb = max(results.rss_max_mb, results.rss_end_mb)
@@ -925,6 +949,15 @@ def render(results: SoakResults, command: str) -> str:
         f"Attack: connections opened {opened}; errors the servers answered: {codes or 'none'}; TTS "
         f"requests synthesized for the attacker {attack['tts_answers']}; spoofed brain requests "
         f"answered (as the default user) {attack['spoof_answers']}.",
+    ]
+    log = s["log"]
+    per_min = 60 / results.seconds if results.seconds else 0.0
+    levels = ", ".join(f"{n} {level}" for level, n in sorted(log["by_level"].items())) or "none"
+    loggers = ", ".join(f"`{name}` {n}" for name, n in log["by_logger"].items())
+    body += [
+        "",
+        f"Log during the attack: {levels} ({sum(log['by_level'].values()) * per_min:.0f} lines and "
+        f"{log['chars'] * per_min / 1024:.0f} KiB of messages a minute); by logger: {loggers or 'none'}.",
     ]
     if s["failures"]:
         body += ["", f"Failed turns (first {len(s['failures'])}): " + "; ".join(s["failures"][:8])]
