@@ -389,3 +389,15 @@ async def test_jarvis_satellite_with_a_device_credential(registry: DeviceRegistr
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def test_pairing_an_id_closes_its_master_token_session(registry: DeviceRegistry) -> None:
+    async with make_hub(registry) as hub, await HubClient.connect(hub.uri, TOKEN, "kitchen-pi") as legacy:
+        _, credential = DeviceRegistry(registry.path).pair("kitchen-pi", "alice", "kitchen")
+        async with asyncio.timeout(5):
+            error = await legacy.conn.read_event()
+            assert error is not None and error.data["code"] == "unauthorized"
+            assert "paired device" in error.data["text"]
+            assert await legacy.conn.read_event() is None
+        async with await HubClient.connect(hub.uri, credential, "kitchen-pi") as sat:
+            assert sat.auth_ok.user_id == "alice"

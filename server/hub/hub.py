@@ -162,19 +162,29 @@ class Hub:
             _LOGGER.debug("Cannot record that device %s was seen: %s", device_id, err)
 
     async def close_revoked(self) -> int:
-        """Re-read the registry and close the sessions of devices revoked (or re-paired) since they
-        connected; returns how many were closed."""
+        """Re-read the registry and close the sessions it no longer allows; returns how many.
+
+        Those are the sessions of devices revoked (or re-paired) since they connected, and
+        master-token sessions holding an id that has been paired since.
+        """
         self.devices.refresh()
-        closed = 0
+        doomed: list[tuple[SatelliteSession, str]] = []
         for session in list(self._device_sessions):
-            if session.device_id is None:
-                continue
-            device = self.devices.get(session.device_id)
+            device = self.devices.get(session.device_id or "")
             if device is None or not device.active or device.credential_hash != session.credential_hash:
                 self._device_sessions.discard(session)
-                await session.revoked()
-                closed += 1
-        return closed
+                doomed.append((session, "this device's credential was revoked"))
+        for satellite_id, session in list(self.sessions.items()):
+            paired = self.devices.get(satellite_id)
+            if session.device_id is None and paired is not None and paired.active:
+                doomed.append(
+                    (
+                        session,
+                        f"satellite id {satellite_id!r} is now a paired device: connect with its credential",
+                    )
+                )
+        await asyncio.gather(*(session.revoked(text) for session, text in doomed))
+        return len(doomed)
 
     async def _watch_devices(self) -> None:
         while True:

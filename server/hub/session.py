@@ -79,6 +79,8 @@ class SatelliteSession(ServiceHandler):
         """The paired device this session authenticated as (None: the master token)."""
         self.credential_hash: str | None = None
         """That device's credential hash then: a re-paired device's old session is closed too."""
+        self._closing = False
+        """:meth:`revoked` has closed it (the reader loop is winding down)."""
         self.local_wake = True
         self.conversation_id = self.session_id
         self.turn: PipelineRun | None = None
@@ -285,12 +287,16 @@ class SatelliteSession(ServiceHandler):
         )
         return True
 
-    async def revoked(self) -> None:
-        """Close this session: its device was revoked (or re-paired) while it was connected."""
-        _LOGGER.warning("Satellite %s: device credential revoked; closing its session", self.satellite_id)
+    async def revoked(self, text: str = "this device's credential was revoked") -> None:
+        """Close this session with an ``unauthorized`` error: the registry no longer allows it (its
+        device was revoked or re-paired, or its id was paired while it used the master token)."""
+        if self._closing:
+            return
+        self._closing = True
+        _LOGGER.warning("Satellite %s: closing its session: %s", self.satellite_id, text)
         with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
             async with asyncio.timeout(1.0):  # a peer that reads nothing must not hold us up
-                await self.write_error("this device's credential was revoked", "unauthorized")
+                await self.write_error(text, "unauthorized")
         self.writer.close()  # the reader loop sees EOF and ends
 
     # -- audio ---------------------------------------------------------------------------------
