@@ -45,6 +45,8 @@ from jarvis.server.hub.wyoming_satellites import LinkState, WyomingSatelliteLink
 
 ROOT = Path(__file__).resolve().parent.parent
 WSAT_PYTHON = ROOT / ".wsat-venv" / "bin" / "python"
+OWW_PYTHON = ROOT / ".wsat-venv" / "oww" / "bin" / "python"
+"""wyoming-openwakeword 1.8.2 (its own venv inside .wsat-venv: it pins wyoming 1.2.0)."""
 SAT_ID = "kitchen-sat"
 WAIT = 60.0
 SND_RATE = 22050
@@ -337,20 +339,66 @@ def _peak_hz(audio: np.ndarray) -> float | None:
 # -- its own local wake word, and VAD mode ------------------------------------------------------
 
 
-async def test_local_wake_word(services: dict[str, list[str]], recorder: Recorder, tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def openwakeword(tmp_path: Path) -> AsyncIterator[str]:
+    """A real wyoming-openwakeword server (its bundled hey_jarvis model) on 127.0.0.1; yields its URI."""
+    if not OWW_PYTHON.exists():
+        pytest.skip("no wyoming-openwakeword: .wsat-venv/oww is missing (run script/wsat-venv)")
+    port = free_port()
+    log = tmp_path / "openwakeword.log"
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            str(OWW_PYTHON),
+            "-m",
+            "wyoming_openwakeword",
+            "--uri",
+            f"tcp://127.0.0.1:{port}",
+            "--preload-model",
+            "hey_jarvis",
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                assert proc.returncode is None, log.read_text(errors="replace")
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    await asyncio.sleep(0.05)
+                    continue
+                writer.close()
+                break
+        yield f"tcp://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        await proc.wait()
+
+
+@pytest.mark.parametrize("wake", ["wyoming-openwakeword", "wake-command"])
+async def test_local_wake_word(
+    services: dict[str, list[str]], recorder: Recorder, tmp_path: Path, wake: str
+) -> None:
+    """Its own wake word: wyoming-openwakeword (--wake-uri), or Jarvis's pymicro one (--wake-command)."""
     port = free_port()
     sat = SatelliteProcess(tmp_path, port, recorder.uri)
-    sat.args += ["--wake-command", sat.wake_command]
-    async with asyncio.timeout(WAIT), running(sat), make_hub(services, port) as hub:
-        await link_of(hub).wait_until(lambda li: li.state is LinkState.CONNECTED)
-        sat.say("Hey Jarvis, what time is it?")
-        run = await recorder.next("run-pipeline")
-        assert run.data["start_stage"] == "asr", run.data  # its wake word heard it: the command follows
-        await ask_time_after_wake(sat, recorder)
-        # And again: after the transcript it listens for its wake word, and the hub runs a new turn.
-        sat.say("Hey Jarvis, what time is it?")
-        await recorder.next("run-pipeline")
-        await ask_time_after_wake(sat, recorder)
+    async with contextlib.AsyncExitStack() as stack:
+        if wake == "wyoming-openwakeword":
+            uri = await stack.enter_async_context(openwakeword(tmp_path))
+            sat.args += ["--wake-uri", uri, "--wake-word-name", "hey_jarvis"]
+        else:
+            sat.args += ["--wake-command", sat.wake_command]
+        async with asyncio.timeout(WAIT), running(sat), make_hub(services, port) as hub:
+            await link_of(hub).wait_until(lambda li: li.state is LinkState.CONNECTED)
+            sat.say("Hey Jarvis, what time is it?")
+            run = await recorder.next("run-pipeline")
+            assert run.data["start_stage"] == "asr", run.data  # its wake word heard it: the command follows
+            await ask_time_after_wake(sat, recorder)
+            # And again: after the transcript it listens for its wake word, and the hub runs a new turn.
+            sat.say("Hey Jarvis, what time is it?")
+            await recorder.next("run-pipeline")
+            await ask_time_after_wake(sat, recorder)
 
 
 async def ask_time_after_wake(sat: SatelliteProcess, recorder: Recorder) -> None:
