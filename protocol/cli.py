@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hub": ("jarvis.server.hub.__main__", "voice pipeline hub for satellites"),
     "web": ("jarvis.server.web.__main__", "HTTPS web app: the browser satellite"),
     "satellite": ("jarvis.satellite.__main__", "a satellite: microphone, wake word, speaker"),
+    "token": ("jarvis.server.token_cli", "show the master token (printed only when it is created)"),
     "devices": ("jarvis.server.devices_cli", "pair, list or revoke satellites' per-device credentials"),
     "memory": ("jarvis.server.brain.memory_cli", "show, edit or export what Jarvis remembers"),
     "bench": ("jarvis.server.bench", "benchmarks; figures go to docs/benchmarks.md"),

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+from jarvis.protocol.discovery import WYOMING_TYPE
 from jarvis.protocol.service import stop_signal
 
 from .config import ConfigError, Settings, load_settings
@@ -37,8 +38,6 @@ from .hub.hub import ZEROCONF_TYPE, start_hub
 from .tokens import TokenError, load_or_create_peer_secret, load_or_create_token
 
 _LOGGER = logging.getLogger(__name__)
-
-WYOMING_TYPE = "_wyoming._tcp.local."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -199,7 +198,12 @@ def _peer_secret(settings: Settings, given: str | None) -> str:
 
 
 async def _start_web(
-    settings: Settings, token: str, hub: Any, servers: dict[str, Any], stack: contextlib.AsyncExitStack
+    settings: Settings,
+    token: str,
+    hub: Any,
+    servers: dict[str, Any],
+    stack: contextlib.AsyncExitStack,
+    show_token: bool = True,
 ) -> str | None:
     """Start the web app (server/web) if enabled; returns what to print (URL, pairing link, QR code)."""
     if not settings.web.enabled:
@@ -222,7 +226,7 @@ async def _start_web(
         _LOGGER.error("Web app not started: %s", err)
         return f"  web    not started: {err}"
     stack.push_async_callback(web.stop)
-    return pairing_message(web, token)
+    return pairing_message(web, token, show_token=show_token)
 
 
 def _connect_host(host: str) -> str:
@@ -301,7 +305,7 @@ async def _serve(
             peer_secret=peer_secret,
         )
         stack.push_async_callback(hub.stop)
-        web_text = await _start_web(settings, token, hub, servers, stack)
+        web_text = await _start_web(settings, token, hub, servers, stack, show_token=created)
 
         lines = [
             "Jarvis is running:",
@@ -312,13 +316,17 @@ async def _serve(
         ]
         if hub.metrics is not None:
             lines.append(f"  metrics {hub.metrics.url}")
-        lines.append(
-            f"Token{' (new)' if created else ''}: {token}   (stored in {settings.resolved_data_dir()})"
-        )
-        lines.append(
-            "Connect a satellite:  jarvis satellite "
-            f"--server tcp://{_connect_host(settings.hub.host)}:{hub.port} --token {token}"
-        )
+        if created:  # only once: the token administers everything (jarvis token show)
+            lines.append(f"Token (new): {token}   (stored in {settings.resolved_data_dir()})")
+            lines.append(
+                "Connect a satellite:  jarvis satellite "
+                f"--server tcp://{_connect_host(settings.hub.host)}:{hub.port} --token {token}"
+            )
+        else:
+            lines.append(
+                f"Token: stored in {settings.resolved_data_dir()} (jarvis token show prints it; "
+                "jarvis devices pair gives a device its own credential)"
+            )
         if web_text:
             lines.append(web_text)
         lines.append("Ready. Ctrl-C stops.")

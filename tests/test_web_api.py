@@ -214,6 +214,25 @@ async def test_pairing_qr_code_and_terminal_message(server: WebServer) -> None:
     # Bound to loopback: no QR code a phone could not use, but how to make it reachable.
     assert "█" not in text and "--host 0.0.0.0" in text
     assert "█" in qr_text(f"https://192.0.2.1:8443/?token={TOKEN}")
+    # Every start but the one that created the token: the URL and how to pair, never the token.
+    quiet = pairing_message(server, TOKEN, show_token=False)
+    assert TOKEN not in quiet and "jarvis devices pair" in quiet and server.url in quiet
+
+
+def test_token_show_prints_the_stored_token(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def show() -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "jarvis.protocol.cli", "token", "--data-dir", str(tmp_path), "show"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+
+    first = show()
+    token = (tmp_path / "token").read_text().strip()
+    assert f"Token (new): {token}" in first and f"--token {token}" in first
+    assert f"Token: {token}" in show() and f"?token={token}" in show()
 
 
 async def test_metrics_with_bearer_token(server: WebServer) -> None:

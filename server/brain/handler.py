@@ -385,6 +385,10 @@ def _reply_outputs(reply: Reply) -> list[Output]:
 # -- Wyoming --------------------------------------------------------------------------------------
 
 
+_ATTRIBUTION = Attribution(name="Jarvis, on the Wyoming protocol", url="https://github.com/OHF-Voice/wyoming")
+"""Jarvis has no public home page; credit the protocol, as the hub's ``info`` does."""
+
+
 def build_info(llm_name: str, home_control: bool = False) -> Info:
     """``home_control``: the brain can control a home (Home Assistant tools), which HA 2025.x shows."""
     return Info(
@@ -392,14 +396,14 @@ def build_info(llm_name: str, home_control: bool = False) -> Info:
             HandleProgram(
                 name="jarvis-brain",
                 description="Jarvis: local intents, an LLM agent with tools, and per-user memory",
-                attribution=Attribution(name="Jarvis", url="https://github.com/"),
+                attribution=_ATTRIBUTION,
                 installed=True,
                 version=__version__,
                 models=[
                     HandleModel(
                         name=llm_name,
                         description="language model" if llm_name != "intents only" else "no LLM reachable",
-                        attribution=Attribution(name="Jarvis", url="https://github.com/"),
+                        attribution=_ATTRIBUTION,
                         installed=True,
                         version=None,
                         languages=list(LANGUAGES),

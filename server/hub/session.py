@@ -42,9 +42,10 @@ from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormatErro
 from jarvis.protocol.events import Auth, AuthOk, Feedback, TurnMetrics
 from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, valid_user_id
 from jarvis.protocol.service import ServiceHandler
+from jarvis.protocol.tasks import cancel_and_wait
 
 from ..tokens import tokens_match
-from .pipeline import PipelineEvent, PipelineEventType, PipelineRun, TurnInfo, cancel_and_wait
+from .pipeline import PipelineEvent, PipelineEventType, PipelineRun, TurnInfo
 from .vad import VadModel, make_vad
 
 if TYPE_CHECKING:
@@ -114,10 +115,8 @@ class SatelliteSession(ServiceHandler):
             if self._auth_deadline is not None:
                 self._auth_deadline.cancel()
             expiry = self._expiry
-            if expiry is not None and not expiry.done():
-                expiry.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await expiry
+            if expiry is not None:
+                await cancel_and_wait(expiry)
 
     def _auth_expired(self) -> None:
         if self.authenticated:

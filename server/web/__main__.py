@@ -134,8 +134,11 @@ async def start_web(
     return server
 
 
-def pairing_message(server: WebServer, token: str, qr: bool = True) -> str:
-    """What ``jarvis serve``/``jarvis web`` print: the URL, the pairing link and its QR code."""
+def pairing_message(server: WebServer, token: str, qr: bool = True, show_token: bool = True) -> str:
+    """What ``jarvis serve``/``jarvis web`` print: the URL, the pairing link and its QR code.
+
+    ``show_token=False`` (every start but the one that created the token): the URL only, and how to
+    pair; the master token stays out of terminals and logs (``jarvis token show`` prints it)."""
     link = f"{server.lan_url}?token={token}"
     lines = [f"Web app:      {server.url}"]
     loopback_only = server.host in ("127.0.0.1", "localhost", "::1")
@@ -146,9 +149,12 @@ def pairing_message(server: WebServer, token: str, qr: bool = True) -> str:
             "              (this machine only: start with --host 0.0.0.0 or JARVIS_WEB_HOST=0.0.0.0"
             " to pair a phone)"
         )
-    lines.append(f"Pairing link: {link}")
     if server.fingerprint:
         lines.append(f"Certificate:  SHA-256 {server.fingerprint[:47]}…")
+    if not show_token:
+        lines.append("Pair a phone: jarvis devices pair --id PHONE --user USER (or: jarvis token show --qr)")
+        return "\n".join(lines)
+    lines.insert(-1 if server.fingerprint else len(lines), f"Pairing link: {link}")
     if qr and not loopback_only:  # a phone cannot open a loopback address
         lines.append("Scan to pair a phone (it opens the page already logged in):")
         lines.append(qr_text(link))
@@ -187,6 +193,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, overrides=overrides)
         directory = settings.resolved_data_dir()
+        created = False
         if args.token:
             token = args.token
         else:
@@ -215,7 +222,7 @@ async def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         _LOGGER.error("Cannot start the web app: %s", err)
         return 1
-    print(pairing_message(server, token, qr=not args.no_qr), flush=True)
+    print(pairing_message(server, token, qr=not args.no_qr, show_token=created), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
