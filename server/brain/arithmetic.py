@@ -121,7 +121,8 @@ _VERB_FIRST = {
         (re.compile(r"^\s*multiply (.+?) (?:by|with|and) (.+)$", re.I), r"\1 times \2"),
         (re.compile(r"^\s*(?:add|sum) (.+?) (?:and|to|plus) (.+)$", re.I), r"\1 plus \2"),
         (re.compile(r"^\s*subtract (.+?) from (.+)$", re.I), r"\2 minus \1"),
-        (re.compile(r"^\s*(?:square|squared) (.+)$", re.I), r"\1 squared"),
+        # "square 9" -> "9 squared", but "square root of 144" is a root
+        (re.compile(r"^\s*(?:square|squared) (?!roots?\b)(.+)$", re.I), r"\1 squared"),
     ],
     "fr": [
         (re.compile(r"^\s*divis(?:e|ez|er) (.+?) par (.+)$", re.I), r"\1 divisé par \2"),
