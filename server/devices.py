@@ -78,8 +78,9 @@ class Device:
 
     @staticmethod
     def from_json(device_id: str, data: dict[str, Any]) -> Device:
+        """A record read back; one that could not have been written (an edited file) is refused."""
         try:
-            return Device(
+            device = Device(
                 device_id=device_id,
                 user_id=str(data["user_id"]),
                 area=data.get("area"),
@@ -91,6 +92,12 @@ class Device:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise DeviceError(f"device {device_id!r}: bad record: {err!r}") from err
+        check_device_id(device_id)
+        if not valid_user_id(device.user_id):
+            raise DeviceError(f"device {device_id!r}: bad user id {device.user_id!r}")
+        _check_label("area", device.area)
+        _check_label("name", device.name)
+        return device
 
 
 def devices_path(directory: str | os.PathLike[str] | None = None) -> Path:
@@ -112,8 +119,10 @@ def check_device_id(device_id: str) -> None:
         raise DeviceError(f"device id {device_id!r} must not start with {UNVERIFIED_PREFIX!r}")
 
 
-def _check_label(key: str, value: str | None) -> None:
-    if value is not None and (not value or len(value) > MAX_LABEL_CHARS or not value.isprintable()):
+def _check_label(key: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value or len(value) > MAX_LABEL_CHARS or not value.isprintable():
         raise DeviceError(f"{key} must be 1-{MAX_LABEL_CHARS} printable characters")
 
 

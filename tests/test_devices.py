@@ -134,6 +134,13 @@ def test_a_corrupt_registry_accepts_no_credential(registry: DeviceRegistry) -> N
     _, credential = registry.pair("kitchen-pi", "alice", "kitchen")
     registry.path.write_text("{not json")
     assert registry.authenticate(credential) is None
+    # a record that could not have been written (an edited file) makes it unusable too
+    for record in (
+        {"user_id": "../etc", "created": 1, "credential_hash": hash_credential(credential)},
+        {"user_id": "alice", "area": 3, "created": 1, "credential_hash": hash_credential(credential)},
+    ):
+        registry.path.write_text(json.dumps({"version": 1, "devices": {"kitchen-pi": record}}))
+        assert registry.authenticate(credential) is None
     with pytest.raises(DeviceError):
         registry.pair("office", "bob")
 
