@@ -19,7 +19,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,26 @@ from test_hub import (  # noqa: F401 - pytest fixtures
     tts,
     whisper_model,
 )
+from wyoming.audio import AudioChunk, AudioStart
 from wyoming.event import Event
+from wyoming.info import Attribution, Describe, Info, Satellite
+from wyoming.ping import Ping, Pong
+from wyoming.pipeline import PipelineStage, RunPipeline
+from wyoming.satellite import RunSatellite
 
 from jarvis.protocol.service import ServiceHandler, WyomingServer
+from jarvis.protocol.wire import read_event, write_event
 from jarvis.server.bench.procs import free_port
-from jarvis.server.config import HubSettings, Settings, WyomingSatelliteSettings
+from jarvis.server.config import ConfigError, HubSettings, Settings, WyomingSatelliteSettings, load_settings
 from jarvis.server.hub.hub import Hub
-from jarvis.server.hub.wyoming_satellites import LinkState, WyomingSatelliteLink, chime
+from jarvis.server.hub.wyoming_satellites import (
+    LinkState,
+    LinkTimings,
+    WyomingSatelliteLink,
+    WyomingSatellites,
+    WyomingSatelliteSession,
+    chime,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WSAT_PYTHON = ROOT / ".wsat-venv" / "bin" / "python"
@@ -65,13 +78,10 @@ def _wsat_ready() -> bool:
     return probe.returncode == 0
 
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not _wsat_ready(),
-        reason="no wyoming-satellite: .wsat-venv is missing or incomplete (run script/wsat-venv; needs PyPI)",
-    ),
-]
+needs_wsat = pytest.mark.skipif(
+    not _wsat_ready(),
+    reason="no wyoming-satellite: .wsat-venv is missing or incomplete (run script/wsat-venv; needs PyPI)",
+)
 
 # The satellite's microphone: plays each NAME.raw that appears in the folder once, in name order, in
 # real time (16 kHz/16-bit/mono, 1024-sample chunks), and silence in between, forever.
@@ -289,6 +299,8 @@ async def ask_time(sat: SatelliteProcess, recorder: Recorder) -> None:
 # -- always streaming: the hub's wake word ------------------------------------------------------
 
 
+@pytest.mark.slow
+@needs_wsat
 async def test_always_streaming_answer_and_timer(
     services: dict[str, list[str]], recorder: Recorder, tmp_path: Path
 ) -> None:
@@ -376,6 +388,8 @@ async def openwakeword(tmp_path: Path) -> AsyncIterator[str]:
         await proc.wait()
 
 
+@pytest.mark.slow
+@needs_wsat
 @pytest.mark.parametrize("wake", ["wyoming-openwakeword", "wake-command"])
 async def test_local_wake_word(
     services: dict[str, list[str]], recorder: Recorder, tmp_path: Path, wake: str
@@ -409,6 +423,8 @@ async def ask_time_after_wake(sat: SatelliteProcess, recorder: Recorder) -> None
     await wait_played(sat, since, 0.5)
 
 
+@pytest.mark.slow
+@needs_wsat
 async def test_vad_mode(services: dict[str, list[str]], recorder: Recorder, tmp_path: Path) -> None:
     """--vad: it streams (run-pipeline from wake) when it hears speech; the hub's wake word listens."""
     port = free_port()
@@ -428,6 +444,8 @@ async def test_vad_mode(services: dict[str, list[str]], recorder: Recorder, tmp_
 # -- reconnection ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
+@needs_wsat
 async def test_back_after_hub_and_satellite_restarts(
     services: dict[str, list[str]], recorder: Recorder, tmp_path: Path
 ) -> None:
@@ -449,3 +467,225 @@ async def test_back_after_hub_and_satellite_restarts(
             await sat.start()
             await link.wait_until(lambda li: li.connections == 2 and li.state is LinkState.CONNECTED)
             await ask_time(sat, recorder)
+
+
+# -- what wyoming-satellite 1.0 cannot show: a scripted newer satellite -------------------------
+
+FAST = LinkTimings(
+    connect_timeout_s=2.0,
+    handshake_timeout_s=2.0,
+    ping_probe_s=0.5,
+    ping_interval_s=0.2,
+    ping_timeout_s=0.3,
+    backoff_min_s=0.05,
+    backoff_max_s=0.2,
+)
+NO_SERVICES = {"stt": ["tcp://127.0.0.1:9"], "tts": ["tcp://127.0.0.1:9"], "brain": ["tcp://127.0.0.1:9"]}
+
+
+class FakeSatellite:
+    """A Wyoming satellite server as newer wyoming-satellites behave: it answers ``describe`` and
+    (while ``answer_ping``) ``ping``, records every other event, and runs ``on_run_satellite``."""
+
+    def __init__(
+        self,
+        info: Info,
+        on_run_satellite: Callable[[asyncio.StreamWriter], Awaitable[None]] | None = None,
+    ) -> None:
+        self.info = info
+        self.on_run_satellite = on_run_satellite
+        self.answer_ping = True
+        self.connections = 0
+        self.received: asyncio.Queue[Event] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+        self.writer: asyncio.StreamWriter | None = None
+        """The latest connection's writer (to send events as the satellite)."""
+
+    async def __aenter__(self) -> FakeSatellite:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)  # type: ignore[arg-type]
+        self.connections += 1
+        self.writer = writer
+        try:
+            while (event := await read_event(reader)) is not None:
+                if Describe.is_type(event.type):
+                    await write_event(self.info.event(), writer)
+                    continue
+                self.received.put_nowait(event)
+                if Ping.is_type(event.type) and self.answer_ping:
+                    await write_event(Pong().event(), writer)
+                elif RunSatellite.is_type(event.type) and self.on_run_satellite is not None:
+                    await self.on_run_satellite(writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            self._tasks.discard(task)  # type: ignore[arg-type]
+
+    async def next(self, *types: str, where: Callable[[Event], bool] = lambda e: True) -> Event:
+        while True:
+            event = await self.received.get()
+            if event.type in types and where(event):
+                return event
+
+
+def satellite_info(area: str | None = "attic") -> Info:
+    return Info(
+        satellite=Satellite(
+            name="fake",
+            area=area,
+            description="fake",
+            attribution=Attribution(name="", url=""),
+            installed=True,
+            version="2",
+        )
+    )
+
+
+def fast_hub(services: dict[str, list[str]], sat_port: int, **config: Any) -> Hub:
+    sat = WyomingSatelliteSettings(uri=f"tcp://127.0.0.1:{sat_port}", **config)
+    hub = Hub(Settings(hub=HubSettings(port=0), wyoming_satellites={SAT_ID: sat}), TOKEN, **services)
+    hub.wyoming_satellites = WyomingSatellites(hub, FAST)
+    return hub
+
+
+async def test_identity_from_config_and_ping_keeps_the_link() -> None:
+    async with (
+        FakeSatellite(satellite_info()) as fake,
+        fast_hub(NO_SERVICES, fake.port, user_id="bob") as hub,
+    ):
+        async with asyncio.timeout(10):
+            await fake.next("run-satellite")
+            link = link_of(hub)
+            await link.wait_until(lambda li: li.state is LinkState.CONNECTED)
+            session = hub.sessions[SAT_ID]
+            assert isinstance(session, WyomingSatelliteSession)
+            # user from the config, area and name from its info where the config has none
+            assert (session.user_id, session.area, session.name) == ("bob", "attic", "fake")
+            for _ in range(3):  # it answers: pinged every ping_interval_s, and the link stays up
+                await fake.next("ping")
+            assert session.supports_ping is True and link.connections == 1
+            # It stops answering: the hub drops the link after interval + timeout, and reconnects.
+            fake.answer_ping = False
+            await link.wait_until(lambda li: li.connections == 2)
+            fake.answer_ping = True
+            await link.wait_until(lambda li: li.state is LinkState.CONNECTED)
+        await hub.stop()
+        assert (await fake.next("pause-satellite")).type == "pause-satellite"  # stopping says so
+        assert SAT_ID not in hub.sessions and link.state is LinkState.STOPPED
+
+
+async def test_not_a_satellite_is_not_used() -> None:
+    info = Info(asr=[])  # a Wyoming service, but no satellite
+    async with FakeSatellite(info) as fake, fast_hub(NO_SERVICES, fake.port) as hub:
+        link = link_of(hub)
+        async with asyncio.timeout(10):
+            while fake.connections < 2:  # it retries, with backoff  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert link.last_error is not None and "not a Wyoming satellite" in link.last_error
+        assert link.connections == 0 and SAT_ID not in hub.sessions
+        assert fake.received.empty()  # never told to run-satellite
+
+
+async def test_unreachable_satellite_retries_until_it_appears() -> None:
+    port = free_port()
+    async with fast_hub(NO_SERVICES, port) as hub:
+        link = link_of(hub)
+        async with asyncio.timeout(10):
+            await link.wait_until(lambda li: li.last_error is not None)
+            assert link.state is not LinkState.CONNECTED
+            fake = FakeSatellite(satellite_info())
+            fake._server = await asyncio.start_server(fake._serve, "127.0.0.1", port)
+            async with fake:  # (already started, on the port the hub tries)
+                await link.wait_until(lambda li: li.state is LinkState.CONNECTED)
+                assert SAT_ID in hub.sessions
+
+
+@pytest.mark.slow
+async def test_restart_on_end_and_announce(services: dict[str, list[str]]) -> None:
+    """A newer satellite: run-pipeline asr with restart_on_end starts a new run when the turn ends;
+    start_stage tts with announce_text speaks the text on it."""
+    question = silence(0.3) + speak("What time is it?") + silence(2.0)
+
+    async def on_run_satellite(writer: asyncio.StreamWriter) -> None:
+        event = RunPipeline(PipelineStage.ASR, PipelineStage.TTS, restart_on_end=True).event()
+        await write_event(event, writer)
+        await write_event(AudioStart(16000, 2, 1).event(), writer)
+        for i in range(0, len(question), 3200):
+            await write_event(AudioChunk(16000, 2, 1, question[i : i + 3200]).event(), writer)
+
+    async with (
+        FakeSatellite(satellite_info(), on_run_satellite) as fake,
+        fast_hub(services, fake.port) as hub,
+    ):
+        async with asyncio.timeout(WAIT):
+            await fake.next("transcribe")
+            transcript = await fake.next("transcript")
+            assert "time" in transcript.data["text"].lower(), transcript.data
+            await fake.next("audio-stop")
+            await fake.next("transcribe")  # restarted: the next run listens
+            session = hub.sessions[SAT_ID]
+            assert session.turn is not None and session.turn.start_stage == "asr"
+
+            assert link_of(hub).session is session
+            announce = RunPipeline(PipelineStage.TTS, PipelineStage.TTS, announce_text="Dinner is ready.")
+            assert fake.writer is not None
+            await write_event(announce.event(), fake.writer)
+            said = await fake.next("synthesize", where=lambda e: e.data.get("text") == "Dinner is ready.")
+            assert said.data["text"] == "Dinner is ready."
+            start = await fake.next("audio-start")
+            assert start.data["rate"] > 0
+            chunk = await fake.next("audio-chunk")
+            assert len(chunk.payload or b"") > 0
+            await fake.next("audio-stop")
+            assert link_of(hub).connections == 1 and hub.sessions[SAT_ID] is session
+
+
+def test_config_section_parses_and_refuses_mistakes(tmp_path: Path) -> None:
+    config = tmp_path / "jarvis.toml"
+    config.write_text(
+        '[wyoming_satellites.kitchen]\nuri = "tcp://pi-kitchen:10700"\nuser = "alice"\narea = "kitchen"\n'
+        '[wyoming_satellites.spare]\nuri = "tcp://pi-spare:10700"\nenabled = false\n'
+    )
+    settings = load_settings(config, environ={})
+    kitchen = settings.wyoming_satellites["kitchen"]
+    assert (kitchen.uri, kitchen.user_id, kitchen.area, kitchen.timer_chime) == (
+        "tcp://pi-kitchen:10700",
+        "alice",
+        "kitchen",
+        True,
+    )
+    hub = Hub(settings, TOKEN, peer_secret="x" * 32, **NO_SERVICES)
+    assert list(hub.wyoming_satellites.links) == ["kitchen"]  # the disabled one is not connected
+    for bad, message in [
+        ('uri = "pi:10700"', "expected tcp://host:port"),
+        ('area = "x"', "is required"),
+        ('uri = "tcp://pi:10700"\nuser = "a b"', "user_id"),
+        ('uri = "tcp://pi:10700"\nuser = "a"\nuser_id = "b"', "not both"),
+        ('uri = "tcp://pi:10700"\ncolour = "red"', "unknown setting"),
+    ]:
+        config.write_text(f"[wyoming_satellites.x]\n{bad}\n")
+        with pytest.raises(ConfigError, match=message):
+            load_settings(config, environ={})
+
+
+def test_chime_is_three_two_tone_rings() -> None:
+    audio = np.frombuffer(chime(), "<i2")
+    assert len(audio) == int(16000 * 0.79) * 3 or abs(len(audio) / 16000 - 2.37) < 0.01
+    assert 5000 < np.abs(audio).max() < 32767

@@ -470,7 +470,7 @@ class WyomingSatelliteLink:
                 level = logging.WARNING if failures == 1 else logging.DEBUG
                 _LOGGER.log(
                     level,
-                    "Wyoming satellite %s at %s:%d: %s; retrying in %.0f s%s",
+                    "Wyoming satellite %s at %s:%d: %s; retrying in %.1f s%s",
                     self.satellite_id,
                     self.host,
                     self.port,
@@ -481,7 +481,7 @@ class WyomingSatelliteLink:
             else:
                 failures = 0
                 _LOGGER.warning(
-                    "Wyoming satellite %s disconnected; reconnecting in %.0f s", self.satellite_id, delay
+                    "Wyoming satellite %s disconnected; reconnecting in %.1f s", self.satellite_id, delay
                 )
             if time.monotonic() - began >= self.timings.stable_s:
                 delay = self.timings.backoff_min_s
