@@ -19,14 +19,21 @@ from .config import ConfigError, Settings, load_settings
 from .devices import Device, DeviceError, DeviceRegistry, devices_path
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_location(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument(
-        "--config", metavar="TOML", help="settings file (default: <data dir>/jarvis.toml if present)"
+        "--config",
+        metavar="TOML",
+        default=default,
+        help="settings file (default: <data dir>/jarvis.toml if present)",
     )
-    parser.add_argument("--data-dir", help="where the token, memory and devices.json live")
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    parser.add_argument("--data-dir", default=default, help="where the token, memory and devices.json live")
 
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_location(parser, None)
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     pair = sub.add_parser("pair", help="pair a device: print a new credential bound to a user and an area")
+    _add_location(pair, argparse.SUPPRESS)
     pair.add_argument(
         "--id", dest="device_id", required=True, help="the device's satellite id, e.g. kitchen-pi"
     )
@@ -48,9 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     lister = sub.add_parser("list", help="list paired devices (revoked ones too)")
+    _add_location(lister, argparse.SUPPRESS)
     lister.add_argument("--json", action="store_true", help="machine-readable output")
 
     revoke = sub.add_parser("revoke", help="revoke a device: its credential is refused from now on")
+    _add_location(revoke, argparse.SUPPRESS)
     revoke.add_argument("device_id", metavar="ID")
 
 
