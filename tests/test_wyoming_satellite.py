@@ -689,3 +689,38 @@ def test_chime_is_three_two_tone_rings() -> None:
     audio = np.frombuffer(chime(), "<i2")
     assert len(audio) == int(16000 * 0.79) * 3 or abs(len(audio) / 16000 - 2.37) < 0.01
     assert 5000 < np.abs(audio).max() < 32767
+
+
+async def test_jarvis_hub_connects_to_configured_satellites_and_stops_cleanly(tmp_path: Path) -> None:
+    """``jarvis hub --config``: a link per configured satellite; SIGTERM pauses it and exits 0."""
+    async with FakeSatellite(satellite_info()) as fake:
+        config = tmp_path / "jarvis.toml"
+        config.write_text(f'[wyoming_satellites.attic]\nuri = "tcp://127.0.0.1:{fake.port}"\nuser = "bob"\n')
+        jarvis = Path(sys.executable).parent / "jarvis"
+        proc = await asyncio.create_subprocess_exec(
+            str(jarvis),
+            "hub",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--hub-port",
+            "0",
+            "--no-zeroconf",
+            *("--stt", "tcp://127.0.0.1:9", "--tts", "tcp://127.0.0.1:9", "--brain", "tcp://127.0.0.1:9"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            async with asyncio.timeout(30):
+                await fake.next("run-satellite")
+                proc.terminate()
+                await fake.next("pause-satellite")
+                output, _ = await proc.communicate()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        text = output.decode(errors="replace")
+        assert proc.returncode == 0, text
+        assert "Wyoming satellite attic (fake) connected" in text and "user=bob area=attic" in text, text
