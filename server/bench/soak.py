@@ -858,11 +858,12 @@ def _ms(value: float) -> str:
 def render(results: SoakResults, command: str) -> str:
     s = results.summary()
     rows = []
+    under = "under attack" if results.attack_enabled else "soak (no attack)"
     for label, key in (
         ("baseline, no attack", "baseline"),
-        ("under attack, outside kill windows", "outside_kill_windows"),
-        ("under attack, inside kill windows", "inside_kill_windows"),
-        ("under attack, all", "all"),
+        (f"{under}, outside kill windows", "outside_kill_windows"),
+        (f"{under}, inside kill windows", "inside_kill_windows"),
+        (f"{under}, all", "all"),
     ):
         c = s[key]
         rows.append(
