@@ -176,7 +176,7 @@ class Hub:
                 doomed.append((session, "this device's credential was revoked"))
         for satellite_id, session in list(self.sessions.items()):
             paired = self.devices.get(satellite_id)
-            if session.device_id is None and paired is not None and paired.active:
+            if session.master_token and paired is not None and paired.active:
                 doomed.append(
                     (
                         session,

@@ -80,6 +80,8 @@ class SatelliteSession(ServiceHandler):
         """The paired device this session authenticated as (None: the master token)."""
         self.credential_hash: str | None = None
         """That device's credential hash then: a re-paired device's old session is closed too."""
+        self.master_token = False
+        """It authenticated with the master token (not a device credential, not a configured link)."""
         self._closing = False
         """:meth:`revoked` has closed it (the reader loop is winding down)."""
         self.local_wake = True
@@ -254,6 +256,7 @@ class SatelliteSession(ServiceHandler):
                 )
                 return False
             self.hub.warn_master_token(auth.satellite_id)
+            self.master_token = True
             configured = self.hub.settings.satellite(auth.satellite_id)
             self.satellite_id = auth.satellite_id
             self.user_id = configured.user_id or auth.user_id or self.hub.settings.default_user
