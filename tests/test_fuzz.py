@@ -478,6 +478,15 @@ def test_login_bodies_never_give_a_500(web: WebFuzz, data: st.DataObject) -> Non
     assert status in (200, 400, 401, 413, 429), status
 
 
+@settings(FUZZ, max_examples=100)
+@given(fact_id=st.text(max_size=40) | st.integers(min_value=-(2**80), max_value=2**80).map(str))
+def test_fact_ids_in_the_path_never_give_a_500(web: WebFuzz, fact_id: str) -> None:
+    from urllib.parse import quote
+
+    status = web.request("DELETE", "/api/memory/facts/" + quote(fact_id, safe=""), b"")
+    assert status in (200, 400, 404, 405), status
+
+
 def test_web_body_over_the_cap_is_413(web: WebFuzz) -> None:
     body = _dumps({"text": "x" * (MAX_BODY_BYTES + 10)})
     assert web.request("POST", "/api/memory/facts", body) == 413
