@@ -111,14 +111,17 @@ while True:
 
 # The satellite's local wake word (--wake-command): Jarvis's pymicro-wakeword "hey jarvis" on stdin
 # (16 kHz/16-bit/mono); one line per detection, as wyoming-satellite's wake command protocol wants.
+# It hears nothing while the satellite streams to the hub, so it starts afresh after each detection
+# (no refractory period: the next "hey jarvis" may come less than 2 s of *its* audio later).
 WAKE_SCRIPT = r"""
 import sys
 from jarvis.protocol.wake import WakeWordDetector
-detector = WakeWordDetector("hey_jarvis")
+detector = WakeWordDetector("hey_jarvis", refractory_s=0.0)
 stdin = sys.stdin.buffer
 while data := stdin.read(2048):
     if detector.process(data):
         print(detector.model, flush=True)
+        detector.reset()
 """
 
 
@@ -251,9 +254,9 @@ async def wait_played(sat: SatelliteProcess, since: int, seconds: float) -> np.n
         await asyncio.sleep(0.05)
 
 
-def make_hub(services: dict[str, list[str]], sat_port: int, port: int = 0) -> Hub:
+def make_hub(services: dict[str, list[str]], sat_port: int, port: int = 0, **hub: Any) -> Hub:
     config = WyomingSatelliteSettings(uri=f"tcp://127.0.0.1:{sat_port}", user_id="alice", area="kitchen")
-    settings = Settings(hub=HubSettings(port=port), wyoming_satellites={SAT_ID: config})
+    settings = Settings(hub=HubSettings(port=port, **hub), wyoming_satellites={SAT_ID: config})
     return Hub(settings, TOKEN, **services)
 
 
@@ -413,6 +416,30 @@ async def test_local_wake_word(
             sat.say("Hey Jarvis, what time is it?")
             await recorder.next("run-pipeline")
             await ask_time_after_wake(sat, recorder)
+
+
+@pytest.mark.slow
+@needs_wsat
+async def test_local_wake_word_without_a_command_listens_again(
+    services: dict[str, list[str]], recorder: Recorder, tmp_path: Path
+) -> None:
+    """A wake word and then silence: the turn fails (no speech), and the satellite must still go back
+    to its wake word. wyoming-satellite 1.0 only does that on a transcript, so the hub sends an
+    empty one after a failed turn."""
+    port = free_port()
+    sat = SatelliteProcess(tmp_path, port, recorder.uri)
+    sat.args += ["--wake-command", sat.wake_command]
+    async with asyncio.timeout(WAIT), running(sat), make_hub(services, port, no_speech_timeout_s=1.5) as hub:
+        await link_of(hub).wait_until(lambda li: li.state is LinkState.CONNECTED)
+        sat.say("Hey Jarvis.")
+        await recorder.next("run-pipeline")
+        error = await recorder.next("error")
+        assert error.data["code"] == "no-speech", error.data
+        empty = await recorder.next("transcript")
+        assert empty.data["text"] == ""
+        sat.say("Hey Jarvis, what time is it?")
+        await recorder.next("run-pipeline")
+        await ask_time_after_wake(sat, recorder)
 
 
 async def ask_time_after_wake(sat: SatelliteProcess, recorder: Recorder) -> None:

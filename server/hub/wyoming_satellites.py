@@ -30,8 +30,9 @@ keeps listening for its wake word, which is what an always-streaming 1.0 satelli
 text. Back to the satellite go what Home Assistant sends: ``detect``, ``detection``, ``transcribe``,
 ``voice-started``/``voice-stopped``, ``transcript``, ``synthesize``, ``audio-start/chunk/stop``,
 ``error``, plus ``timer-started/updated/cancelled/finished``; Jarvis's own ``jarvis-turn-metrics`` is
-not sent. wyoming-satellite 1.0 has no timer sounds, so a finished timer also rings as a chime
-(``timer_chime``).
+not sent. A local-wake turn that ends without a transcript (no speech) gets an empty one:
+wyoming-satellite 1.0 streams until a transcript comes and only then listens for its wake word
+again. It has no timer sounds either, so a finished timer also rings as a chime (``timer_chime``).
 
 Identity (user, area) comes from the configuration only; the satellite's ``info`` supplies just a
 default area and name.
@@ -186,6 +187,8 @@ class WyomingSatelliteSession(SatelliteSession):
         self._request_serial = 0
         self._turn_request: dict[str, int] = {}
         """turn_id -> the serial of the ``run-pipeline`` in force when that turn started."""
+        self._transcribed: dict[str, bool] = {}
+        """turn_id -> a transcript went to the satellite in that turn."""
         self._side_tasks: set[asyncio.Task[None]] = set()
         """Restarts, chimes and announcements: cancelled and awaited when the session ends."""
 
@@ -332,10 +335,19 @@ class WyomingSatelliteSession(SatelliteSession):
                 if run.start_stage == "asr":  # Home Assistant's stt-start
                     await self._send(Transcribe(language=run.info.language.split(",")[0]).event())
             return
+        if pe.type == PipelineEventType.TRANSCRIPT and run is not None:
+            self._transcribed[run.info.turn_id] = True
         if pe.type == PipelineEventType.METRICS:
             return  # jarvis-turn-metrics is Jarvis's own; a standard satellite has no use for it
         if pe.type == PipelineEventType.RUN_END:
             if run is not None:
+                heard = self._transcribed.pop(run.info.turn_id, False)
+                latest = self._turn_request.get(run.info.turn_id) == self._request_serial
+                if run.start_stage == "asr" and not heard and self.local_wake and latest:
+                    # No transcript (no speech, STT down): wyoming-satellite 1.0 streams on until
+                    # it gets one, deaf to its wake word. An empty one sends it back to listening.
+                    # (Not for a turn a newer run-pipeline cut: that one's command is streaming.)
+                    await self._send(Transcript(text="").event())
                 await self._after_turn(run.info.turn_id, run.start_stage, run.end_stage)
             return
         await super()._on_pipeline_event(pe)
@@ -478,6 +490,12 @@ class WyomingSatelliteLink:
                     delay,
                     " (further failures are logged at DEBUG)" if failures == 1 else "",
                 )
+            except Exception:  # a bug must not end the link for good: log it, and try again
+                self.last_error = "internal error"
+                failures += 1
+                _LOGGER.exception(
+                    "Wyoming satellite %s: link failed; retrying in %.1f s", self.satellite_id, delay
+                )
             else:
                 failures = 0
                 _LOGGER.warning(
@@ -527,6 +545,8 @@ class WyomingSatelliteLink:
             await session.run()  # until the connection ends; closes the writer
         finally:
             self.session = None
+            if session is not None:
+                self.hub.unregister(session)  # (idempotent; session.run's disconnect did it already)
             writer.close()  # (session.run closes it too; closing twice is harmless)
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await writer.wait_closed()
