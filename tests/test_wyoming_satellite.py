@@ -468,6 +468,29 @@ async def test_vad_mode(services: dict[str, list[str]], recorder: Recorder, tmp_
         await wait_played(sat, since, 0.5)
 
 
+@pytest.mark.slow
+@needs_wsat
+async def test_without_a_speaker_the_run_ends_at_handle(
+    services: dict[str, list[str]], recorder: Recorder, tmp_path: Path
+) -> None:
+    """No --snd-command: it asks for wake -> handle; the answer comes as text (synthesize), no audio."""
+    port = free_port()
+    sat = SatelliteProcess(tmp_path, port, recorder.uri)
+    i = sat.args.index("--snd-command")
+    del sat.args[i : i + 2]
+    async with asyncio.timeout(WAIT), running(sat), make_hub(services, port) as hub:
+        run = await recorder.next("run-pipeline")
+        assert (run.data["start_stage"], run.data["end_stage"]) == ("wake", "handle"), run.data
+        await link_of(hub).wait_until(lambda li: li.state is LinkState.CONNECTED)
+        sat.say("Hey Jarvis, what time is it?")
+        transcript = await recorder.next("transcript")
+        assert "time" in transcript.data["text"].lower(), transcript.data
+        answer = await recorder.next("synthesize")
+        assert answer.data["text"]
+        await recorder.next("detect")  # the turn is over: the hub's wake word listens again
+        assert "audio-start" not in recorder.types()
+
+
 # -- reconnection ------------------------------------------------------------------------------
 
 
