@@ -138,3 +138,26 @@ async def test_jarvis_satellite_with_language_fr_sends_the_pin(french_hub: Hub, 
     assert code is ExitCode.OK, sat.exit_message
     answers = [line.removeprefix("answer: ") for line in lines if line.startswith("answer: ")]
     assert answers and (answers[0] == NEED_LLM["fr"] or answers[0].startswith("Il est")), lines
+
+
+async def test_one_encoder_pass_detects_and_decodes_like_two(base_model: Any) -> None:
+    """Detection among en,fr reuses the decode's encoder pass: same language, same English text
+    as faster-whisper's own detect-then-decode (French text from espeak may differ, because
+    whisper's temperature fallback samples on such poor audio)."""
+    one = SttEngine(BASE, loader=ModelLoader.preloaded(BASE, base_model))
+    two = SttEngine(BASE, loader=ModelLoader.preloaded(BASE, base_model))
+    two._one_pass = False  # the two-pass path, as faster-whisper's transcribe(language=None) does it
+    try:
+        for pcm, language in [
+            (speak("Hey Jarvis, set a timer for ten minutes."), "en"),
+            (speak("What's seven times six?"), "en"),
+            (espeak_fr("Mets un minuteur de cinq minutes."), "fr"),
+        ]:
+            a, b = await one.transcribe(pcm), await two.transcribe(pcm)
+            assert a.language == b.language == language
+            if language == "en":
+                assert a.text == b.text
+        assert one._one_pass  # it never fell back
+    finally:
+        await one.close()
+        await two.close()

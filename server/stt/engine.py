@@ -339,6 +339,8 @@ class SttEngine:
                 settings.model or "tiny.en",
                 ",".join(self.languages),
             )
+        self._one_pass = True
+        """Several languages: detect and decode with one encoder pass (see _detect_then_decode)."""
         self._loader = loader or ModelLoader()
         self._executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="stt-decode")
         self._slots = PrioritySlots(settings.workers)
@@ -456,6 +458,12 @@ class SttEngine:
         language is not one of them, the audio is decoded again in the most probable one that is
         (faster-whisper decodes lazily, so the first decode's segments are never computed then).
         """
+        if len(languages) > 1 and self._one_pass:
+            try:
+                return self._detect_then_decode(model, audio, languages)
+            except (AttributeError, TypeError, ImportError, IndexError) as err:  # another faster-whisper
+                self._one_pass = False
+                _LOGGER.warning("One-pass language detection unavailable (%r): detecting separately", err)
         pinned = languages[0] if len(languages) == 1 else None
         segments, info = self._start_decode(model, audio, pinned)
         language = pinned or info.language
@@ -466,6 +474,36 @@ class SttEngine:
                 "Detected %r, not one of %s: decoding as %r", detected, ",".join(languages), language
             )
             segments, info = self._start_decode(model, audio, language)
+        return " ".join(segment.text.strip() for segment in segments).strip(), language
+
+    def _detect_then_decode(
+        self, model: Any, audio: np.ndarray, languages: Sequence[str]
+    ) -> tuple[str, str | None]:
+        """Detect among ``languages`` and decode with ONE encoder pass over the first 30 s window.
+
+        ``WhisperModel.transcribe(language=None)`` encodes the window to detect the language, then
+        encodes it again to decode (faster-whisper 1.2): for base on CPU that doubled the cost of a
+        command. Here the window is encoded once, the language is picked among the configured ones
+        from that encoding, and the same encoding feeds the decoder (``generate_segments`` takes it).
+        The options are the ones ``transcribe`` builds (its lazy return: nothing is decoded there).
+        """
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+
+        extractor = model.feature_extractor
+        features = extractor(audio)
+        content_frames = features.shape[-1] - 1
+        window = pad_or_trim(features[:, : min(extractor.nb_max_frames, content_frames)])
+        encoder_output = model.encode(window)
+        probabilities = [(token[2:-2], p) for token, p in model.model.detect_language(encoder_output)[0]]
+        language = pick_language(probabilities, languages)
+        _, info = self._start_decode(model, audio, language)
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
+        )
+        segments = model.generate_segments(
+            features, tokenizer, info.transcription_options, False, encoder_output
+        )
         return " ".join(segment.text.strip() for segment in segments).strip(), language
 
     def _start_decode(self, model: Any, audio: np.ndarray, language: str | None) -> tuple[Any, Any]:
