@@ -80,7 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     hub = parser.add_argument_group("hub")
     hub.add_argument("--server", help="hub URI tcp://host:port (default: find it over zeroconf)")
-    hub.add_argument("--token", help="hub token (or JARVIS_TOKEN, or token in the config file)")
+    hub.add_argument(
+        "--token",
+        help="this device's credential from `jarvis devices pair` (or the hub's master token); "
+        "or JARVIS_TOKEN, or token in the config file",
+    )
     hub.add_argument(
         "--config", type=Path, help=f"TOML config file (default: <data dir>/{CONFIG_FILENAME} if present)"
     )
