@@ -264,6 +264,20 @@ def link_of(hub: Hub) -> WyomingSatelliteLink:
     return hub.wyoming_satellites.links[SAT_ID]
 
 
+async def connected(
+    hub: Hub, sat: SatelliteProcess | None = None, timeout: float = 20.0
+) -> WyomingSatelliteLink:
+    """The hub's link to the satellite, once connected (else a failure that says why)."""
+    link = link_of(hub)
+    try:
+        async with asyncio.timeout(timeout):
+            await link.wait_until(lambda li: li.state is LinkState.CONNECTED)
+    except TimeoutError:
+        why = f"link {link.state.value}, {link.connections} connections, last error {link.last_error!r}"
+        raise AssertionError(f"{why}\n{sat.log_tail() if sat else ''}") from None
+    return link
+
+
 @pytest.fixture
 async def recorder() -> AsyncIterator[Recorder]:
     rec = Recorder()
@@ -310,10 +324,9 @@ async def test_always_streaming_answer_and_timer(
     port = free_port()
     sat = SatelliteProcess(tmp_path, port, recorder.uri)
     async with asyncio.timeout(WAIT * 2), running(sat), make_hub(services, port) as hub:
+        await connected(hub, sat)
         run = await recorder.next("run-pipeline")
         assert run.data["start_stage"] == "wake", run.data  # always streaming: the hub listens
-        link = link_of(hub)
-        await link.wait_until(lambda li: li.state is LinkState.CONNECTED)
         session = hub.sessions[SAT_ID]
         assert (session.user_id, session.area, session.name) == ("alice", "kitchen", "test")
 
@@ -407,7 +420,7 @@ async def test_local_wake_word(
         else:
             sat.args += ["--wake-command", sat.wake_command]
         async with asyncio.timeout(WAIT), running(sat), make_hub(services, port) as hub:
-            await link_of(hub).wait_until(lambda li: li.state is LinkState.CONNECTED)
+            await connected(hub, sat)
             sat.say("Hey Jarvis, what time is it?")
             run = await recorder.next("run-pipeline")
             assert run.data["start_stage"] == "asr", run.data  # its wake word heard it: the command follows
@@ -430,7 +443,7 @@ async def test_local_wake_word_without_a_command_listens_again(
     sat = SatelliteProcess(tmp_path, port, recorder.uri)
     sat.args += ["--wake-command", sat.wake_command]
     async with asyncio.timeout(WAIT), running(sat), make_hub(services, port, no_speech_timeout_s=1.5) as hub:
-        await link_of(hub).wait_until(lambda li: li.state is LinkState.CONNECTED)
+        await connected(hub, sat)
         sat.say("Hey Jarvis.")
         await recorder.next("run-pipeline")
         error = await recorder.next("error")
@@ -457,7 +470,7 @@ async def test_vad_mode(services: dict[str, list[str]], recorder: Recorder, tmp_
     port = free_port()
     sat = SatelliteProcess(tmp_path, port, recorder.uri, "--vad")
     async with asyncio.timeout(WAIT), running(sat), make_hub(services, port) as hub:
-        await link_of(hub).wait_until(lambda li: li.state is LinkState.CONNECTED)
+        await connected(hub, sat)
         since = len(sat.played())
         sat.say("Hey Jarvis, what time is it?")
         run = await recorder.next("run-pipeline")
@@ -481,7 +494,7 @@ async def test_without_a_speaker_the_run_ends_at_handle(
     async with asyncio.timeout(WAIT), running(sat), make_hub(services, port) as hub:
         run = await recorder.next("run-pipeline")
         assert (run.data["start_stage"], run.data["end_stage"]) == ("wake", "handle"), run.data
-        await link_of(hub).wait_until(lambda li: li.state is LinkState.CONNECTED)
+        await connected(hub, sat)
         sat.say("Hey Jarvis, what time is it?")
         transcript = await recorder.next("transcript")
         assert "time" in transcript.data["text"].lower(), transcript.data
@@ -503,12 +516,11 @@ async def test_back_after_hub_and_satellite_restarts(
     sat = SatelliteProcess(tmp_path, port, recorder.uri)
     async with asyncio.timeout(WAIT * 2), running(sat):
         async with make_hub(services, port) as hub:
-            await link_of(hub).wait_until(lambda li: li.state is LinkState.CONNECTED)
+            await connected(hub, sat)
         assert SAT_ID not in hub.sessions  # stopped cleanly: its session is gone
         # The hub restarts: the new one takes the satellite over and it answers again.
         async with make_hub(services, port) as hub:
-            link = link_of(hub)
-            await link.wait_until(lambda li: li.state is LinkState.CONNECTED)
+            link = await connected(hub, sat)
             await ask_time(sat, recorder)
             # The satellite restarts (a Pi rebooting): the hub reconnects by itself.
             await sat.stop()
@@ -761,16 +773,31 @@ async def test_jarvis_hub_connects_to_configured_satellites_and_stops_cleanly(tm
             stdout=asyncio.subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        lines: list[str] = []
+
+        async def pump() -> None:
+            assert proc.stdout is not None
+            while raw := await proc.stdout.readline():
+                lines.append(raw.decode(errors="replace").rstrip())
+
+        reader = asyncio.create_task(pump())
         try:
-            async with asyncio.timeout(30):
-                await fake.next("run-satellite")
-                proc.terminate()
-                await fake.next("pause-satellite")
-                output, _ = await proc.communicate()
+            try:
+                async with asyncio.timeout(60):
+                    await fake.next("run-satellite")
+                    proc.terminate()
+                    await fake.next("pause-satellite")
+                    await proc.wait()
+                    await reader
+            except TimeoutError:
+                raise AssertionError("\n".join(lines[-40:])) from None
         finally:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        output = "\n".join(lines).encode()
         text = output.decode(errors="replace")
         assert proc.returncode == 0, text
         assert "Wyoming satellite attic (fake) connected" in text and "user=bob area=attic" in text, text
