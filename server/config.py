@@ -63,8 +63,10 @@ class SttSettings:
     port: int = 10300
     """0 = any free port."""
     model: str = ""
-    """faster-whisper model name or path; empty = the bundled tiny.en."""
-    language: str = "en"
+    """faster-whisper model name or path; empty = chosen by ``language``: the embedded tiny.en for
+    ``en`` alone, the embedded multilingual base otherwise (docs/stt.md)."""
+    language: str = "en,fr"
+    """The languages spoken: one (pinned), several (each utterance detected among them) or ``auto``."""
     device: str = "cpu"
     compute_type: str = "default"
     """CTranslate2 compute type; "default" = int8 on CPU."""

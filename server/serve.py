@@ -63,8 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ports.add_argument("--web-port", type=int, help="HTTPS web app (default 8443)")
     ports.add_argument("--no-web", action="store_true", help="do not start the web app")
     models = parser.add_argument_group("models")
-    models.add_argument("--stt-model", help="faster-whisper model name or path (default: bundled tiny.en)")
-    models.add_argument("--language", help="speech language (default en)")
+    models.add_argument(
+        "--stt-model",
+        help="tiny.en or base (embedded), or a faster-whisper model name or path "
+        "(default: tiny.en for --language en, the multilingual base otherwise)",
+    )
+    models.add_argument(
+        "--language",
+        help="languages spoken: en,fr (default: each utterance detected as English or French), "
+        "en (English only: the faster tiny.en), fr, or auto",
+    )
     models.add_argument("--device", choices=["cpu", "cuda", "auto"], help="STT device (default cpu)")
     models.add_argument(
         "--voice",
@@ -132,6 +140,7 @@ async def start_services(
     from .homeassistant import HASettings
     from .stt.__main__ import start_stt
     from .stt.engine import SttSettings as EngineSttSettings
+    from .stt.engine import model_for_languages
     from .tts.__main__ import start_tts
     from .tts.engine import VoiceSettings
     from .tts.voices import parse_voice_options
@@ -140,7 +149,7 @@ async def start_services(
     stt = await start_stt(
         _uri(cfg_stt.host, cfg_stt.port),
         EngineSttSettings(
-            model=cfg_stt.model,
+            model=model_for_languages(cfg_stt.model, cfg_stt.language),
             device=cfg_stt.device,
             compute_type=cfg_stt.compute_type,
             language=None if cfg_stt.language == "auto" else cfg_stt.language,

@@ -103,10 +103,14 @@ async def jarvis_serve(
                 served.log.append(line)
                 if match := re.match(r"\s+(stt|tts|brain|hub)\s+(tcp://\S+)", line):
                     served.uris[match[1]] = match[2]
-                if match := re.match(r"Token(?: \(new\))?: (\S+)", line):
+                if match := re.match(r"Token \(new\): (\S+)", line):
                     served.token = match[1]
                 if line.startswith("Ready."):
                     break
+        if not served.token:  # printed only when created: a later start reads it like a user would
+            stored = (data_dir / "token").read_text().strip()
+            assert not any(stored in line for line in served.log), "the token was printed again"
+            served.token = stored
 
         async def pump() -> None:
             assert process.stdout is not None

@@ -103,7 +103,13 @@ def test_command_line_flags() -> None:
     defaults = build_parser(["stt"]).parse_args(["stt"])
     assert defaults.zeroconf is None
     settings, _ = settings_from_args(defaults)
-    assert settings.model == "" and settings.beam_size == 1 and settings.workers == 2
+    assert settings.model == "tiny.en" and settings.beam_size == 1 and settings.workers == 2
+
+    # No --model: the languages choose it (tiny.en for English alone, the multilingual base otherwise)
+    for language, model in (("en", "tiny.en"), ("en,fr", "base"), ("fr", "base"), ("auto", "base")):
+        argv = ["stt", "--language", language]
+        settings, _ = settings_from_args(build_parser(argv).parse_args(argv))
+        assert settings.model == model, language
 
     for bad in (["--workers", "0"], ["--beam-size", "0"], ["--partial-interval", "-1"]):
         args = build_parser(["stt", *bad]).parse_args(["stt", *bad])

@@ -12,7 +12,7 @@ import logging
 from jarvis.protocol import discovery
 from jarvis.protocol.service import WyomingServer, stop_signal
 
-from .engine import DEFAULT_BEAM_SIZE, SttEngine, SttSettings, parse_languages
+from .engine import DEFAULT_BEAM_SIZE, SttEngine, SttSettings, model_for_languages, parse_languages
 from .handler import StreamingSettings, SttHandler, build_info
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="",
-        help="faster-whisper model name (e.g. small.en, downloaded on first use) or path; "
-        "default: the bundled tiny.en",
+        help="tiny.en or base (embedded), a faster-whisper model name (e.g. small.en, downloaded on "
+        "first use) or a path; default: tiny.en for --language en, base for anything else",
     )
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="default cpu")
     parser.add_argument(
@@ -111,7 +111,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SttSettings, Streaming
     if args.partial_interval <= 0 or args.max_audio_seconds <= 0:
         raise SystemExit("--partial-interval and --max-audio-seconds must be positive")
     settings = SttSettings(
-        model=args.model,
+        model=model_for_languages(args.model, args.language),
         device=args.device,
         compute_type=args.compute_type,
         language=args.language,

@@ -167,6 +167,18 @@ def whisper_languages() -> list[str]:
     return list(_LANGUAGE_CODES)
 
 
+def model_for_languages(model: str, language: str | None) -> str:
+    """The model to load: ``model`` if given; else the embedded tiny.en for English alone and the
+    embedded multilingual base for anything else (``en,fr``, ``fr``, ``auto``).
+
+    Measured in docs/benchmarks.md ("Understanding") and docs/stt.md: tiny.en cannot hear French,
+    and base understands more English commands too, at about 1.8x tiny.en's decode time.
+    """
+    if model:
+        return model
+    return TINY_EN_NAME if parse_languages(language) == ("en",) else "base"
+
+
 def parse_languages(value: str | None) -> tuple[str, ...]:
     """``en`` -> ``("en",)``, ``en,fr`` -> ``("en", "fr")``, ``auto``/empty/None -> ``()`` (any).
 
@@ -339,6 +351,7 @@ class SttEngine:
                 settings.model or "tiny.en",
                 ",".join(self.languages),
             )
+        self._warned_languages: set[str] = set()
         self._one_pass = True
         """Several languages: detect and decode with one encoder pass (see _detect_then_decode)."""
         self._loader = loader or ModelLoader()
@@ -392,8 +405,12 @@ class SttEngine:
             except ValueError as err:
                 _LOGGER.warning("%s; using the configured languages", err)
         if self.english_only:
-            if requested and languages not in ((), ("en",)):
-                _LOGGER.warning("model is English-only; ignoring language %r", requested)
+            if requested and languages not in ((), ("en",)) and requested not in self._warned_languages:
+                if len(self._warned_languages) < 16:  # once per value asked for, and bounded
+                    self._warned_languages.add(requested)
+                    _LOGGER.warning(
+                        "model is English-only: transcribing English, not %r (use --model base)", requested
+                    )
             return ("en",)
         return languages
 
