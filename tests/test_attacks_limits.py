@@ -593,3 +593,29 @@ def test_login_backoff_is_per_address_and_bounded() -> None:
     clock.now += 101
     assert backoff.retry_after("e") == 0  # forgotten after forget_s
     assert backoff.failed("e") == 1  # and counted afresh
+
+
+def test_a_flood_of_malformed_frames_is_logged_in_bursts_then_counted() -> None:
+    """One line per bad connection flooded the log (~1,000 a minute under the soak bench's attack):
+    at most ``burst`` lines per interval, then one that says how many were held back."""
+    from jarvis.protocol.service import RateLimitedLog
+
+    seen: list[str] = []
+    logger = logging.getLogger("test.burst")
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        log = RateLimitedLog(logger, interval_s=0.2, burst=3)
+        for n in range(50):
+            log(logging.WARNING, "bad frame %d", n)
+        time.sleep(0.25)
+        log(logging.WARNING, "bad frame %d", 50)
+    finally:
+        logger.removeHandler(handler)
+    assert seen[:3] == ["bad frame 0", "bad frame 1", "bad frame 2"]
+    assert len(seen) == 4 and seen[3] == "bad frame 50 (and 47 more like it in the last 0 s)"

@@ -124,7 +124,7 @@ class SatelliteSession(ServiceHandler):
         if self.authenticated:
             return
         timeout = self.hub.settings.hub.auth_timeout_s
-        _LOGGER.warning("%s: no jarvis-auth within %.0f s; closing", self.peer, timeout)
+        self.bad_client_log(logging.WARNING, "%s: no jarvis-auth within %.0f s; closing", self.peer, timeout)
         self._expiry = asyncio.create_task(
             self._close_unauthenticated(timeout), name=f"auth-timeout {self.peer}"
         )
