@@ -1,12 +1,13 @@
 """Slow down guessing: a per-key (per peer address) exponential delay after failed attempts.
 
-The hub uses it for wrong tokens in ``jarvis-auth``; the web login can use the same class. An attempt
-asks :meth:`FailureBackoff.reserve` how long to wait *before* it is checked and answered, then reports
-:meth:`~FailureBackoff.failure` or :meth:`~FailureBackoff.success`. After ``n`` failures the delay is
-``initial_s * factor ** (n - 1)``, capped at ``max_s``. Attempts from one key queue one delay apart, so
-opening many connections at once does not multiply the guessing rate. A key's record is forgotten
-``forget_after_s`` after its last failure, and at most ``max_keys`` records are kept (the oldest go
-first), so the table itself cannot be used to exhaust memory.
+The hub uses it for wrong tokens in ``jarvis-auth`` (an attempt asks :meth:`FailureBackoff.reserve`
+how long to wait *before* it is checked and answered); the web login for its lockout (it asks
+:meth:`~FailureBackoff.blocked_for` and answers 429 meanwhile). Either then reports
+:meth:`~FailureBackoff.failure` or :meth:`~FailureBackoff.success`. After ``n`` failures beyond the
+first ``free_failures`` the delay is ``initial_s * factor ** (n - 1)``, capped at ``max_s``.
+Attempts from one key queue one delay apart, so opening many connections at once does not multiply
+the guessing rate. A key's record is forgotten ``forget_after_s`` after its last failure, and at most
+``max_keys`` records are kept (the oldest go first), so the table itself cannot exhaust memory.
 """
 
 from __future__ import annotations
@@ -35,15 +36,20 @@ class FailureBackoff:
         max_s: float = 8.0,
         *,
         factor: float = 2.0,
+        free_failures: int = 0,
         forget_after_s: float = 900.0,
         max_keys: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if initial_s < 0 or max_s < 0 or factor < 1 or max_keys < 1:
-            raise ValueError("FailureBackoff wants initial_s, max_s >= 0, factor >= 1, max_keys >= 1")
+        if initial_s < 0 or max_s < 0 or factor < 1 or max_keys < 1 or free_failures < 0:
+            raise ValueError(
+                "FailureBackoff wants initial_s, max_s, free_failures >= 0, factor >= 1, max_keys >= 1"
+            )
         self.initial_s = initial_s
         self.max_s = max_s
         self.factor = factor
+        self.free_failures = free_failures
+        """Failures that cost nothing (typos) before the delays begin."""
         self.forget_after_s = forget_after_s
         self.max_keys = max_keys
         self._clock = clock
@@ -51,10 +57,11 @@ class FailureBackoff:
 
     def delay_after(self, failures: int) -> float:
         """Seconds between answered attempts once a key has ``failures`` failures."""
-        if failures <= 0:
+        over = failures - self.free_failures
+        if over <= 0:
             return 0.0
         # min() before the power would overflow for a huge count
-        exponent = min(failures - 1, 64)
+        exponent = min(over - 1, 64)
         return min(self.max_s, self.initial_s * self.factor**exponent)
 
     def failures(self, key: str) -> int:
@@ -73,6 +80,13 @@ class FailureBackoff:
         start = max(now, record.next_at)
         record.next_at = start + self.delay_after(record.failures)
         return start - now
+
+    def blocked_for(self, key: str) -> float:
+        """Seconds until the key's next attempt would be answered (0: now); books nothing."""
+        record = self._get(key)
+        if record is None:
+            return 0.0
+        return max(0.0, record.next_at - self._clock())
 
     async def wait(self, key: str) -> float:
         """Sleep for :meth:`reserve`'s delay; returns it."""

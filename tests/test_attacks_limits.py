@@ -589,7 +589,7 @@ def test_login_backoff_is_per_address_and_bounded() -> None:
     assert backoff.retry_after("b") == 0  # another address is not slowed down
     for address in "bcde":
         backoff.failed(address)
-    assert len(backoff._failures) == 3 and backoff.retry_after("a") == 0  # oldest forgotten first
+    assert len(backoff) == 3 and backoff.retry_after("a") == 0  # oldest forgotten first
     clock.now += 101
     assert backoff.retry_after("e") == 0  # forgotten after forget_s
     assert backoff.failed("e") == 1  # and counted afresh

@@ -17,7 +17,6 @@ import math
 import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from jarvis.protocol.backoff import FailureBackoff
 from jarvis.server.devices import Device, DeviceRegistry
 from jarvis.server.tokens import tokens_match
 
@@ -63,13 +63,6 @@ class Session:
     """That device's credential, kept in memory only: the bridge presents it to the hub."""
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    last: float = 0.0
-    locked_until: float = 0.0
-
-
 class LoginBackoff:
     """Per-address lockout after failed logins: brute force gets 429 and a ``Retry-After``.
 
@@ -78,6 +71,7 @@ class LoginBackoff:
     login is not even checked. A success resets the address; a record is forgotten ``forget_s``
     after its last failure, and at most ``max_addresses`` are kept (oldest first out), so the table
     cannot grow without bound either. (Unchecked, 6,500 wrong logins per second were answered.)
+    The counting is the hub's :class:`~jarvis.protocol.backoff.FailureBackoff`.
     """
 
     def __init__(
@@ -92,43 +86,29 @@ class LoginBackoff:
     ) -> None:
         if free_failures < 0 or initial_s < 0 or max_s < initial_s or max_addresses < 1:
             raise ValueError("LoginBackoff wants free_failures, initial_s >= 0, max_s >= initial_s")
-        self.free_failures = free_failures
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self.forget_s = forget_s
-        self.max_addresses = max_addresses
-        self._clock = clock
-        self._failures: OrderedDict[str, _Failures] = OrderedDict()
+        self._backoff = FailureBackoff(
+            initial_s,
+            max_s,
+            free_failures=free_failures,
+            forget_after_s=forget_s,
+            max_keys=max_addresses,
+            clock=clock,
+        )
 
     def retry_after(self, address: str) -> float:
         """Seconds before ``address`` may try again (0: now)."""
-        record = self._failures.get(address)
-        if record is None:
-            return 0.0
-        now = self._clock()
-        if now - record.last > self.forget_s:
-            del self._failures[address]
-            return 0.0
-        return max(0.0, record.locked_until - now)
+        return self._backoff.blocked_for(address)
 
     def failed(self, address: str) -> float:
         """Count a wrong login; returns the lockout it earned (seconds, 0 while still free)."""
-        now = self._clock()
-        record = self._failures.pop(address, None) or _Failures()
-        if now - record.last > self.forget_s:
-            record = _Failures()
-        record.count += 1
-        record.last = now
-        over = record.count - self.free_failures
-        lockout = min(self.max_s, self.initial_s * 2 ** min(over - 1, 64)) if over > 0 else 0.0
-        record.locked_until = now + lockout
-        self._failures[address] = record  # most recent last
-        while len(self._failures) > self.max_addresses:
-            self._failures.popitem(last=False)
-        return lockout
+        return self._backoff.failure(address)
 
     def succeeded(self, address: str) -> None:
-        self._failures.pop(address, None)
+        self._backoff.success(address)
+
+    def __len__(self) -> int:
+        """Addresses with a record."""
+        return len(self._backoff)
 
     @staticmethod
     def headers(wait: float) -> dict[str, str]:
