@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the recognizer fixture imported from test_intents_speech is a parameter here
 """Open questions and ordinary sentences never become a local action (false accepts), and what is
 left of a misheard wake phrase does not stop a real command from being recognised.
 
@@ -7,11 +8,10 @@ The open questions are written for this test, not taken from the understanding b
 from __future__ import annotations
 
 import pytest
+from test_intents_speech import ask, recognizer  # noqa: F401 - the shared fixture and helper
 
-from jarvis.server.brain.context import TurnContext
-from jarvis.server.brain.intents import IntentRecognizer, IntentReply
+from jarvis.server.brain.intents import IntentRecognizer
 from jarvis.server.brain.normalize import sound_key, wake_like_leads
-from jarvis.server.brain.timers import TimerManager
 
 OPEN_EN = [
     "what is the capital of Australia",
@@ -76,17 +76,6 @@ OPEN_FR = [
     "c'est quoi la différence entre un crapaud et une grenouille",
     "explique-moi la photosynthèse",
 ]
-
-
-@pytest.fixture
-def recognizer() -> IntentRecognizer:
-    return IntentRecognizer(TimerManager())
-
-
-async def ask(recognizer: IntentRecognizer, text: str, lang: str = "en") -> IntentReply | None:
-    reply = await recognizer.handle(TurnContext(text=text, language=lang, satellite_id="kitchen"))
-    assert reply is None or isinstance(reply, IntentReply)
-    return reply
 
 
 @pytest.mark.parametrize("text", OPEN_EN)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from test_intents_speech import ask
 
-from jarvis.server.brain.context import TurnContext
-from jarvis.server.brain.intents import IntentRecognizer, IntentReply
+from jarvis.server.brain.intents import IntentRecognizer
 from jarvis.server.brain.repair import repairs, vocabulary
 from jarvis.server.brain.timers import TimerManager
 
@@ -18,12 +18,6 @@ def timers() -> TimerManager:
 @pytest.fixture
 def recognizer(timers: TimerManager) -> IntentRecognizer:
     return IntentRecognizer(timers)
-
-
-async def ask(recognizer: IntentRecognizer, text: str, lang: str = "en") -> IntentReply | None:
-    reply = await recognizer.handle(TurnContext(text=text, language=lang, satellite_id="kitchen"))
-    assert reply is None or isinstance(reply, IntentReply)
-    return reply
 
 
 @pytest.mark.parametrize(
