@@ -120,22 +120,15 @@ async def test_satellite_pinned_to_french_is_decoded_and_answered_in_french(fren
 
 async def test_jarvis_satellite_with_language_fr_sends_the_pin(french_hub: Hub, tmp_path: Any) -> None:
     """The real satellite, ``--language fr``: local wake word, then the hub decodes in French."""
-    from test_satellite_hub import settings_for, write_wav
+    from test_satellite_hub import run_once, settings_for, write_wav
 
-    from jarvis.satellite.audio_io import WavFileSink, WavSource
-    from jarvis.satellite.satellite import ExitCode, Satellite
     from jarvis.satellite.settings import IdentitySettings
 
     mic = silence(0.5) + speak("Hey Jarvis, what time is it?") + silence(2.0)
     out = tmp_path / "answer.wav"
     settings = settings_for(french_hub.uri, write_wav(tmp_path / "q.wav", mic), out)
     settings = replace(settings, identity=IdentitySettings(satellite_id="bureau-pi", language="fr"))
-    lines: list[str] = []
-    sat = Satellite(settings, WavSource(settings.mic.input_wav, fast=True), WavFileSink(out, paced=False))
-    sat.printer = lines.append
-    async with asyncio.timeout(90):
-        code = await sat.run()
-    assert code is ExitCode.OK, sat.exit_message
+    lines = await run_once(settings, timeout=90)
     answers = [line.removeprefix("answer: ") for line in lines if line.startswith("answer: ")]
     assert answers and (answers[0] == NEED_LLM["fr"] or answers[0].startswith("Il est")), lines
 

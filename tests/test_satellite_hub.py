@@ -70,6 +70,25 @@ def settings_for(uri: str, input_wav: Path, output_wav: Path, **run: Any) -> Sat
     )
 
 
+async def run_once(settings: SatelliteSettings, timeout: float = WAIT) -> list[str]:
+    """Run the headless satellite (``once``) on its WAV microphone; the lines it printed.
+
+    Asserts it exited OK. The answer audio goes to ``settings.snd.output_wav``.
+    """
+    assert settings.mic.input_wav is not None and settings.snd.output_wav is not None
+    lines: list[str] = []
+    sat = Satellite(
+        settings,
+        WavSource(settings.mic.input_wav, fast=True),
+        WavFileSink(settings.snd.output_wav, paced=False),
+    )
+    sat.printer = lines.append
+    async with asyncio.timeout(timeout):
+        code = await sat.run()
+    assert code is ExitCode.OK, sat.exit_message
+    return lines
+
+
 async def transcribe_wav(whisper_model: Any, path: Path) -> str:
     with wave.open(str(path), "rb") as wav:
         pcm = convert(wav.readframes(wav.getnframes()), wav.getframerate(), wav.getsampwidth(), 1)
@@ -86,12 +105,7 @@ async def test_spoken_turn_through_real_hub(hub: Hub, whisper_model: Any, tmp_pa
     mic = silence(0.5) + speak("Hey Jarvis, turn on the kitchen light.") + silence(2.0)
     out = tmp_path / "answer.wav"
     settings = settings_for(hub.uri, write_wav(tmp_path / "q.wav", mic), out)
-    lines: list[str] = []
-    sat = Satellite(settings, WavSource(settings.mic.input_wav, fast=True), WavFileSink(out, paced=False))
-    sat.printer = lines.append
-    async with asyncio.timeout(WAIT):
-        code = await sat.run()
-    assert code is ExitCode.OK, sat.exit_message
+    lines = await run_once(settings)
     transcript = next(line for line in lines if line.startswith("transcript: ")).removeprefix("transcript: ")
     # The pre-roll carries the whole wake phrase to STT; the brain removes it from the text.
     assert strip_wake_phrase(transcript) != transcript, transcript
@@ -157,12 +171,7 @@ async def test_no_wake_uses_the_hubs_wake_word(hub: Hub, tmp_path: Path) -> None
     out = tmp_path / "answer.wav"
     settings = settings_for(hub.uri, write_wav(tmp_path / "q.wav", mic), out)
     settings = replace(settings, wake=WakeSettings(local=False))
-    lines: list[str] = []
-    sat = Satellite(settings, WavSource(settings.mic.input_wav, fast=True), WavFileSink(out, paced=False))
-    sat.printer = lines.append
-    async with asyncio.timeout(WAIT):
-        code = await sat.run()
-    assert code is ExitCode.OK, sat.exit_message
+    lines = await run_once(settings)
     assert any("kitchen" in line for line in lines if line.startswith("transcript: ")), lines
     assert "answer: The kitchen light is on now." in lines
 
@@ -179,13 +188,8 @@ async def test_a_turn_without_answer_ends_at_once(hub: Hub, tmp_path: Path, said
     mic = silence(0.5) + speak(said) + silence(2.0)
     out = tmp_path / "answer.wav"
     settings = settings_for(hub.uri, write_wav(tmp_path / "q.wav", mic), out, turn_timeout_s=60.0)
-    lines: list[str] = []
-    sat = Satellite(settings, WavSource(settings.mic.input_wav, fast=True), WavFileSink(out, paced=False))
-    sat.printer = lines.append
     started = time.monotonic()
-    async with asyncio.timeout(WAIT):
-        code = await sat.run()
-    assert code is ExitCode.OK, sat.exit_message
+    lines = await run_once(settings)
     assert time.monotonic() - started < 30  # far from the 60 s turn timeout
     assert any(line.startswith(f"no-answer: {outcome}: ") for line in lines), lines
     assert not any(line.startswith("answer: ") and line != "answer: " for line in lines), lines

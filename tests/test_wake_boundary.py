@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,9 @@ from test_hub import (  # noqa: F401 - pytest fixtures
     tts,
     whisper_model,
 )
-from test_satellite_hub import settings_for, write_wav
+from test_satellite_hub import run_once, settings_for, write_wav
 from wyoming.pipeline import PipelineStage, RunPipeline
 
-from jarvis.satellite.audio_io import WavFileSink, WavSource
-from jarvis.satellite.satellite import ExitCode, Satellite
 from jarvis.server.bench.wer import normalize
 from jarvis.server.brain.normalize import strip_wake_phrase
 from jarvis.server.hub.hub import Hub
@@ -84,12 +81,7 @@ async def test_satellite_pre_roll_sends_the_whole_wake_phrase(
     mic = silence(1.0) + speak(f"Hey Jarvis, {command}.") + silence(2.0)
     out = tmp_path / "answer.wav"
     settings = settings_for(hub.uri, write_wav(tmp_path / "q.wav", mic), out)
-    lines: list[str] = []
-    sat = Satellite(settings, WavSource(settings.mic.input_wav, fast=True), WavFileSink(out, paced=False))
-    sat.printer = lines.append
-    async with asyncio.timeout(90):
-        code = await sat.run()
-    assert code is ExitCode.OK, sat.exit_message
+    lines = await run_once(settings, timeout=90)
     transcript = next(line for line in lines if line.startswith("transcript: ")).removeprefix("transcript: ")
     _heard_whole(transcript, command)
 
