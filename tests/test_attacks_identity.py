@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_brain_service import read_until
 from wyoming.asr import Transcript
 from wyoming.event import Event
 
@@ -57,14 +58,7 @@ async def brain_server(memory: MemoryStore, llm: ScriptedLLM | None = None, **kw
 
 async def read_answer(conn: Connection, timeout: float = 10) -> list[Event]:
     """Events up to ``handled-stop`` (or ``not-handled`` / ``error``)."""
-    events: list[Event] = []
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await conn.read_event()
-            assert event is not None, f"connection closed after {[e.type for e in events]}"
-            events.append(event)
-            if event.type in ("handled-stop", "not-handled", "error"):
-                return events
+    return await read_until(conn, ("handled-stop", "not-handled", "error"), timeout)
 
 
 async def open_brain(uri: str, secret: str | None = None) -> Connection:

@@ -38,14 +38,16 @@ async def serve(llm: ScriptedLLM, memory: MemoryStore, **kw: Any) -> BrainServer
     return await start_brain("tcp://127.0.0.1:0", llm, memory=memory, **kw)
 
 
-async def read_until(conn: Connection, last: str, timeout: float = 10) -> list[Event]:
+async def read_until(conn: Connection, last: str | tuple[str, ...], timeout: float = 10) -> list[Event]:
+    """Events up to the first of type ``last`` (or of one of the types ``last`` names)."""
+    ends = (last,) if isinstance(last, str) else last
     events: list[Event] = []
     async with asyncio.timeout(timeout):
         while True:
             event = await conn.read_event()
             assert event is not None, f"connection closed after {[e.type for e in events]}"
             events.append(event)
-            if event.type == last:
+            if event.type in ends:
                 return events
 
 
