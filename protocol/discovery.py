@@ -71,6 +71,12 @@ def primary_ipv4() -> str:
     return address
 
 
+def reachable_host(host: str) -> str:
+    """The address another device uses for a server bound to ``host``: a wildcard bind
+    (``0.0.0.0``, ``::``, empty) is this machine's :func:`primary_ipv4`; anything else is itself."""
+    return primary_ipv4() if host in ("0.0.0.0", "::", "") else host
+
+
 def lan_ipv4() -> str | None:
     """The host's primary non-loopback IPv4 address (the default route's), or None if it has none."""
     address = _default_route_ipv4()

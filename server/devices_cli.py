@@ -15,6 +15,8 @@ import json
 import sys
 import time
 
+from jarvis.protocol.discovery import reachable_host
+
 from .config import ConfigError, Settings, load_settings
 from .devices import Device, DeviceError, DeviceRegistry, devices_path
 
@@ -97,7 +99,7 @@ def _pair(args: argparse.Namespace, settings: Settings, registry: DeviceRegistry
         f"--server {server} --token {credential} --satellite-id {device.device_id}"
     )
     if settings.web.enabled:
-        link = f"https://{_reachable(settings.web.host)}:{settings.web.port}/?token={credential}"
+        link = f"https://{reachable_host(settings.web.host)}:{settings.web.port}/?token={credential}"
         print(f"Or in a browser (phone): {link}")
         if args.qr:
             from .web.qr import qr_text
@@ -107,19 +109,7 @@ def _pair(args: argparse.Namespace, settings: Settings, registry: DeviceRegistry
 
 
 def _hub_uri(settings: Settings) -> str:
-    return f"tcp://{_reachable(settings.hub.host)}:{settings.hub.port}"
-
-
-def _reachable(host: str) -> str:
-    """The address a device uses for a server bound to ``host`` (a wildcard: this machine's LAN one)."""
-    if host not in ("0.0.0.0", "::", ""):
-        return host
-    try:
-        from jarvis.protocol.discovery import primary_ipv4
-
-        return primary_ipv4()
-    except Exception:  # no zeroconf installed, no route: say what to fill in
-        return "<server>"
+    return f"tcp://{reachable_host(settings.hub.host)}:{settings.hub.port}"
 
 
 def _when(stamp: float | None) -> str:

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from jarvis.protocol.discovery import WYOMING_TYPE
+from jarvis.protocol.discovery import WYOMING_TYPE, reachable_host
 from jarvis.protocol.service import stop_signal
 
 from .config import ConfigError, Settings, load_settings
@@ -238,14 +238,6 @@ async def _start_web(
     return pairing_message(web, token, show_token=show_token)
 
 
-def _connect_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):
-        from jarvis.protocol.discovery import primary_ipv4
-
-        return primary_ipv4()
-    return host
-
-
 #: Threads for ``asyncio.to_thread`` work. Python's default (cores + 4) is shared in this process by
 #: the STT's per-chunk VAD, the brain's SQLite calls and more; with several satellites, short tasks
 #: (a memory write before an answer) queued behind VAD work. ``jarvis bench e2e`` measured the brain
@@ -329,7 +321,7 @@ async def _serve(
             lines.append(f"Token (new): {token}   (stored in {settings.resolved_data_dir()})")
             lines.append(
                 "Connect a satellite:  jarvis satellite "
-                f"--server tcp://{_connect_host(settings.hub.host)}:{hub.port} --token {token}"
+                f"--server tcp://{reachable_host(settings.hub.host)}:{hub.port} --token {token}"
             )
         else:
             lines.append(

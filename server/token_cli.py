@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jarvis.protocol.discovery import reachable_host
+
 from .config import ConfigError, Settings, load_settings
 from .tokens import TOKEN_FILENAME, TokenError, load_or_create_token
 
@@ -27,21 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _hub_address(settings: Settings) -> str:
-    from jarvis.protocol.discovery import primary_ipv4
-
-    host = settings.hub.host
-    if host in ("0.0.0.0", "::", ""):
-        host = primary_ipv4() or "127.0.0.1"
-    return f"tcp://{host}:{settings.hub.port}"
+    return f"tcp://{reachable_host(settings.hub.host)}:{settings.hub.port}"
 
 
 def _web_link(settings: Settings, token: str) -> str:
-    from jarvis.protocol.discovery import primary_ipv4
-
-    host = settings.web.host
-    if host in ("0.0.0.0", "::", ""):
-        host = primary_ipv4() or "127.0.0.1"
-    return f"https://{host}:{settings.web.port}/?token={token}"
+    return f"https://{reachable_host(settings.web.host)}:{settings.web.port}/?token={token}"
 
 
 def run(args: argparse.Namespace) -> int:
