@@ -15,7 +15,6 @@ Sources, later wins: defaults < TOML config file < environment (``JARVIS_TOKEN``
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
@@ -23,16 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from jarvis.protocol.discovery import HUB_TYPE
+from jarvis.protocol.language import LANGUAGE_CODE
 
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_FILENAME = "satellite.toml"
 SERVICE_TYPE = HUB_TYPE
 """The hub's DNS-SD type, which the satellite browses (:data:`jarvis.protocol.discovery.HUB_TYPE`)."""
-
-
-_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
-"""One language code, as the hub accepts it in ``run-pipeline``."""
 
 
 class SettingsError(ValueError):
@@ -188,7 +184,7 @@ class SatelliteSettings:
         if self.link.reconnect_max_s < self.link.reconnect_min_s:
             raise SettingsError("--reconnect-max must be >= --reconnect-min")
         language = self.identity.language
-        if language is not None and not _LANGUAGE_RE.match(language):
+        if language is not None and not LANGUAGE_CODE.match(language):
             raise SettingsError(f"--language must be one code like en, fr or fr-FR, got {language!r}")
         if not 0 <= self.wake.preroll_s <= 5:
             raise SettingsError(f"--preroll must be between 0 and 5 s, got {self.wake.preroll_s}")

@@ -25,6 +25,7 @@ from typing import Any
 from hassil import Intents, recognize_all
 from hassil.intents import SlotList, TextSlotList
 
+from jarvis.protocol.language import base_language
 from jarvis.protocol.logs import private
 from jarvis.server.homeassistant import HomeAssistantClient, HomeAssistantError
 from jarvis.server.homeassistant.actions import Values, execute, is_sensitive_entity, plan_calls
@@ -194,7 +195,7 @@ class HAMatch:
 
 
 def _language(language: str) -> str:
-    lang = (language or "en").split("-")[0].split("_")[0].lower()
+    lang = base_language(language or "en")
     return lang if lang in _SENTENCES else "en"
 
 

@@ -14,12 +14,9 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from jarvis.protocol.language import base_language
+
 from .numbers import normalize_numbers
-
-
-def base_language(language: str) -> str:
-    """ "en-US" -> "en", "fr_CA" -> "fr"."""
-    return re.split(r"[-_]", language.strip(), maxsplit=1)[0].lower()
 
 
 def strip_accents_same_length(text: str) -> str:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from jarvis.protocol.language import base_language
+
 WAKE_NAME = "jarvis"
 GREETINGS = frozenset({"hey", "hi", "hay", "hei", "a", "ok", "okay", "o.k", "eh", "he", "hé", "yo", "oh"})
 """Words whisper writes in front of the name (the "hey" of "hey jarvis", or a stand-in for it)."""
@@ -152,7 +154,7 @@ def wake_like_leads(text: str) -> list[str]:
 
 def strip_fillers(text: str, language: str = "en") -> str:
     """Remove hesitation words ("uh, set a timer" -> "set a timer"), with the comma that follows."""
-    lang = language.split("-")[0].split("_")[0].lower()
+    lang = base_language(language)
     fillers = FILLERS.get(lang, frozenset()) | FILLERS["en"]
     out: list[str] = []
     last = 0

@@ -27,6 +27,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from jarvis.protocol.language import base_language
+
 _LOGGER = logging.getLogger(__name__)
 
 Number = int | float
@@ -152,7 +154,7 @@ _NUMBER_LITERAL_RE = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
 
 
 def _vocab(language: str) -> dict[str, tuple[str, Number]] | None:
-    return _VOCABS.get(language.split("-")[0].split("_")[0].lower())
+    return _VOCABS.get(base_language(language))
 
 
 @dataclass

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +39,7 @@ from wyoming.wake import Detection
 
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormatError
 from jarvis.protocol.events import Auth, AuthOk, Feedback, TurnMetrics
+from jarvis.protocol.language import LANGUAGE_CODE
 from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, valid_user_id
 from jarvis.protocol.service import ServiceHandler
 from jarvis.protocol.tasks import cancel_and_wait
@@ -61,7 +61,6 @@ WAKE_PHRASE_BYTES = int(1.5 * BYTES_PER_S)
 WAKE_RING_BYTES = WAKE_PHRASE_BYTES + BYTES_PER_S // 2
 """The bound on the recent audio kept in hub-side wake mode."""
 #: A language code a satellite may ask for in run-pipeline: "en", "fr", "fr-FR", "pt_BR".
-_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
 #: The longest ``satellite_id``, ``area`` or ``name`` a satellite may send in jarvis-auth.
 MAX_LABEL_CHARS = 128
 
@@ -367,7 +366,7 @@ class SatelliteSession(ServiceHandler):
             return
         language = event.data.get("language")
         if language is not None:
-            if not isinstance(language, str) or not _LANGUAGE_RE.match(language):
+            if not isinstance(language, str) or not LANGUAGE_CODE.match(language):
                 await self.write_error(f"bad language {language!r}: use a code like en or fr-FR", "bad-event")
                 return
             self._language = language

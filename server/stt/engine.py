@@ -17,7 +17,6 @@ import heapq
 import itertools
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from jarvis.protocol.audio import TARGET_RATE, pcm16_to_float
+from jarvis.protocol.language import base_language
 
 from .models import TINY_EN_NAME, resolve_model
 
@@ -189,7 +189,7 @@ def parse_languages(value: str | None) -> tuple[str, ...]:
         return ()
     codes: list[str] = []
     for part in value.split(","):
-        code = re.split(r"[-_]", part.strip().lower(), maxsplit=1)[0]
+        code = base_language(part)
         if code == "auto":
             return ()
         if not code:

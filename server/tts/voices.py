@@ -16,14 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jarvis.protocol.language import base_language
+
 from .engine import PiperEngine
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def base_code(language: str) -> str:
-    """``fr_FR`` / ``fr-FR`` / ``FR`` -> ``fr``."""
-    return language.replace("_", "-").split("-")[0].strip().lower()
 
 
 def parse_voice_options(values: Iterable[str | Path]) -> dict[str | None, Path]:
@@ -37,7 +34,7 @@ def parse_voice_options(values: Iterable[str | Path]) -> dict[str | None, Path]:
         language: str | None = None
         head, sep, tail = text.partition("=")
         if sep and head and "/" not in head and "\\" not in head:
-            language, text = base_code(head), tail
+            language, text = base_language(head), tail
             if not language.isalpha() or not 2 <= len(language) <= 3:
                 raise ValueError(f"--voice {value}: {head!r} is not a language code like fr or en")
         if not text:
@@ -63,9 +60,9 @@ class VoiceBook:
         self.by_language: dict[str, PiperEngine] = {}
         for engine in [default, *(by_language or {}).values()]:
             for code in engine.info.languages:
-                self.by_language.setdefault(base_code(code), engine)
+                self.by_language.setdefault(base_language(code), engine)
         for code, engine in (by_language or {}).items():
-            self.by_language[base_code(code)] = engine  # the configured language wins
+            self.by_language[base_language(code)] = engine  # the configured language wins
         self._warned: set[str] = set()
 
     @property
@@ -84,9 +81,11 @@ class VoiceBook:
         if isinstance(name, str) and name:
             for engine in self.engines:
                 if engine.info.name == name:
-                    return Choice(engine, base_code(language) if isinstance(language, str) else _lang(engine))
+                    return Choice(
+                        engine, base_language(language) if isinstance(language, str) else _lang(engine)
+                    )
         if isinstance(language, str) and language.strip():
-            code = base_code(language)
+            code = base_language(language)
             found = self.by_language.get(code)
             if found is not None:
                 return Choice(found, code)
@@ -106,7 +105,9 @@ class VoiceBook:
     def missing(self, languages: Iterable[str]) -> list[str]:
         """Of ``languages``, those no loaded voice speaks."""
         return [
-            code for code in dict.fromkeys(base_code(x) for x in languages) if code not in self.by_language
+            code
+            for code in dict.fromkeys(base_language(x) for x in languages)
+            if code not in self.by_language
         ]
 
     def close(self) -> None:
@@ -115,4 +116,4 @@ class VoiceBook:
 
 
 def _lang(engine: PiperEngine) -> str:
-    return base_code(engine.info.languages[0]) if engine.info.languages else ""
+    return base_language(engine.info.languages[0]) if engine.info.languages else ""
