@@ -124,9 +124,7 @@ class TurnMetrics(Eventable):
         stages = data.get("stages_ms") or {}
         return TurnMetrics(
             turn_id=str(data.get("turn_id", "")),
-            stages_ms={str(k): float(v) for k, v in stages.items()}
-            if isinstance(stages, dict)
-            else {},
+            stages_ms={str(k): float(v) for k, v in stages.items()} if isinstance(stages, dict) else {},
             outcome=str(data["outcome"]) if isinstance(data.get("outcome"), str) else None,
         )
 

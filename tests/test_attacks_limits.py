@@ -76,9 +76,7 @@ class Raw:
     @classmethod
     async def open(cls, server: WyomingServer, source: str = "127.0.0.1") -> Raw:
         async with asyncio.timeout(5):
-            reader, writer = await asyncio.open_connection(
-                "127.0.0.1", server.port, local_addr=(source, 0)
-            )
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port, local_addr=(source, 0))
         return cls(reader, writer)
 
     async def send(self, event: Event) -> None:

@@ -96,6 +96,8 @@ async def test_a_lead_word_does_not_make_a_question_local(recognizer: IntentReco
     ("text", "speech"),
     [("square root of 144", "The square root of 144 is 12."), ("square 9", "9 squared is 81.")],
 )
-async def test_square_and_square_root_said_alone(recognizer: IntentRecognizer, text: str, speech: str) -> None:
+async def test_square_and_square_root_said_alone(
+    recognizer: IntentRecognizer, text: str, speech: str
+) -> None:
     reply = await ask(recognizer, text)
     assert reply is not None and reply.speech == speech
