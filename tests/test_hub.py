@@ -387,6 +387,16 @@ async def test_balancing_between_two_stt_workers(whisper_model: Any, tts: Any, b
 
 @pytest.mark.slow
 async def test_metrics_endpoint(stt: Any, tts: Any, brain: Any) -> None:
+    """A scrape after one turn, parsed as Prometheus does: the turn, its stages, the session, the pools."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from jarvis.server.metrics import REGISTRY
+
+    def read(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0  # the process's registry: other tests add to it
+
+    ok_before = read("jarvis_turns_total", result="ok")
+    tts_before = read("jarvis_turn_stage_seconds_count", stage="tts_first_audio")
     settings = hub_settings(metrics_port=0)
     async with (
         Hub(settings, TOKEN, stt=[stt.uri], tts=[tts.uri], brain=[brain.uri]) as hub,
@@ -398,9 +408,21 @@ async def test_metrics_endpoint(stt: Any, tts: Any, brain: Any) -> None:
             assert response.status == 200
             assert response.headers["Content-Type"].startswith("text/plain")
             body = await response.text()
-    assert 'jarvis_turns_total{result="ok"}' in body
-    assert 'jarvis_turn_stage_seconds_bucket{stage="tts_first_audio",le="+Inf"}' in body
-    assert "jarvis_service_up" in body
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
+    assert samples[("jarvis_turns_total", (("result", "ok"),))] == ok_before + 1
+    tts_stage = (("stage", "tts_first_audio"),)
+    assert samples[("jarvis_turn_stage_seconds_count", tts_stage)] == tts_before + 1
+    assert samples[("jarvis_turn_stage_seconds_bucket", (("le", "+Inf"), *tts_stage))] == tts_before + 1
+    assert samples[("jarvis_hub_sessions", ())] >= 1  # "sat" was connected during the scrape
+    for kind, uri in (("stt", stt.uri), ("tts", tts.uri), ("brain", brain.uri)):
+        assert samples[("jarvis_service_up", (("kind", kind), ("uri", uri)))] == 1
+    for kind, uri in (("tts", tts.uri), ("brain", brain.uri)):  # a text turn asks no STT
+        assert samples[("jarvis_service_requests_total", (("kind", kind), ("uri", uri)))] >= 1
+        assert samples[("jarvis_service_in_flight", (("kind", kind), ("uri", uri)))] == 0
 
 
 # -- VAD endpointing (real silero / micro VAD on real speech) ---------------------------------------

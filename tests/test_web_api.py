@@ -236,10 +236,26 @@ def test_token_show_prints_the_stored_token(tmp_path: Path) -> None:
 
 
 async def test_metrics_with_bearer_token(server: WebServer) -> None:
+    """The web app serves the hub's registry (``jarvis serve`` runs both in one process)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from jarvis.server.hub import hub
+
+    hub._SESSIONS.set(3)  # registered on import (as in jarvis serve); no hub runs in this test
     async with client() as session:
-        async with session.get(server.url + "metrics", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
-            assert resp.status == 200
-            assert resp.content_type == "text/plain"
+        try:
+            async with session.get(
+                server.url + "metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+            ) as resp:
+                assert resp.status == 200
+                assert resp.content_type == "text/plain"
+                body = await resp.text()
+        finally:
+            hub._SESSIONS.set(0)
+        families = {f.name: f for f in text_string_to_metric_families(body)}
+        assert families["jarvis_hub_sessions"].type == "gauge"
+        (sample,) = families["jarvis_hub_sessions"].samples
+        assert sample.value == 3
         async with session.get(server.url + "metrics", headers={"Authorization": "Bearer nope"}) as resp:
             assert resp.status == 401
 

@@ -385,14 +385,14 @@ class PipelineRun:
             RunState.DONE: "ok",
             RunState.CANCELLED: "cancelled",
         }.get(self.state, self.error.code if self.error else "failed")
-        _TURNS.inc(result=result)
+        _TURNS.labels(result=result).inc()
         origin = self.stamps.get("wake", self.stamps["start"])
         stages_ms = {
             k: round((v - origin) * 1000, 1) for k, v in sorted(self.stamps.items(), key=lambda i: i[1])
         }
         for label, a, b in STAGE_SPANS:
             if a in self.stamps and b in self.stamps:
-                _STAGE_SECONDS.observe(max(0.0, self.stamps[b] - self.stamps[a]), stage=label)
+                _STAGE_SECONDS.labels(stage=label).observe(max(0.0, self.stamps[b] - self.stamps[a]))
         _LOGGER.info(
             "Turn %s %s sat=%s %s text=%r",
             self.info.turn_id,

@@ -94,7 +94,7 @@ class ServicePool:
         """Sent in ``jarvis-peer-auth`` first on every connection (the brain pool); None: not sent."""
         self._rr = itertools.count()
         for service in self.services:
-            _UP.set(1, kind=kind, uri=service.uri)
+            _UP.labels(kind=kind, uri=service.uri).set(1)
 
     def _candidates(self) -> list[ServiceState]:
         now = time.monotonic()
@@ -119,8 +119,8 @@ class ServicePool:
                 "%s service %s is down (%s); retrying in %.0f s", self.kind, service.uri, reason, delay
             )
         service.up = False
-        _UP.set(0, kind=self.kind, uri=service.uri)
-        _FAILURES.inc(kind=self.kind, uri=service.uri)
+        _UP.labels(kind=self.kind, uri=service.uri).set(0)
+        _FAILURES.labels(kind=self.kind, uri=service.uri).inc()
 
     def mark_up(self, service: ServiceState) -> None:
         if not service.up:
@@ -128,7 +128,7 @@ class ServicePool:
         service.up = True
         service.failures = 0
         service.retry_at = 0.0
-        _UP.set(1, kind=self.kind, uri=service.uri)
+        _UP.labels(kind=self.kind, uri=service.uri).set(1)
 
     async def _connect(self) -> tuple[ServiceState, Connection]:
         errors: list[str] = []
@@ -193,8 +193,8 @@ class ServicePool:
         service, conn = await self._connect()
         service.in_flight += 1
         service.requests += 1
-        _IN_FLIGHT.set(service.in_flight, kind=self.kind, uri=service.uri)
-        _REQUESTS.inc(kind=self.kind, uri=service.uri)
+        _IN_FLIGHT.labels(kind=self.kind, uri=service.uri).set(service.in_flight)
+        _REQUESTS.labels(kind=self.kind, uri=service.uri).inc()
         try:
             yield conn
         except (ConnectionError, asyncio.IncompleteReadError) as err:
@@ -202,7 +202,7 @@ class ServicePool:
             raise
         finally:
             service.in_flight -= 1
-            _IN_FLIGHT.set(service.in_flight, kind=self.kind, uri=service.uri)
+            _IN_FLIGHT.labels(kind=self.kind, uri=service.uri).set(service.in_flight)
             await conn.close()
 
     async def describe(self, timeout: float = 5.0) -> Info | None:
