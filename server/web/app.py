@@ -17,6 +17,7 @@ Routes (all documented in docs/api.md):
 ``GET  /api/ws``           the WebSocket bridge to the hub (:mod:`.bridge`)
 ``GET  /metrics``          Prometheus metrics when :mod:`jarvis.server.metrics` is present
 ``GET  /``                 the page
+``GET  /static/...``       its files; ``index.html`` loads ``static/js/main.js`` as an ES module
 =========================  ===========================================================
 """
 
@@ -56,6 +57,9 @@ from .store import StoreError, WebStore
 _LOGGER = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+#: Browsers run a module script only with a JavaScript MIME type: set it here rather than rely on the
+#: host's ``mime.types`` (or, on Windows, the registry), which can map ``.js`` to ``text/plain``.
+STATIC_CONTENT_TYPES = {".js": "text/javascript; charset=utf-8"}
 SATELLITE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 #: Largest JSON body accepted by the REST API (bytes).
 MAX_BODY_BYTES = 64 * 1024
@@ -427,6 +431,19 @@ async def _security_headers(request: web.Request, handler: Any) -> web.StreamRes
     return response
 
 
+@web.middleware
+async def _static_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """``/static/`` files: a JavaScript MIME type for the modules, and ``no-cache`` (revalidate by ETag)
+    so that after an upgrade a browser never runs new modules with old ones it kept."""
+    response: web.StreamResponse = await handler(request)
+    if isinstance(response, web.FileResponse) and request.path.startswith("/static/"):
+        content_type = STATIC_CONTENT_TYPES.get(Path(request.path).suffix)
+        if content_type is not None:
+            response.headers["Content-Type"] = content_type
+        response.headers.setdefault("Cache-Control", "no-cache")
+    return response
+
+
 def create_app(config: WebAppConfig, store: WebStore | None = None) -> web.Application:
     """Compose the web application. ``store`` defaults to the data dir's memory store."""
     sessions = SessionStore()
@@ -434,6 +451,7 @@ def create_app(config: WebAppConfig, store: WebStore | None = None) -> web.Appli
     app = web.Application(
         middlewares=[
             _security_headers,
+            _static_headers,
             make_auth_middleware(
                 sessions,
                 config.token,
