@@ -136,6 +136,7 @@ async def start_services(
     from .brain.handler import start_brain
     from .brain.llm.select import make_llm
     from .brain.memory import DB_NAME, MemoryStore
+    from .brain.tools.documents import document_hooks
     from .brain.tools.homeassistant import homeassistant_hooks
     from .homeassistant import HASettings
     from .stt.__main__ import start_stt
@@ -179,13 +180,15 @@ async def start_services(
     ha = homeassistant_hooks(HASettings.from_env())  # JARVIS_HA_URL / JARVIS_HA_TOKEN
     if ha is not None:
         stack.push_async_callback(ha.close)
+    docs = await document_hooks(settings.resolved_data_dir(), llm)  # search_documents, "what does X say"
+    stack.push_async_callback(docs.close)
     brain = await start_brain(
         _uri(cfg_brain.host, cfg_brain.port),
         llm,
         peer_secret=_peer_secret(settings, peer_secret),
         memory=memory,
-        extra_tools=ha.tools if ha else (),
-        extra_fast_paths=ha.fast_paths if ha else (),
+        extra_tools=[*(ha.tools if ha else ()), *docs.tools],
+        extra_fast_paths=[*(ha.fast_paths if ha else ()), *docs.fast_paths],
         settings=BrainServiceSettings(
             onboarding=cfg_brain.onboarding,
             default_user=settings.default_user,

@@ -191,9 +191,7 @@ async def test_store_files_are_private(tmp_path: Path) -> None:
         docs = await DocumentStore.open(data / DB_NAME)
         files = write_corpus(tmp_path / "docs")
         await docs.add("ann", files["wifi"])
-        modes = {
-            p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir() if p.name.startswith(DB_NAME)
-        }
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir() if p.name.startswith(DB_NAME)}
         assert modes and set(modes.values()) == {0o600}, modes
         await docs.close()
     finally:

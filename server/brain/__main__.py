@@ -17,6 +17,7 @@ from .handler import DEFAULT_URI, BrainSettings, parse_user_map, start_brain
 from .llm.ollama import DEFAULT_MODEL
 from .llm.select import make_llm
 from .memory import DB_NAME, MemoryStore
+from .tools.documents import document_hooks
 from .tools.homeassistant import homeassistant_hooks
 
 __all__ = ["add_arguments", "run", "start_brain"]
@@ -122,6 +123,7 @@ async def run(args: argparse.Namespace) -> int:
     peer_secret = load_or_create_peer_secret(args.peer_secret_file or None, directory=args.data_dir)
     memory = await MemoryStore.open(data_dir(args.data_dir) / DB_NAME)
     sensitive = [name for name in args.sensitive_tools.split(",") if name.strip()]
+    docs = await document_hooks(data_dir(args.data_dir), llm)  # documents.sqlite3: search_documents
     server = await start_brain(
         args.uri,
         llm,
@@ -129,14 +131,15 @@ async def run(args: argparse.Namespace) -> int:
         peer_secret=peer_secret,
         sensitive_tools=sensitive,
         settings=settings,
-        extra_tools=ha.tools if ha else (),
-        extra_fast_paths=ha.fast_paths if ha else (),
+        extra_tools=[*(ha.tools if ha else ()), *docs.tools],
+        extra_fast_paths=[*(ha.fast_paths if ha else ()), *docs.fast_paths],
     )
     try:
         with stop_signal() as stop:
             await discovery.serve_until_stopped(server, args.zeroconf, stop)
     finally:
         await memory.close()
+        await docs.close()
         if ha is not None:
             await ha.close()
     return 0

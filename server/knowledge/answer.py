@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .chunk import SECTION_SEP
 from .store import DocumentStore, Hit, query_words
 
 MIN_SIMILARITY = 0.45
@@ -99,8 +100,8 @@ async def answer_question(store: DocumentStore, user: str, question: Question, l
             return f"Je n'ai rien trouvé sur {question.topic} dans « {doc.title} »."
         return f"I found nothing about {question.topic} in {_the(doc.title)}."
     passage = _spoken(best.text)
+    heading = best.section.split(SECTION_SEP)[-1] if best.section else ""  # spoken: the nearest heading
+    where = f", section {heading}" if heading else ""
     if french:
-        where = f", section {best.section}" if best.section else ""
         return f"D'après « {doc.title} »{where} : {passage}"
-    where = f", section {best.section}" if best.section else ""
     return f"From {_the(doc.title)}{where}: {passage}"
