@@ -246,3 +246,52 @@ def test_cli_add_list_search_remove_reindex(tmp_path: Path) -> None:
     assert removed.returncode == 0 and "Removed #1" in removed.stdout
     assert "Boiler manual" not in jarvis("docs", "--data-dir", data, "list", "--user", "ann").stdout
     assert stat.S_IMODE((tmp_path / "data" / DB_NAME).stat().st_mode) == 0o600
+
+
+def test_read_only_data_dir_is_a_clear_error() -> None:
+    """As an unprivileged user (root writes anywhere): a forked child drops to nobody first."""
+    import json
+    import pwd
+    import shutil
+    import tempfile
+
+    import sqlean  # noqa: F401  imported here: nobody may not read the venv
+    import sqlite_vec  # noqa: F401
+
+    from jarvis.server.knowledge.errors import StorageError
+
+    folder = Path(tempfile.mkdtemp(prefix="jarvis-docs-ro-"))
+    folder.chmod(0o755)  # readable and traversable by nobody, writable only by its owner
+    result = folder.parent / f"{folder.name}.json"
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                if os.geteuid() == 0:
+                    nobody = pwd.getpwnam("nobody")
+                    os.setgroups([])
+                    os.setgid(nobody.pw_gid)
+                    os.setuid(nobody.pw_uid)
+                else:
+                    folder.chmod(0o555)
+                try:
+                    DocumentStore(folder / DB_NAME)
+                    out = {"error": None}
+                except StorageError as err:
+                    out = {"error": str(err)}
+                os.umask(0)
+                fd = os.open(result, os.O_WRONLY | os.O_CREAT, 0o666)
+                os.write(fd, json.dumps(out).encode())
+                os.close(fd)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert status == 0
+        error = json.loads(result.read_text())["error"]
+        assert error and "cannot write the document index" in error and "read-only" in error, error
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder, ignore_errors=True)
+        result.unlink(missing_ok=True)
