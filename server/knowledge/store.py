@@ -2,13 +2,13 @@
 
 Tables: ``documents`` (owner, visibility, group, path, title, content hash), ``members`` (who is in
 which named group), ``chunks`` (section path and text), ``chunks_fts`` (FTS5, BM25) and
-``chunks_vec`` (sqlite-vec ``vec0``, cosine), both keyed by the chunk id; ``meta`` names the
-embedding model the vectors were made with.
+``chunks_vec`` (sqlite-vec ``vec0``, cosine, the chunk's ``doc_id`` as a metadata column), both
+keyed by the chunk id; ``meta`` names the embedding model the vectors were made with.
 
 **Access control lives in the SQL.** Every read that returns document text takes the user it runs
 for and joins ``documents`` with :data:`VISIBLE`: the owner, the household, or a member of the
-document's group. The vector search filters inside sqlite-vec's KNN (``rowid IN (visible chunks)``),
-so the k nearest are k *visible* chunks. Nothing is filtered afterwards in Python, and nothing
+document's group. The vector search filters inside sqlite-vec's KNN (``doc_id IN (visible
+documents)``), so the k nearest are k *visible* chunks. Nothing is filtered afterwards in Python, and nothing
 relies on the prompt.
 
 SQLite: this Python's ``sqlite3`` is built without ``enable_load_extension``, so the store uses
@@ -27,6 +27,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -221,9 +222,12 @@ class DocumentStore:
         self.path = Path(path) if path else data_dir() / DB_NAME
         self.embedder: Embedder = embedder or WordLlamaEmbedder()
         self._lock = threading.Lock()
+        self._reader_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents-knn")
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._db = self._connect()
+            self._reader = self._connect(schema=False)
         except Exception as err:
             fault = _storage_error(err, self.path)
             if fault is None:
@@ -233,7 +237,8 @@ class DocumentStore:
 
     # -- connection -------------------------------------------------------------------------------
 
-    def _connect(self) -> Any:
+    def _connect(self, schema: bool = True) -> Any:
+        """The connection (``schema``: the one that writes; else the reader the vector search uses)."""
         import sqlean
         import sqlite_vec
 
@@ -249,7 +254,8 @@ class DocumentStore:
             # cut can lose the last re-index, which the next `reindex` redoes (never corruption).
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
-            db.executescript(_SCHEMA)
+            if schema:
+                db.executescript(_SCHEMA)
             private_file(self.path, siblings=("-wal", "-shm", "-journal"))
         except BaseException:
             db.close()
@@ -266,7 +272,13 @@ class DocumentStore:
         return await asyncio.to_thread(cls, path, embedder, progress)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._locked, self._db.close)
+        def work() -> None:
+            self._pool.shutdown(wait=True)
+            with self._reader_lock:
+                self._reader.close()
+            self._db.close()
+
+        await asyncio.to_thread(self._locked, work)
 
     def _locked(self, fn: Callable[..., T], *args: Any) -> T:
         with self._lock:
@@ -310,15 +322,15 @@ class DocumentStore:
         """Make ``chunks_vec`` match the embedder: create it, or re-embed every chunk if the model changed."""
         with self._lock:
             stored = self._meta("embed_model")
-            has_table = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_vec'").fetchone()
-        if stored == self.embedder.name and has_table:
+            table = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_vec'").fetchone()
+        if stored == self.embedder.name and table and "doc_id" in str(table[0]):
             return
         dim = self.embedder.dim
         with self._lock:
             rows = [
-                (int(r["id"]), Chunk(r["title"], r["section"], r["text"]).indexed_text)
+                (int(r["id"]), int(r["doc_id"]), Chunk(r["title"], r["section"], r["text"]).indexed_text)
                 for r in self._db.execute(
-                    "SELECT c.id, c.section, c.text, d.title FROM chunks c "
+                    "SELECT c.id, c.doc_id, c.section, c.text, d.title FROM chunks c "
                     "JOIN documents d ON d.id = c.doc_id"
                 )
             ]
@@ -326,11 +338,11 @@ class DocumentStore:
             _LOGGER.info(
                 "Embedding model %s -> %s: re-embedding %d chunks", stored, self.embedder.name, len(rows)
             )
-        vectors: list[tuple[int, bytes]] = []
+        vectors: list[tuple[int, bytes, int]] = []
         for start in range(0, len(rows), EMBED_BATCH):
             part = rows[start : start + EMBED_BATCH]
-            matrix = self.embedder.embed([text for _, text in part])
-            vectors.extend((cid, matrix[i].tobytes()) for i, (cid, _) in enumerate(part))
+            matrix = self.embedder.embed([text for _, _, text in part])
+            vectors.extend((cid, matrix[i].tobytes(), doc) for i, (cid, doc, _) in enumerate(part))
             if progress:
                 progress(min(start + EMBED_BATCH, len(rows)), len(rows))
 
@@ -338,9 +350,11 @@ class DocumentStore:
             self._db.execute("DROP TABLE IF EXISTS chunks_vec")
             self._db.execute(
                 "CREATE VIRTUAL TABLE chunks_vec USING vec0("
-                f"embedding float[{int(dim)}] distance_metric=cosine)"
+                f"embedding float[{int(dim)}] distance_metric=cosine, doc_id integer)"
             )
-            self._db.executemany("INSERT INTO chunks_vec (rowid, embedding) VALUES (?, ?)", vectors)
+            self._db.executemany(
+                "INSERT INTO chunks_vec (rowid, embedding, doc_id) VALUES (?, ?, ?)", vectors
+            )
             for key, value in (("embed_model", self.embedder.name), ("embed_dim", str(dim))):
                 self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
@@ -514,7 +528,8 @@ class DocumentStore:
                     (cid, doc_title, chunk.section, chunk.text),
                 )
                 self._db.execute(
-                    "INSERT INTO chunks_vec (rowid, embedding) VALUES (?, ?)", (cid, vectors[i].tobytes())
+                    "INSERT INTO chunks_vec (rowid, embedding, doc_id) VALUES (?, ?, ?)",
+                    (cid, vectors[i].tobytes(), doc_id),
                 )
             return doc_id
 
@@ -648,40 +663,45 @@ class DocumentStore:
         return await asyncio.to_thread(self._search, user, query, limit, mode, doc_id)
 
     def _search(self, user: str, query: str, limit: int, mode: str, doc_id: int | None) -> list[Hit]:
-        vector = self.embedder.embed([query])[0] if mode != "bm25" else None  # outside the lock
-        with self._lock:
-            return self._search_locked(user, query, limit, mode, doc_id, vector)
-
-    def _search_locked(
-        self, user: str, query: str, limit: int, mode: str, doc_id: int | None, vector: np.ndarray | None
-    ) -> list[Hit]:
         params: dict[str, Any] = {"user": user, "doc": doc_id, "k": max(CANDIDATES, limit)}
         only_doc = " AND d.id = :doc" if doc_id is not None else ""
-        bm25: list[int] = []
-        if mode != "vector" and (match := fts_query(query)):
-            params["match"] = match
-            bm25 = [
-                int(r[0])
-                for r in self._db.execute(
-                    "SELECT f.rowid FROM chunks_fts f JOIN chunks c ON c.id = f.rowid "
-                    "JOIN documents d ON d.id = c.doc_id "
-                    f"WHERE chunks_fts MATCH :match AND {VISIBLE}{only_doc} "
-                    "ORDER BY bm25(chunks_fts, 3.0, 2.0, 1.0) LIMIT :k",
-                    params,
-                )
-            ]
-        near: list[tuple[int, float]] = []
-        if vector is not None:
-            params["vector"] = np.asarray(vector, dtype=np.float32).tobytes()
-            near = [
+        nearest: Future[list[tuple[int, float]]] | None = None
+        if mode != "bm25":  # the vector KNN runs on the reader connection while BM25 runs here
+            vector = np.asarray(self.embedder.embed([query])[0], dtype=np.float32).tobytes()
+            nearest = self._pool.submit(self._nearest, {**params, "vector": vector}, only_doc)
+        try:
+            bm25: list[int] = []
+            if mode != "vector" and (match := fts_query(query)):
+                with self._lock:
+                    bm25 = [
+                        int(r[0])
+                        for r in self._db.execute(
+                            "SELECT f.rowid FROM chunks_fts f JOIN chunks c ON c.id = f.rowid "
+                            "JOIN documents d ON d.id = c.doc_id "
+                            f"WHERE chunks_fts MATCH :match AND {VISIBLE}{only_doc} "
+                            "ORDER BY bm25(chunks_fts, 3.0, 2.0, 1.0) LIMIT :k",
+                            {**params, "match": match},
+                        )
+                    ]
+        finally:
+            near = nearest.result() if nearest is not None else []
+        with self._lock:
+            return self._fuse(user, limit, bm25, near)
+
+    def _nearest(self, params: dict[str, Any], only_doc: str) -> list[tuple[int, float]]:
+        """The k nearest chunks among the user's visible documents (sqlite-vec KNN, filtered inside)."""
+        with self._reader_lock:
+            return [
                 (int(r[0]), float(r[1]))
-                for r in self._db.execute(
+                for r in self._reader.execute(
                     "SELECT rowid, distance FROM chunks_vec WHERE embedding MATCH :vector AND k = :k "
-                    "AND rowid IN (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id "
-                    f"WHERE {VISIBLE}{only_doc}) ORDER BY distance",
+                    f"AND doc_id IN (SELECT d.id FROM documents d WHERE {VISIBLE}{only_doc}) "
+                    "ORDER BY distance",
                     params,
                 )
             ]
+
+    def _fuse(self, user: str, limit: int, bm25: list[int], near: list[tuple[int, float]]) -> list[Hit]:
         scores: dict[int, float] = {}
         bm25_rank = {cid: rank for rank, cid in enumerate(bm25, start=1)}
         vector_rank = {cid: rank for rank, (cid, _) in enumerate(near, start=1)}
