@@ -20,6 +20,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "e2e": ("jarvis.server.bench.e2e", "whole voice turns with 1, 4, 8 headless satellites"),
     "understand": ("jarvis.server.bench.understand", "task success of spoken commands in unfamiliar voices"),
     "soak": ("jarvis.server.bench.soak", "satellites' turns under attack, services killed and restarted"),
+    "docs": ("jarvis.server.bench.docs_bench", "document search: recall@3, latency, indexing"),
 }
 
 
