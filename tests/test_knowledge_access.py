@@ -232,3 +232,47 @@ async def test_prompt_injection_in_a_document_does_not_widen_access(
     seen = "\n".join(m.get("content") or "" for call in spoofed.calls for m in call.messages)
     assert "search_documents" in str([c.tool_names for c in spoofed.calls]) and not leaks(seen)
     assert any(m["role"] == "tool" for call in spoofed.calls for m in call.messages)
+
+
+async def test_document_hooks_for_the_brain(tmp_path: Path, store: DocumentStore) -> None:
+    from jarvis.server.brain.tools.documents import document_hooks
+
+    data = tmp_path / "data"  # the fixture's index: jarvis brain opens the same file
+    hooks = await document_hooks(data, NoLLM())
+    try:
+        assert [t.spec.name for t in hooks.tools] == ["search_documents"]
+        (fast,) = hooks.fast_paths
+        reply = await fast.handle(
+            TurnContext(text="Que dit la tarte aux pommes sur la cuisson ?", language="fr", user_id="zoe")
+        )
+        assert reply is not None and reply.speech.startswith(
+            "D'après « Tarte aux pommes de Mamie », section Cuisson : Cuire"
+        )
+        reply = await fast.handle(
+            TurnContext(text="Que dit la tarte aux pommes sur la cuisson ?", language="fr", user_id="leo")
+        )
+        assert (
+            reply is not None
+            and "Cuire" not in reply.speech
+            and reply.speech.startswith("Je ne trouve aucun document")
+        )
+        assert await fast.handle(TurnContext(text="what time is it", user_id="zoe")) is None
+    finally:
+        await hooks.close()
+    # with a language model available, the question is left to the agent and its tool
+    llm = ScriptedLLM([])
+    hooks = await document_hooks(data, llm)
+    try:
+        assert (
+            await hooks.fast_paths[0].handle(
+                TurnContext(text="what does the boiler manual say about the flue")
+            )
+            is None
+        )
+    finally:
+        await hooks.close()
+    # a data dir that cannot hold the index: no documents, no crash
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    hooks = await document_hooks(blocked, NoLLM())
+    assert hooks.tools == [] and hooks.fast_paths == []
