@@ -42,6 +42,7 @@ from jarvis.protocol.audio import (
     pcm16_to_float,
     validate_format,
 )
+from jarvis.protocol.endpoint import HYPOTHESES_KEY, SttHypothesis
 from jarvis.protocol.logs import private
 from jarvis.protocol.service import ServiceHandler
 
@@ -253,6 +254,8 @@ class SttHandler(ServiceHandler):
         self.streaming = streaming or StreamingSettings()
         self.budget = _budget_for(engine, self.streaming)
         self._language: str | None = None
+        self._hypotheses = False
+        """The client asked for ``jarvis-stt-hypothesis`` events for this utterance (the hub)."""
         self._utt: _Utterance | None = None
         self._vad: _Vad | None = None
         self._vad_lock = asyncio.Lock()
@@ -264,7 +267,10 @@ class SttHandler(ServiceHandler):
             await self.write_event(self.info_event)
             return True
         if Transcribe.is_type(event.type):
-            self._language = Transcribe.from_event(event).language
+            transcribe = Transcribe.from_event(event)
+            self._language = transcribe.language
+            context = transcribe.context if isinstance(transcribe.context, dict) else {}
+            self._hypotheses = context.get(HYPOTHESES_KEY) is True
             return True
         if AudioStart.is_type(event.type):
             await self._audio_start(event)
@@ -314,8 +320,11 @@ class SttHandler(ServiceHandler):
         assert self._utt is not None
         if not self._utt.started_stream:
             self._utt.started_stream = True
+            context = {HYPOTHESES_KEY: True} if self._hypotheses else None
             await self.write_event(
-                TranscriptStart(language=self.engine.resolve_language(self._language)).event()
+                TranscriptStart(
+                    language=self.engine.resolve_language(self._language), context=context
+                ).event()
             )
 
     async def _audio_chunk(self, event: Event) -> None:
@@ -516,6 +525,9 @@ class SttHandler(ServiceHandler):
             result.decode_seconds,
             result.text,
         )
+        if self._hypotheses and utt is self._utt and not utt.stopped:
+            # The whole text of this decode, for the hub's semantic endpoint (see protocol.endpoint).
+            await self.write_event(SttHypothesis(result.text, end * 1000 // RATE, result.language).event())
         await self._send_agreed(utt, result.text.split())
         self._maybe_decode(utt)
 
@@ -635,6 +647,7 @@ class SttHandler(ServiceHandler):
         await self.write_event(Transcript(text=text, language=language).event())
         await self.write_event(TranscriptStop().event())
         self._language = None
+        self._hypotheses = False
 
     async def _drop_utterance(self) -> None:
         utt, self._utt = self._utt, None
