@@ -35,11 +35,13 @@ from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, Not
 from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info
 
 from jarvis.protocol import __version__
+from jarvis.protocol.endpoint import IntentProbe, IntentVerdict
 from jarvis.protocol.logs import private
 from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, PeerAuth, PeerAuthed, secrets_match
 from jarvis.protocol.service import ServiceHandler, WyomingServer
 
 from .agent import Agent, AgentSettings, Output
+from .completeness import judge
 from .context import Reply, TurnContext
 from .intents import IntentRecognizer
 from .llm import LLMBackend, complete
@@ -172,6 +174,13 @@ class Brain:
             area=area or None,
             tz=self.tz,
         )
+
+    async def judge(self, text: str, language: str | None) -> IntentVerdict:
+        """``jarvis-intent-probe``: is ``text`` a complete local command? Parses only, runs nothing."""
+        recognizer = next((p for p in self.fast_paths if isinstance(p, IntentRecognizer)), None)
+        verdict = await asyncio.to_thread(judge, recognizer, text, language)
+        _LOGGER.debug("Intent probe %r: %s", private(text, _LOGGER), verdict.verdict)
+        return verdict
 
     def peer_trusted(self, secret: object) -> bool:
         """Whether ``secret`` (from ``jarvis-peer-auth``) is this brain's peer secret (constant time)."""
@@ -434,7 +443,8 @@ class InfoCache:
 
 
 class BrainHandler(ServiceHandler):
-    """One connection: ``jarvis-peer-auth`` (the hub), ``describe``, ``transcript`` (one turn at a time)."""
+    """One connection: ``jarvis-peer-auth`` (the hub), ``describe``, ``transcript`` (one turn at a time),
+    ``jarvis-intent-probe`` (the hub's semantic endpoint; peer-authenticated connections only)."""
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, brain: Brain, info: InfoCache
@@ -459,7 +469,17 @@ class BrainHandler(ServiceHandler):
             self._answered = True
             await self.answer(Transcript.from_event(event))
             return True
+        if IntentProbe.is_type(event.type):
+            return await self._probe(IntentProbe.from_event(event))
         return await self.unsupported(event)
+
+    async def _probe(self, probe: IntentProbe) -> bool:
+        """The hub's semantic endpoint asks; only the hub (a peer-authenticated connection) may."""
+        if not self.trusted:
+            await self.write_error("jarvis-intent-probe needs jarvis-peer-auth first", "unauthorized")
+            return True
+        await self.write_event((await self.brain.judge(probe.text, probe.language)).event())
+        return True
 
     async def _peer_auth(self, auth: PeerAuth) -> bool:
         if self._answered or self.trusted:
