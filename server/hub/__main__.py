@@ -53,6 +53,30 @@ def add_hub_arguments(parser: argparse.ArgumentParser, *, with_services: bool = 
         "--silence", type=float, dest="silence_s", help="end-of-speech silence in seconds (default 0.6)"
     )
     group.add_argument(
+        "--endpoint",
+        choices=["semantic", "fixed"],
+        help="end of turn: 'semantic' (a complete local command ends after --complete-silence, a "
+        "dangling word waits --incomplete-silence) or 'fixed' (always --silence); default semantic",
+    )
+    group.add_argument(
+        "--complete-silence",
+        type=float,
+        dest="complete_silence_s",
+        help="semantic endpoint: silence after a complete local command (default 0.2 s)",
+    )
+    group.add_argument(
+        "--incomplete-silence",
+        type=float,
+        dest="incomplete_silence_s",
+        help="semantic endpoint: silence after a dangling word or a timer without a number (default 1.0 s)",
+    )
+    group.add_argument(
+        "--verdict-wait",
+        type=float,
+        dest="verdict_wait_s",
+        help="semantic endpoint: longest silence waited for the brain's verdict (default 0.6 s)",
+    )
+    group.add_argument(
         "--max-utterance", type=float, dest="max_utterance_s", help="longest utterance in seconds (15)"
     )
     group.add_argument(
@@ -69,6 +93,10 @@ def hub_overrides(args: argparse.Namespace, *, with_services: bool = True) -> di
         "hub.port": args.hub_port,
         "hub.vad": args.vad,
         "hub.silence_s": args.silence_s,
+        "hub.endpoint": args.endpoint,
+        "hub.complete_silence_s": args.complete_silence_s,
+        "hub.incomplete_silence_s": args.incomplete_silence_s,
+        "hub.verdict_wait_s": args.verdict_wait_s,
         "hub.max_utterance_s": args.max_utterance_s,
         "hub.no_speech_timeout_s": args.no_speech_timeout_s,
         "hub.wake_word": args.wake_word,

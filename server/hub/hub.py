@@ -23,6 +23,7 @@ from jarvis.protocol.wire import DEFAULT_LIMITS, WireLimits
 from ..config import Settings
 from ..devices import DeviceError, DeviceRegistry, devices_path
 from ..metrics import REGISTRY, MetricsServer
+from .endpoint import EndpointPolicy
 from .pipeline import PipelineServices
 from .services import ServicePool
 from .session import SatelliteSession
@@ -85,6 +86,12 @@ class Hub:
                 silence_s=hub.silence_s,
                 max_utterance_s=hub.max_utterance_s,
                 no_speech_timeout_s=hub.no_speech_timeout_s,
+            ),
+            endpoint_policy=EndpointPolicy(
+                mode=hub.endpoint,
+                complete_silence_s=hub.complete_silence_s,
+                incomplete_silence_s=hub.incomplete_silence_s,
+                verdict_wait_s=hub.verdict_wait_s,
             ),
             service_timeout_s=hub.service_timeout_s,
             language=settings.stt.language,

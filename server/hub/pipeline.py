@@ -29,7 +29,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from wyoming.asr import Transcribe, Transcript
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
@@ -44,11 +44,13 @@ from wyoming.tts import (
 )
 
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormat
+from jarvis.protocol.endpoint import HYPOTHESES_KEY, IntentProbe, IntentVerdict, SttHypothesis
 from jarvis.protocol.logs import private
 from jarvis.protocol.service import Connection
 from jarvis.protocol.tasks import cancel_and_wait
 
 from ..metrics import REGISTRY
+from .endpoint import EndpointPolicy
 from .errors import (
     AudioInputError,
     IntentError,
@@ -65,8 +67,19 @@ _LOGGER = logging.getLogger(__name__)
 _AUDIO_BYTES_PER_S = TARGET_FORMAT.rate * TARGET_FORMAT.frame_bytes
 
 RATE, WIDTH, CHANNELS = TARGET_FORMAT.rate, TARGET_FORMAT.width, TARGET_FORMAT.channels
+_MAX_PARTIAL_CHARS = 2000
+"""The partial transcript kept while the person speaks is cut here (a 15 s utterance is ~300)."""
 
 _TURNS = REGISTRY.counter("jarvis_turns_total", "Voice turns by result", ("result",))
+_ENDPOINTS = REGISTRY.counter(
+    "jarvis_turn_endpoints_total", "Voice turns by the rule that ended listening (docs/hub.md)", ("rule",)
+)
+_ENDPOINT_SILENCE = REGISTRY.histogram(
+    "jarvis_turn_endpoint_silence_seconds",
+    "Silence after speech when listening ended, by the rule that ended it",
+    ("rule",),
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.5, 2.0),
+)
 _STAGE_SECONDS = REGISTRY.histogram(
     "jarvis_turn_stage_seconds", "Time between two stamps of a turn (see docs/hub.md)", ("stage",)
 )
@@ -137,6 +150,8 @@ class PipelineServices:
     tts: ServicePool
     brain: ServicePool
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+    endpoint_policy: EndpointPolicy = field(default_factory=EndpointPolicy)
+    """Fixed or semantic endpoint (:mod:`.endpoint`)."""
     service_timeout_s: float = 30.0
     audio_idle_timeout_s: float = 5.0
     """A satellite that sends no audio for this long (wall clock) has its utterance ended."""
@@ -144,6 +159,8 @@ class PipelineServices:
     """Audio a run holds that the VAD has not taken yet (16 kHz/16-bit mono seconds); a satellite
     that sends faster than the turn can take it has the excess dropped, with a warning."""
     language: str = "en"
+    probe_unsupported: bool = False
+    """The brain answered ``jarvis-intent-probe`` with an error: the semantic endpoint stays off."""
     _tts_streaming: bool | None = None
 
     async def tts_streaming(self) -> bool:
@@ -248,6 +265,15 @@ class PipelineRun:
         self.wake_phrase_s = wake_phrase_s
         """Seconds of wake-phrase audio ("hey jarvis") at the start of the utterance (the pre-roll)."""
         self.transcript: str | None = None
+        self.partial = ""
+        """The STT's ``transcript-chunk``\\ s so far (words two decodes agreed on), while speaking."""
+        self.endpoint_info: dict[str, Any] = {}
+        """How listening ended: ``rule`` (see :data:`.endpoint.RULES`), ``wait_ms`` (the silence the
+        rule asks for), ``silence_ms`` (the silence heard when it ended)."""
+        self._pending_hypothesis: tuple[int, str, str | None] | None = None
+        self._verdict: tuple[int, str] | None = None
+        """(samples of audio covered, the brain's verdict on their words)."""
+        self._prober: asyncio.Task[None] | None = None
         self.sentences: list[str] = []
         self.audio_started = False
         self.audio_stopped = False
@@ -393,12 +419,17 @@ class PipelineRun:
         for label, a, b in STAGE_SPANS:
             if a in self.stamps and b in self.stamps:
                 _STAGE_SECONDS.labels(stage=label).observe(max(0.0, self.stamps[b] - self.stamps[a]))
+        endpoint = dict(self.endpoint_info)
+        if rule := endpoint.get("rule"):
+            _ENDPOINTS.labels(rule=rule).inc()
+            _ENDPOINT_SILENCE.labels(rule=rule).observe(float(endpoint.get("silence_ms", 0.0)) / 1000)
         _LOGGER.info(
-            "Turn %s %s sat=%s %s text=%r",
+            "Turn %s %s sat=%s %s%s text=%r",
             self.info.turn_id,
             result,
             self.info.satellite_id,
             " ".join(f"{k}={v:.0f}ms" for k, v in stages_ms.items()),
+            f" endpoint={endpoint['rule']}/{endpoint.get('silence_ms', 0):.0f}ms" if endpoint else "",
             private(self.transcript, _LOGGER),  # the words: DEBUG or JARVIS_LOG_TRANSCRIPTS=1
         )
         if result != "ok":
@@ -410,7 +441,8 @@ class PipelineRun:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.emit(
                 PipelineEventType.METRICS,
-                {"turn_id": self.info.turn_id, "stages_ms": stages_ms, "outcome": outcome},
+                {"turn_id": self.info.turn_id, "stages_ms": stages_ms, "outcome": outcome}
+                | ({"endpoint": endpoint} if endpoint else {}),
             )
             await self.emit(PipelineEventType.RUN_END, {"result": result})
 
@@ -419,20 +451,32 @@ class PipelineRun:
     async def _listen_and_transcribe(self) -> str:
         assert self.vad is not None
         loop = asyncio.get_running_loop()
+        policy = self.services.endpoint_policy
         # VAD inference (silero: ~0.3-1.2 ms per 32 ms window) runs off the event loop, in the
         # session's own thread, so calls stay in order and never overlap a later turn's reset.
         endpointer = await loop.run_in_executor(
             self.vad_executor, Endpointer, self.vad, self.services.endpoint, self.wake_phrase_s
         )
+        silence_s = self.services.endpoint.silence_s
+        endpointer.silence_s, fallback_rule = policy.without_verdict(silence_s)
         self.state = RunState.LISTENING
+        reader: asyncio.Task[tuple[str, str | None]] | None = None
         try:
             async with self.services.stt.connect() as stt:
                 self.stamp("stt_open")
-                await stt.write_event(Transcribe(language=self.info.language).event())
+                # STT answers while the person speaks (hypotheses, partial chunks) and after the
+                # endpoint (the transcript): one reader takes it all, so nothing waits unread.
+                reader = asyncio.create_task(
+                    self._read_stt(stt, endpointer), name=f"stt-read {self.info.turn_id}"
+                )
+                context = {HYPOTHESES_KEY: True} if policy.semantic else None
+                await stt.write_event(Transcribe(language=self.info.language, context=context).event())
                 await stt.write_event(AudioStart(rate=RATE, width=WIDTH, channels=CHANNELS).event())
                 timestamp = 0
                 fed = 0  # samples given to the endpointer so far
                 while True:
+                    if reader.done():
+                        reader.result()  # the STT failed or closed: raise its error now
                     batch, ended = await self._next_audio()
                     if batch:
                         pcm = b"".join(chunk for chunk, _ in batch)
@@ -444,6 +488,9 @@ class PipelineRun:
                         for chunk, arrived in batch:
                             fed += len(chunk) // WIDTH
                             ends.append((fed, arrived))
+                        applied = self._verdict  # (the prober may replace it while the VAD runs)
+                        if applied is not None:
+                            endpointer.cover(applied[0], policy.for_verdict(applied[1], silence_s)[0])
                         end_before = endpointer.speech_end_sample
                         decisions = await loop.run_in_executor(self.vad_executor, endpointer.process, pcm)
                         end = endpointer.speech_end_sample
@@ -459,29 +506,39 @@ class PipelineRun:
                         if VadEvent.NO_SPEECH in decisions:
                             raise NoSpeechError("no-speech", "No speech was heard")
                         if VadEvent.ENDPOINT in decisions:
+                            self._record_endpoint(endpointer, applied, fallback_rule, silence_s)
                             break
                     if ended:  # the satellite ended the utterance (audio-stop, or it went quiet)
                         if endpointer.speech_start_sample is None:
                             raise NoSpeechError("no-speech", "No speech was heard")
+                        self.endpoint_info = {
+                            "rule": "audio-stop",
+                            "silence_ms": round(endpointer.silence_run_s * 1000, 1),
+                        }
                         break
                 self.stamp("endpoint")
                 self.state = RunState.TRANSCRIBING
                 await self.emit(PipelineEventType.VOICE_STOPPED)
                 await stt.write_event(AudioStop().event())
-                while True:
-                    event = await _read(stt, self.services.service_timeout_s, "STT")
-                    if Transcript.is_type(event.type):
-                        heard = Transcript.from_event(event)
-                        text = heard.text or ""
-                        if heard.language:
-                            self.heard_language = heard.language
-                        break
-                    if Error.is_type(event.type):
-                        raise SpeechToTextError("stt-failed", Error.from_event(event).text)
+                text, language = await asyncio.wait_for(
+                    asyncio.shield(reader), self.services.service_timeout_s
+                )
+                if language:
+                    self.heard_language = language
         except ServiceUnavailable as err:
             raise SpeechToTextError("stt-unavailable", str(err)) from err
-        except (ConnectionError, TimeoutError) as err:
+        except TimeoutError as err:
+            raise SpeechToTextError(
+                "stt-unavailable",
+                f"speech-to-text failed: no answer from STT within {self.services.service_timeout_s} s",
+            ) from err
+        except ConnectionError as err:
             raise SpeechToTextError("stt-unavailable", f"speech-to-text failed: {err}") from err
+        finally:
+            if reader is not None:
+                await cancel_and_wait(reader)
+            if self._prober is not None:
+                await cancel_and_wait(self._prober)
         self.stamp("transcript")
         text = text.strip()
         transcript: dict[str, Any] = {"text": text}
@@ -491,6 +548,96 @@ class PipelineRun:
         if not text:
             raise NoSpeechError("no-text", "Nothing was recognized")
         return text
+
+    def _record_endpoint(
+        self, endpointer: Endpointer, verdict: tuple[int, str] | None, fallback_rule: str, silence_s: float
+    ) -> None:
+        """Which rule ended listening, the silence it asks for and the silence heard (turn metrics)."""
+        if endpointer.end_reason == "max-length":
+            rule, wait = "max-length", None
+        elif endpointer.end_covered and verdict is not None:
+            wait, rule = self.services.endpoint_policy.for_verdict(verdict[1], silence_s)
+        else:
+            rule, wait = fallback_rule, endpointer.silence_s
+        info: dict[str, Any] = {
+            "rule": rule,
+            "silence_ms": round(endpointer.end_silence_samples * 1000 / RATE, 1),
+        }
+        if wait is not None:
+            info["wait_ms"] = round(wait * 1000, 1)
+        self.endpoint_info = info
+
+    async def _read_stt(self, stt: Connection, endpointer: Endpointer) -> tuple[str, str | None]:
+        """Everything STT sends for this utterance; returns the final ``(text, language)``.
+
+        While audio flows: ``transcript-chunk`` (kept as :attr:`partial`, bounded) and
+        ``jarvis-stt-hypothesis`` (judged by the brain for the semantic endpoint, one probe at a time).
+        """
+        while True:
+            event = await stt.read_event()
+            if event is None:
+                raise ConnectionError("STT closed the connection")
+            if Transcript.is_type(event.type):
+                heard = Transcript.from_event(event)
+                return heard.text or "", heard.language
+            if Error.is_type(event.type):
+                raise SpeechToTextError("stt-failed", Error.from_event(event).text)
+            if TranscriptChunk.is_type(event.type):
+                if len(self.partial) < _MAX_PARTIAL_CHARS:
+                    self.partial = (self.partial + TranscriptChunk.from_event(event).text)[
+                        :_MAX_PARTIAL_CHARS
+                    ]
+            elif SttHypothesis.is_type(event.type):
+                self._on_hypothesis(SttHypothesis.from_event(event), endpointer)
+
+    # -- the semantic endpoint -----------------------------------------------------------------
+
+    def _on_hypothesis(self, hypothesis: SttHypothesis, endpointer: Endpointer) -> None:
+        """A decode of the utterance so far: have the brain judge it if it covers all the speech."""
+        if not self.services.endpoint_policy.semantic or self.services.probe_unsupported:
+            return
+        covered = hypothesis.audio_ms * RATE // 1000
+        end = endpointer.speech_end_sample
+        if end is None or covered < end or not hypothesis.text.strip():
+            return  # speech went on after the audio it covers: already stale
+        self.stamp("hypothesis")
+        self._pending_hypothesis = (covered, hypothesis.text, hypothesis.language)
+        if self._prober is None or self._prober.done():
+            self._prober = asyncio.create_task(self._probe_loop(), name=f"intent-probe {self.info.turn_id}")
+
+    async def _probe_loop(self) -> None:
+        """Judge the newest hypothesis until none is waiting (one probe in flight per turn)."""
+        while self._pending_hypothesis is not None:
+            covered, text, language = self._pending_hypothesis
+            self._pending_hypothesis = None
+            verdict = await self._probe(text, language or self.answer_language)
+            if verdict is not None and (self._verdict is None or covered >= self._verdict[0]):
+                self._verdict = (covered, verdict)
+                self.stamp("verdict")
+
+    async def _probe(self, text: str, language: str) -> str | None:
+        """The brain's verdict on ``text``, or None if it could not say (logged, never raised)."""
+        services = self.services
+        try:
+            async with services.brain.connect() as brain:
+                await brain.write_event(IntentProbe(text, language).event())
+                while True:
+                    event = await _read(brain, services.endpoint_policy.probe_timeout_s, "the brain")
+                    if IntentVerdict.is_type(event.type):
+                        return IntentVerdict.from_event(event).verdict
+                    if Error.is_type(event.type):
+                        err = Error.from_event(event)
+                        if err.code in ("unsupported-event", "unauthorized"):
+                            if not services.probe_unsupported:
+                                _LOGGER.warning(
+                                    "The brain cannot judge partial transcripts (%s): semantic endpoint off",
+                                    err.text,
+                                )
+                            services.probe_unsupported = True
+                        return None
+        except (ServiceUnavailable, ConnectionError, TimeoutError) as err:
+            _LOGGER.debug("Turn %s: no intent verdict: %s", self.info.turn_id, err)
+            return None
 
     # -- brain and TTS -------------------------------------------------------------------------
 

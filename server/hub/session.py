@@ -525,5 +525,10 @@ def _to_wyoming(pe: PipelineEvent) -> Event | None:
     if t == PipelineEventType.ERROR:
         return Error(text=d["text"], code=d["code"]).event()
     if t == PipelineEventType.METRICS:
-        return TurnMetrics(turn_id=d["turn_id"], stages_ms=d["stages_ms"], outcome=d.get("outcome")).event()
+        return TurnMetrics(
+            turn_id=d["turn_id"],
+            stages_ms=d["stages_ms"],
+            outcome=d.get("outcome"),
+            endpoint=d.get("endpoint"),
+        ).event()
     return None

@@ -6,7 +6,8 @@ than real-time input behaves like a microphone):
 
 - speech start: ``min_speech_s`` of consecutive voiced windows;
 - speech end (acoustic): the end of the last voiced window;
-- endpoint: ``silence_s`` of unvoiced audio after speech, or ``max_utterance_s`` of speech;
+- endpoint: ``silence_s`` of unvoiced audio after speech (:attr:`Endpointer.silence_s`, which the
+  hub's semantic endpoint moves while the person speaks), or ``max_utterance_s`` of speech;
 - no speech: nothing voiced within ``no_speech_timeout_s``.
 
 Silero costs ~0.1-0.3 ms per 32 ms window on one core, so feeding a 20-30 ms chunk on the event loop is
@@ -130,6 +131,30 @@ class Endpointer:
         """End of the last voiced window (the acoustic end of speech)."""
         self._voiced_run = 0
         self._silence_run = 0
+        self.silence_s: float = self.settings.silence_s
+        """The silence that ends this utterance now; the semantic endpoint changes it while the
+        person speaks (pipeline.py), the fixed one never does."""
+        self.covered_until = -1
+        """Sample up to which :attr:`covered_silence_s` applies: while the speech ends there or
+        before, that silence ends the utterance instead of :attr:`silence_s` (a semantic verdict on
+        the words so far; new speech after it makes it stale)."""
+        self.covered_silence_s = self.settings.silence_s
+        self.end_covered = False
+        """The endpoint came under :attr:`covered_silence_s`."""
+        self.end_reason: str | None = None
+        """Why the endpoint came: ``silence`` or ``max-length``."""
+        self.end_silence_samples = 0
+        """Unvoiced samples after speech when the endpoint came."""
+
+    def cover(self, until_sample: int, silence_s: float) -> None:
+        """End after ``silence_s`` of silence while the speech ends at or before ``until_sample``."""
+        self.covered_until = until_sample
+        self.covered_silence_s = silence_s
+
+    @property
+    def silence_run_s(self) -> float:
+        """Seconds of unvoiced audio since the last voiced window."""
+        return self._silence_run / SAMPLE_RATE
 
     def process(self, pcm: bytes) -> list[VadEvent]:
         """Feed audio; returns the decisions it caused (usually none)."""
@@ -166,9 +191,13 @@ class Endpointer:
             wake_only = (self.speech_end_sample or 0) <= self.wake_phrase_samples
             if wake_only and self._silence_run < s.no_speech_timeout_s * SAMPLE_RATE:
                 continue  # "hey jarvis", then a pause: wait for the command
-            if self._silence_run >= s.silence_s * SAMPLE_RATE:
+            covered = (self.speech_end_sample or 0) <= self.covered_until
+            if self._silence_run >= (self.covered_silence_s if covered else self.silence_s) * SAMPLE_RATE:
                 self.in_speech = False
                 self.done = True
+                self.end_covered = covered
+                self.end_reason = "silence"
+                self.end_silence_samples = self._silence_run
                 events.append(VadEvent.ENDPOINT)
                 break
             assert self.speech_start_sample is not None
@@ -176,6 +205,8 @@ class Endpointer:
                 _LOGGER.debug("Utterance cut at max_utterance_s=%s", s.max_utterance_s)
                 self.in_speech = False
                 self.done = True
+                self.end_reason = "max-length"
+                self.end_silence_samples = self._silence_run
                 if self.speech_end_sample is None:
                     self.speech_end_sample = self.samples
                 events.append(VadEvent.ENDPOINT)
