@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import subprocess
@@ -295,3 +296,63 @@ def test_read_only_data_dir_is_a_clear_error() -> None:
         folder.chmod(0o755)
         shutil.rmtree(folder, ignore_errors=True)
         result.unlink(missing_ok=True)
+
+
+# -- watched folders --------------------------------------------------------------------------------
+
+
+async def test_a_watched_folder_follows_its_files(store: DocumentStore, tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    files = write_corpus(folder)
+    (folder / ".hidden.md").write_text("# Hidden\n\nnot indexed")
+    (folder / "notes.docx").write_bytes(b"PK")  # not a format: skipped, not an error
+    assert isinstance(store.embedder, CountingEmbedder)
+    watched = await store.watch("ann", folder, "household")
+    first = await store.sync_folders()
+    assert sorted(r.status for r in first) == ["added"] * len(files)
+    assert {d.title for d in await store.list_documents("zoe")} >= {"Boiler manual", "Wifi notes"}
+    # nothing changed: not a single file is even read again
+    store.embedder.embedded.clear()
+    assert {r.status for r in await store.sync_folders()} == {"unchanged"}
+    assert store.embedder.embedded == []
+    # an edit, a new file, a deleted file
+    files["wifi"].write_text(files["wifi"].read_text().replace("tortue-verte-42", "lapin-bleu-7"))
+    (folder / "sub").mkdir()
+    (folder / "sub" / "bins.md").write_text("# Bins\n\nThe green bin goes out on Thursday.")
+    files["alarm"].unlink()
+    changed = {r.document.path.rsplit("/", 1)[-1]: r.status for r in await store.sync_folders()}
+    assert changed["wifi.txt"] == "updated" and changed["bins.md"] == "added"
+    assert changed["alarm.pdf"] == "removed"
+    assert [v for k, v in changed.items() if k not in ("wifi.txt", "bins.md", "alarm.pdf")] == [
+        "unchanged"
+    ] * 4
+    assert "lapin-bleu-7" in (await store.search("zoe", "guest wifi password"))[0].text
+    assert "Alarm guide" not in {d.title for d in await store.list_documents("ann")}
+    # only the owner stops watching; that removes the folder's documents
+    assert await store.unwatch("bob", watched.id) is None
+    assert await store.unwatch("ann", watched.id) == len(files)
+    assert await store.list_documents("ann") == [] and await store.folders() == []
+
+
+async def test_the_brain_picks_up_edits_by_itself(tmp_path: Path) -> None:
+    from jarvis.server.brain.llm.none import NoLLM
+    from jarvis.server.brain.tools.documents import document_hooks
+
+    folder = tmp_path / "shared"
+    files = write_corpus(folder)
+    data = tmp_path / "data"
+    store = await DocumentStore.open(data / DB_NAME)
+    await store.watch("ann", folder, "household")
+    await store.sync_folders()
+    await store.close()
+    hooks = await document_hooks(data, NoLLM(), watch_interval=0.2)
+    try:
+        files["boiler"].write_text(BOILER_MD.replace("by Martin.", "by Aquaheat Services."))
+        async with asyncio.timeout(20):  # a few watch rounds at most
+            texts = ""
+            while "Aquaheat" not in texts:  # noqa: ASYNC110 - what the watcher did, bounded by the timeout
+                await asyncio.sleep(0.1)
+                texts = " ".join(h.text for h in await hooks.store.search("zoe", "annual service"))
+    finally:
+        await hooks.close()
+    assert hooks.watcher is not None and hooks.watcher.done()

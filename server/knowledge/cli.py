@@ -7,6 +7,8 @@
     jarvis docs list --user zoe                            # what zoe may read
     jarvis docs search --user zoe "when is the swimming lesson"
     jarvis docs remove --user ann 3                        # only the owner may remove
+    jarvis docs add ~/Manuals --user ann --household       # a watched folder: its files follow it
+    jarvis docs folders; jarvis docs unwatch --user ann 1  # the watched folders
     jarvis docs reindex [--user ann]                       # re-read files; only changed ones re-index
     jarvis docs --embedder ollama:bge-m3 reindex           # another embedding model: re-embeds everything
 
@@ -38,8 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ollama-host", help="Ollama server for --embedder ollama:MODEL")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = sub.add_parser("add", help="index files (again after an edit: only changed ones)")
-    add.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="Markdown, text, HTML or PDF files")
+    add = sub.add_parser("add", help="index files (again after an edit: only changed ones), or watch folders")
+    add.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="Markdown, text, HTML or PDF files; a folder is watched (its files follow it)",
+    )
     add.add_argument("--user", required=True, help="the owner")
     add.add_argument("--title", help="the document's title (default: its first heading or file name)")
     who = add.add_mutually_exclusive_group()
@@ -56,7 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     remove = sub.add_parser("remove", help="remove documents (their owner only)")
     remove.add_argument("--user", required=True)
     remove.add_argument("ids", nargs="+", type=int, metavar="ID")
-    reindex = sub.add_parser("reindex", help="re-read the files; only changed ones are re-indexed")
+    folders = sub.add_parser("folders", help="the watched folders")
+    folders.add_argument("--user", help="one owner's (default: everyone's)")
+    unwatch = sub.add_parser("unwatch", help="stop watching a folder and remove its documents")
+    unwatch.add_argument("--user", required=True)
+    unwatch.add_argument("ids", nargs="+", type=int, metavar="ID")
+    reindex = sub.add_parser("reindex", help="re-read the files and folders; only changed files re-index")
     reindex.add_argument("--user", help="only this owner's documents (default: everyone's)")
     group = sub.add_parser("group", help="show or change a group's members (no name: all groups)")
     group.add_argument("name", nargs="?")
@@ -104,6 +117,11 @@ async def _add(store: DocumentStore, args: argparse.Namespace) -> int:
     status = 0
     for path in args.paths:
         try:
+            if await asyncio.to_thread(path.is_dir):
+                folder = await store.watch(args.user, path, visibility, args.group)
+                print(f"watching  folder #{folder.id} ({folder.shared_with}) {folder.path}")
+                await store.sync_folders(args.user, lambda r: print(_line(r)))
+                continue
             print(_line(await store.add(args.user, path, visibility, args.group, args.title)))
         except DocumentError as err:
             print(f"error: {err}", file=sys.stderr)
@@ -143,8 +161,27 @@ async def _remove(store: DocumentStore, args: argparse.Namespace) -> int:
     return status
 
 
+async def _folders(store: DocumentStore, args: argparse.Namespace) -> int:
+    folders = await store.folders(args.user)
+    print("\n".join(f"#{f.id} {f.path} ({f.shared_with}, owner {f.owner})" for f in folders) or "No folders.")
+    return 0
+
+
+async def _unwatch(store: DocumentStore, args: argparse.Namespace) -> int:
+    status = 0
+    for folder_id in args.ids:
+        removed = await store.unwatch(args.user, folder_id)
+        if removed is None:
+            print(f"error: {args.user} watches no folder #{folder_id}", file=sys.stderr)
+            status = 1
+        else:
+            print(f"No longer watching #{folder_id}; removed {removed} document(s)")
+    return status
+
+
 async def _reindex(store: DocumentStore, args: argparse.Namespace) -> int:
     results = await store.reindex(args.user, lambda r: print(_line(r)))
+    results += await store.sync_folders(args.user, lambda r: print(_line(r)))
     if not results:
         print("No documents.")
     return 1 if any(r.status in ("missing", "error") for r in results) else 0
@@ -166,5 +203,7 @@ _ACTIONS = {
     "search": _search,
     "remove": _remove,
     "reindex": _reindex,
+    "folders": _folders,
+    "unwatch": _unwatch,
     "group": _group,
 }

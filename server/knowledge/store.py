@@ -39,7 +39,7 @@ from jarvis.protocol.paths import data_dir, private_file
 from .chunk import Chunk, chunk_blocks
 from .embed import Embedder, WordLlamaEmbedder
 from .errors import DocumentError, StorageError
-from .extract import MAX_FILE_BYTES, extract, format_of, read_bytes
+from .extract import FORMATS, MAX_FILE_BYTES, extract, format_of, read_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ CANDIDATES = 20
 MAX_RESULTS = 20
 MAX_QUERY_CHARS = 500
 MAX_DOCUMENTS_PER_USER = 1000
+MAX_FOLDER_FILES = 1000
 EMBED_BATCH = 256
 
 _NAME = re.compile(r"[\w.@-]{1,64}")
@@ -74,6 +75,14 @@ CREATE TABLE IF NOT EXISTS documents (
     path TEXT NOT NULL, title TEXT NOT NULL, format TEXT NOT NULL,
     sha256 TEXT NOT NULL, size INTEGER NOT NULL,
     added_at REAL NOT NULL, updated_at REAL NOT NULL,
+    UNIQUE (owner, path)
+);
+CREATE TABLE IF NOT EXISTS folders (
+    id INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    visibility TEXT NOT NULL CHECK (visibility IN ('private', 'group', 'household')),
+    group_name TEXT CHECK ((visibility = 'group') = (group_name IS NOT NULL)),
+    path TEXT NOT NULL, added_at REAL NOT NULL,
     UNIQUE (owner, path)
 );
 CREATE TABLE IF NOT EXISTS members (
@@ -112,6 +121,9 @@ class Document:
     size: int
     chunks: int
     updated_at: float
+    folder_id: int | None = None
+    """The watched folder it came from (None: added by hand)."""
+    mtime_ns: int | None = None
 
     @property
     def shared_with(self) -> str:
@@ -192,6 +204,39 @@ def _storage_error(err: BaseException, path: Path) -> StorageError | None:
     return None
 
 
+@dataclass(frozen=True)
+class Folder:
+    id: int
+    owner: str
+    visibility: str
+    group: str | None
+    path: str
+
+    @property
+    def shared_with(self) -> str:
+        return {"private": "private", "household": "household"}.get(self.visibility, f"group {self.group}")
+
+
+def _folder(row: Any) -> Folder:
+    return Folder(int(row["id"]), row["owner"], row["visibility"], row["group_name"], row["path"])
+
+
+def _folder_files(folder: Path) -> list[Path] | None:
+    """The readable documents under ``folder`` (hidden ones skipped), at most MAX_FOLDER_FILES."""
+    if not folder.is_dir():
+        return None
+    files: list[Path] = []
+    for path in sorted(folder.rglob("*")):
+        parts = path.relative_to(folder).parts
+        if any(p.startswith(".") for p in parts) or path.suffix.lower() not in FORMATS or not path.is_file():
+            continue
+        files.append(path.resolve())
+        if len(files) >= MAX_FOLDER_FILES:
+            _LOGGER.warning("%s: more than %d documents, the rest are ignored", folder, MAX_FOLDER_FILES)
+            break
+    return files
+
+
 def stored_model(path: str | Path) -> str | None:
     """The embedding model of the index at ``path`` (None: no index yet), read without changing it."""
     import sqlean
@@ -256,6 +301,10 @@ class DocumentStore:
             db.execute("PRAGMA foreign_keys=ON")
             if schema:
                 db.executescript(_SCHEMA)
+                columns = {r[1] for r in db.execute("PRAGMA table_info(documents)")}
+                for column in ("folder_id", "mtime_ns"):  # added with watched folders
+                    if column not in columns:
+                        db.execute(f"ALTER TABLE documents ADD COLUMN {column} INTEGER")
             private_file(self.path, siblings=("-wal", "-shm", "-journal"))
         except BaseException:
             db.close()
@@ -376,6 +425,8 @@ class DocumentStore:
             size=int(row["size"]),
             chunks=int(row["n_chunks"]),
             updated_at=float(row["updated_at"]),
+            folder_id=row["folder_id"],
+            mtime_ns=row["mtime_ns"],
         )
 
     _DOC_COLUMNS = "d.*, (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.id) AS n_chunks"
@@ -440,12 +491,20 @@ class DocumentStore:
         return await asyncio.to_thread(self._index, user, Path(path), visibility, group, title, max_bytes)
 
     def _index(
-        self, user: str, file: Path, visibility: str, group: str | None, title: str | None, max_bytes: int
+        self,
+        user: str,
+        file: Path,
+        visibility: str,
+        group: str | None,
+        title: str | None,
+        max_bytes: int,
+        folder_id: int | None = None,
+        quick: bool = False,
     ) -> IndexResult:
+        """Index one file. ``quick`` (watched folders): the same size and mtime as last time means
+        unchanged without reading the file; otherwise the content hash decides."""
         file = file.expanduser().resolve()
         format_of(file)  # an unknown format is refused before the file is even read
-        data = read_bytes(file, max_bytes)
-        digest = hashlib.sha256(data).hexdigest()
         with self._lock:
             row = self._db.execute(
                 f"SELECT {self._DOC_COLUMNS} FROM documents d WHERE d.owner = ? AND d.path = ?",
@@ -458,17 +517,36 @@ class DocumentStore:
                 ).fetchone()[0]
                 if count >= MAX_DOCUMENTS_PER_USER:
                     raise DocumentError(f"{user} already has {count} documents (the most allowed)")
+        try:
+            st = file.stat()
+            mtime_ns: int | None = st.st_mtime_ns
+        except OSError:
+            st, mtime_ns = None, None  # read_bytes says why
+        same_place = old is not None and (old.visibility, old.group) == (visibility, group) and not title
+        if quick and old is not None and same_place and st is not None:
+            if (old.mtime_ns, old.size) == (mtime_ns, st.st_size):
+                return IndexResult(old, "unchanged")
+        data = read_bytes(file, max_bytes)
+        digest = hashlib.sha256(data).hexdigest()
         now = time.time()
         if old is not None and old.sha256 == digest:
             new_title = title or old.title
             if (old.visibility, old.group, old.title) == (visibility, group, new_title):
+                if old.mtime_ns != mtime_ns or old.folder_id != (folder_id or old.folder_id):
+                    with self._lock:  # touched, not changed: remember the new mtime
+                        self._write(
+                            lambda: self._db.execute(
+                                "UPDATE documents SET mtime_ns = ?, folder_id = ? WHERE id = ?",
+                                (mtime_ns, folder_id or old.folder_id, old.id),
+                            )
+                        )
                 return IndexResult(old, "unchanged")
 
             def move() -> None:
                 self._db.execute(
-                    "UPDATE documents SET visibility = ?, group_name = ?, title = ?, updated_at = ? "
-                    "WHERE id = ?",
-                    (visibility, group, new_title, now, old.id),
+                    "UPDATE documents SET visibility = ?, group_name = ?, title = ?, updated_at = ?, "
+                    "mtime_ns = ?, folder_id = ? WHERE id = ?",
+                    (visibility, group, new_title, now, mtime_ns, folder_id or old.folder_id, old.id),
                 )
                 if new_title != old.title:
                     self._db.execute(
@@ -492,16 +570,27 @@ class DocumentStore:
                 self._delete_chunks(old.id)
                 self._db.execute(
                     "UPDATE documents SET visibility = ?, group_name = ?, title = ?, format = ?, sha256 = ?, "
-                    "size = ?, updated_at = ? WHERE id = ?",
-                    (visibility, group, doc_title, extracted.format, digest, len(data), now, old.id),
+                    "size = ?, updated_at = ?, mtime_ns = ?, folder_id = ? WHERE id = ?",
+                    (
+                        visibility,
+                        group,
+                        doc_title,
+                        extracted.format,
+                        digest,
+                        len(data),
+                        now,
+                        mtime_ns,
+                        folder_id or old.folder_id,
+                        old.id,
+                    ),
                 )
                 doc_id = old.id
             else:
                 doc_id = int(
                     self._db.execute(
                         "INSERT INTO documents (owner, visibility, group_name, path, title, format, sha256, "
-                        "size, "
-                        "added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "size, added_at, updated_at, mtime_ns, folder_id) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             user,
                             visibility,
@@ -513,6 +602,8 @@ class DocumentStore:
                             len(data),
                             now,
                             now,
+                            mtime_ns,
+                            folder_id,
                         ),
                     ).lastrowid
                 )
@@ -572,15 +663,16 @@ class DocumentStore:
     async def reindex(
         self, user: str | None = None, on_result: Callable[[IndexResult], None] | None = None
     ) -> list[IndexResult]:
-        """Re-read every document of ``user`` (everyone's when None): only changed files are re-indexed."""
+        """Re-read every document of ``user`` (everyone's when None) added by hand (the watched folders'
+        are :meth:`sync_folders`'s): only changed files are re-indexed."""
         owner = check_user(user) if user is not None else None
 
         def docs() -> list[Document]:
             sql = f"SELECT {self._DOC_COLUMNS} FROM documents d"
             rows = (
-                self._db.execute(sql + " WHERE d.owner = ? ORDER BY d.id", (owner,))
+                self._db.execute(sql + " WHERE d.folder_id IS NULL AND d.owner = ? ORDER BY d.id", (owner,))
                 if owner
-                else (self._db.execute(sql + " ORDER BY d.id"))
+                else (self._db.execute(sql + " WHERE d.folder_id IS NULL ORDER BY d.id"))
             )
             return [self._document(r) for r in rows]
 
@@ -597,6 +689,128 @@ class DocumentStore:
             results.append(result)
             if on_result:
                 on_result(result)
+        return results
+
+    # -- watched folders --------------------------------------------------------------------------
+
+    async def watch(
+        self, user: str, path: str | Path, visibility: str = "private", group: str | None = None
+    ) -> Folder:
+        """Watch the folder ``path`` for ``user``: its files are indexed by :meth:`sync_folders`."""
+        user = check_user(user)
+        if visibility not in VISIBILITIES:
+            raise DocumentError(f"visibility must be one of {', '.join(VISIBILITIES)}")
+        group = check_group(group) if visibility == "group" else None
+        folder = await asyncio.to_thread(lambda: Path(path).expanduser().resolve())
+        if not await asyncio.to_thread(folder.is_dir):
+            raise DocumentError(f"{folder}: not a folder")
+
+        def work() -> Folder:
+            def upsert() -> None:
+                self._db.execute(
+                    "INSERT INTO folders (owner, visibility, group_name, path, added_at) "
+                    "VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (owner, path) DO UPDATE SET visibility = excluded.visibility, "
+                    "group_name = excluded.group_name",
+                    (user, visibility, group, str(folder), time.time()),
+                )
+
+            self._write(upsert)
+            row = self._db.execute(
+                "SELECT * FROM folders WHERE owner = ? AND path = ?", (user, str(folder))
+            ).fetchone()
+            return _folder(row)
+
+        return await self._run(work)
+
+    async def folders(self, user: str | None = None) -> list[Folder]:
+        """The folders ``user`` watches (everyone's when None)."""
+        owner = check_user(user) if user is not None else None
+
+        def work() -> list[Folder]:
+            if owner is None:
+                rows = self._db.execute("SELECT * FROM folders ORDER BY id")
+            else:
+                rows = self._db.execute("SELECT * FROM folders WHERE owner = ? ORDER BY id", (owner,))
+            return [_folder(r) for r in rows]
+
+        return await self._run(work)
+
+    async def unwatch(self, user: str, folder_id: int) -> int | None:
+        """Stop watching a folder of ``user``'s and remove its documents; their number, or None if
+        ``user`` watches no such folder."""
+        user = check_user(user)
+
+        def work() -> int | None:
+            row = self._db.execute(
+                "SELECT id FROM folders WHERE id = ? AND owner = ?", (int(folder_id), user)
+            ).fetchone()
+            if row is None:
+                return None
+            ids = [
+                int(r[0])
+                for r in self._db.execute(
+                    "SELECT id FROM documents WHERE folder_id = ? AND owner = ?", (int(folder_id), user)
+                )
+            ]
+
+            def delete() -> None:
+                for doc_id in ids:
+                    self._delete_chunks(doc_id)
+                    self._db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+                self._db.execute("DELETE FROM folders WHERE id = ?", (int(folder_id),))
+
+            self._write(delete)
+            return len(ids)
+
+        return await self._run(work)
+
+    async def sync_folders(
+        self, user: str | None = None, on_result: Callable[[IndexResult], None] | None = None
+    ) -> list[IndexResult]:
+        """Bring the watched folders' documents up to date: new files added, edited ones re-indexed
+        (a file whose size and mtime did not change is not even read), deleted ones removed. A folder
+        that is missing (an unmounted disk) is left as it is, with a warning."""
+        results: list[IndexResult] = []
+
+        def report(result: IndexResult) -> None:
+            results.append(result)
+            if on_result:
+                on_result(result)
+
+        for folder in await self.folders(user):
+            files = await asyncio.to_thread(_folder_files, Path(folder.path))
+            if files is None:
+                _LOGGER.warning("Watched folder %s is missing: its documents are kept", folder.path)
+                continue
+            for file in files:
+                try:
+                    report(
+                        await asyncio.to_thread(
+                            self._index,
+                            folder.owner,
+                            file,
+                            folder.visibility,
+                            folder.group,
+                            None,
+                            MAX_FILE_BYTES,
+                            folder.id,
+                            True,
+                        )
+                    )
+                except DocumentError as err:
+                    _LOGGER.warning("Watched folder %s: %s", folder.path, err)
+            present = {str(f) for f in files}
+
+            def gone(folder_id: int = folder.id, present: set[str] = present) -> list[Document]:
+                rows = self._db.execute(
+                    f"SELECT {self._DOC_COLUMNS} FROM documents d WHERE d.folder_id = ?", (folder_id,)
+                )
+                return [self._document(r) for r in rows if r["path"] not in present]
+
+            for doc in await self._run(gone):
+                if await self.remove(doc.owner, doc.id):
+                    report(IndexResult(doc, "removed"))
         return results
 
     # -- groups -----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ notes" is only text: the model can ask again, but every search is still the curr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -108,14 +110,36 @@ class DocumentHooks:
     store: Any = None
     tools: list[Tool] = field(default_factory=list)
     fast_paths: list[Any] = field(default_factory=list)
+    watcher: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
         if self.store is not None:
             await self.store.close()
 
 
-async def document_hooks(directory: Path, llm: Any = None) -> DocumentHooks:
-    """Open ``<directory>/documents.sqlite3`` for the brain; empty hooks (and one warning) if it cannot."""
+async def watch_folders(store: Any, interval: float) -> None:
+    """Every ``interval`` seconds, bring the watched folders up to date (edits, new and deleted files)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            changed = [r for r in await store.sync_folders() if r.status != "unchanged"]
+        except Exception:  # a failing round (a disk error) must not stop the next ones
+            _LOGGER.exception("Watched folders: the sync failed")
+            continue
+        for result in changed:
+            _LOGGER.info("Watched folders: %s %s", result.status, result.document.path)
+
+
+async def document_hooks(directory: Path, llm: Any = None, watch_interval: float = 60.0) -> DocumentHooks:
+    """Open ``<directory>/documents.sqlite3`` for the brain; empty hooks (and one warning) if it cannot.
+
+    The watched folders (``jarvis docs add FOLDER``) are synced every ``watch_interval`` seconds
+    (0: never) while the hooks are open.
+    """
     try:
         from jarvis.server.knowledge.embed import make_embedder
         from jarvis.server.knowledge.errors import DocumentError, EmbeddingError, StorageError
@@ -125,12 +149,13 @@ async def document_hooks(directory: Path, llm: Any = None) -> DocumentHooks:
         return DocumentHooks()
     path = directory / DB_NAME
     try:
-        import asyncio
-
         embedder = make_embedder(await asyncio.to_thread(stored_model, path))
         store = await DocumentStore.open(path, embedder)
     except (StorageError, EmbeddingError, DocumentError, ImportError) as err:
         _LOGGER.warning("Documents are off: %s", err)
         return DocumentHooks()
     available = getattr(llm, "available", None)
-    return DocumentHooks(store, [SearchDocumentsTool(store)], [DocumentAnswers(store, available)])
+    hooks = DocumentHooks(store, [SearchDocumentsTool(store)], [DocumentAnswers(store, available)])
+    if watch_interval > 0:
+        hooks.watcher = asyncio.create_task(watch_folders(store, watch_interval), name="documents-watch")
+    return hooks
