@@ -8,6 +8,9 @@ Answer (server -> client), per utterance:
 then after ``audio-stop``: ``transcript {text}`` (the authoritative final text) and
 ``transcript-stop``. Each ``transcript-chunk`` carries only *new* text: words that two
 consecutive partial decodes agreed on, so concatenating the chunks reads as the transcript so far.
+A client that asks in ``transcribe``'s context (``jarvis_hypotheses``, the hub's semantic endpoint)
+also gets ``jarvis-stt-hypothesis {text, audio_ms}`` after every decode: its whole text and the
+audio it covers (jarvis.protocol.endpoint; the STT says so in ``transcript-start``'s context).
 
 How the final transcript is made cheap: while audio arrives, the audio so far is decoded again
 about every second (at most one decode in flight per connection), and once more as soon as the
