@@ -36,6 +36,7 @@ from aiohttp import web
 
 from jarvis.protocol.tasks import cancel_and_wait
 from jarvis.server.devices import DeviceRegistry, devices_path
+from jarvis.server.knowledge.web import add_routes as add_document_routes
 from jarvis.server.tokens import tokens_match
 
 from .auth import (
@@ -487,6 +488,7 @@ def create_app(config: WebAppConfig, store: WebStore | None = None) -> web.Appli
     app.router.add_post("/api/feedback", post_feedback)
     app.router.add_get("/api/feedback", list_feedback)
     app.router.add_get("/api/ws", websocket)
+    add_document_routes(app, config.data_dir)  # /api/documents: jarvis.server.knowledge.web
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     _mount_metrics(app)
     return app
