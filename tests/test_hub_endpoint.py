@@ -32,6 +32,7 @@ from jarvis.server.brain.llm.scripted import ScriptedLLM
 from jarvis.server.config import HubSettings, Settings
 from jarvis.server.hub.client import HubClient, TurnResult
 from jarvis.server.hub.hub import Hub
+from jarvis.server.hub.vad import Endpointer, EndpointSettings, VadEvent, make_vad
 
 SECRET = "peer-secret-for-the-endpoint-tests"
 TAIL_S = 3.5  # silence after the command: the turn ends inside it, whatever rule ends it
@@ -134,3 +135,30 @@ async def test_the_intent_probe_needs_the_peer_secret(brain: Any) -> None:
         event = await conn.read_event()
         assert event is not None and Error.is_type(event.type), event
         assert Error.from_event(event).code == "unauthorized"
+
+
+def feed(endpointer: Endpointer, pcm: bytes) -> list[VadEvent]:
+    events: list[VadEvent] = []
+    for offset in range(0, len(pcm), 640):
+        events += endpointer.process(pcm[offset : offset + 640])
+    return events
+
+
+def test_a_verdict_applies_only_while_it_covers_all_the_speech() -> None:
+    """Real silero on real speech: a 'complete' verdict on "what time is it" ends the turn after a
+    short silence, but once the person speaks again ("… in Paris") it is stale: the usual silence."""
+    first = silence(0.3) + speak("what time is it") + silence(0.15)
+
+    covered = Endpointer(make_vad("silero"), EndpointSettings(silence_s=0.6))
+    assert feed(covered, first) == [VadEvent.SPEECH_START]
+    covered.cover(covered.samples, 0.2)
+    assert feed(covered, silence(0.6)) == [VadEvent.ENDPOINT]
+    assert covered.end_covered and covered.end_silence_samples < 0.6 * 16000
+
+    stale = Endpointer(make_vad("silero"), EndpointSettings(silence_s=0.6))
+    assert feed(stale, first) == [VadEvent.SPEECH_START]
+    stale.cover(stale.samples, 0.5)  # longer than the pause between the two parts, shorter than 0.6
+    events = feed(stale, speak("in Paris") + silence(1.0))
+    assert events == [VadEvent.ENDPOINT]
+    assert not stale.end_covered
+    assert stale.end_silence_samples >= 0.6 * 16000
