@@ -33,6 +33,7 @@ from jarvis.server.config import HubSettings, Settings
 from jarvis.server.hub.client import HubClient, TurnResult
 from jarvis.server.hub.hub import Hub
 from jarvis.server.hub.vad import Endpointer, EndpointSettings, VadEvent, make_vad
+from jarvis.server.metrics import REGISTRY
 
 SECRET = "peer-secret-for-the-endpoint-tests"
 TAIL_S = 3.5  # silence after the command: the turn ends inside it, whatever rule ends it
@@ -59,9 +60,12 @@ async def spoken_turn(hub: Hub, pcm: bytes) -> TurnResult:
 
 @pytest.mark.slow
 async def test_a_complete_short_command_ends_after_the_short_silence(stt: Any, tts: Any, brain: Any) -> None:
+    series, labels = "jarvis_turn_endpoints_total", {"rule": COMPLETE}
+    before = REGISTRY.get_sample_value(series, labels) or 0.0
     async with make_hub(stt, tts, brain) as hub:
         result = await spoken_turn(hub, silence(0.3) + speak("what time is it") + silence(TAIL_S))
     assert result.error is None, result.error
+    assert REGISTRY.get_sample_value(series, labels) == before + 1  # /metrics says it too
     assert result.sentences and result.sentences[0].startswith("It's"), result.sentences
     metrics = result.metrics
     assert metrics is not None and metrics.endpoint is not None, result.types()
