@@ -91,11 +91,12 @@ def test_design_is_balanced() -> None:
         assert t.voice.lang == t.item.lang
         per_item.setdefault(t.item.id, set()).add((t.voice.name, t.condition))
     assert all(len(cells) == 2 for cells in per_item.values())
-    prefix = trials[:88]  # 44 cells: two each
+    cells = len(vo.VOICES) * len(vo.CONDITIONS)
+    prefix = trials[: 2 * cells]  # every cell twice
     counts: dict[tuple[str, str], int] = {}
     for t in prefix:
         counts[(t.voice.name, t.condition)] = counts.get((t.voice.name, t.condition), 0) + 1
-    assert len(counts) == 44 and set(counts.values()) == {2}
+    assert len(counts) == cells and set(counts.values()) == {2}
     assert und.design(items, vo.VOICES, vo.CONDITIONS, 2, 1, limit=5) == trials[:5]
 
 
@@ -143,3 +144,30 @@ def test_judging_wake_misses_and_false_accepts() -> None:
     ptt.ptt, ptt.ptt_success = local, False
     assert ptt.false_accept and not ptt.understood and not ptt.success
     assert und.strip_wake("Hey Jarvis, what time is it?") == "what time is it?"
+
+
+def _wakes(pcm: bytes) -> bool:
+    from jarvis.protocol.wake import WakeWordDetector
+
+    detector = WakeWordDetector()
+    try:
+        padded = b"\0\0" * 8000 + pcm + b"\0\0" * 16000
+        return any(detector.process(padded[i : i + 2048]) for i in range(0, len(padded), 2048))
+    finally:
+        detector.close()
+
+
+def test_french_pico_voice_says_the_wake_phrase_in_its_english_wake_voice() -> None:
+    """Pico's French "hey jarvis" never wakes the English model; the bench's French trials are a
+    French command after the wake phrase in Pico's en-GB voice, and that one does wake it."""
+    french = vo.VOICES_BY_NAME["pico-fr"]
+    waker = vo.wake_voice(french)
+    assert waker.name == "pico-gb" and waker.lang == "en"
+    assert vo.wake_voice(vo.VOICES_BY_NAME["pico-us"]) is vo.VOICES_BY_NAME["pico-us"]
+    text = "quelle heure est-il"
+    audio = und.clean_audio(french, text)
+    wake = vo.synthesize(waker, "hey jarvis", cache=None)
+    assert audio.startswith(wake)
+    assert audio.endswith(vo.synthesize(french, text, cache=None))
+    assert _wakes(audio)
+    assert not _wakes(vo.synthesize(french, "hey jarvis, " + text, cache=None))

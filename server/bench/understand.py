@@ -39,7 +39,17 @@ from typing import Any
 from jarvis.server.brain.normalize import strip_wake_phrase
 
 from .report import markdown_table, median, percentile, write_section
-from .voices import CONDITIONS, PAUSE_MARK, RATE, Voice, apply_condition, seed_for, select, synthesize
+from .voices import (
+    CONDITIONS,
+    PAUSE_MARK,
+    RATE,
+    Voice,
+    apply_condition,
+    seed_for,
+    select,
+    synthesize,
+    wake_voice,
+)
 from .wer import number_words, wer
 
 _LOGGER = logging.getLogger(__name__)
@@ -687,8 +697,21 @@ def stt_settings(name: str) -> Any:
     return settings
 
 
+WAKE_GAP_S = 0.12
+"""Silence between a wake phrase said by another voice (see :func:`.voices.wake_voice`) and the command."""
+
+
+def clean_audio(voice: Voice, text: str) -> bytes:
+    """``"hey jarvis, " + text`` in ``voice``; the wake phrase in its wake voice where it has one."""
+    waker = wake_voice(voice)
+    if waker is voice:
+        return synthesize(voice, WAKE_PHRASE + text)
+    gap = b"\0\0" * int(WAKE_GAP_S * RATE)
+    return synthesize(waker, WAKE_PHRASE.strip(" ,")) + gap + synthesize(voice, text)
+
+
 def cached_audio(voice: Voice, text: str, condition: str) -> bytes:
-    clean = synthesize(voice, WAKE_PHRASE + text)
+    clean = clean_audio(voice, text)
     return apply_condition(clean, condition, LEAD_S, TAIL_S, seed_for(voice.name, condition, text))
 
 
