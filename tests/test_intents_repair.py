@@ -116,3 +116,29 @@ async def test_thanks_around_a_command_carry_nothing(
 @pytest.mark.parametrize("text", ["thanks", "thank you for the help with the timer"])
 async def test_thanks_alone_is_not_a_command(recognizer: IntentRecognizer, text: str) -> None:
     assert await ask(recognizer, text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "speech"),
+    [
+        ("Mais un minuteur de 5 minutes.", "fr", "Minuteur réglé sur 5 minutes."),  # mets / mais
+        ("s'en divisé par quatre", "fr", "100 divisé par 4 égale 25."),  # cent / s'en
+        ("combien font douze foie sept", "fr", "12 fois 7 égale 84."),  # fois / foie
+        ("set a timer for to minutes", "en", "Timer set for 2 minutes."),  # two / to
+    ],
+)
+async def test_a_homophone_of_a_command_word_is_repaired(
+    recognizer: IntentRecognizer, text: str, lang: str, speech: str
+) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.speech == speech, (text, reply)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["mais je ne sais pas quoi faire ce soir", "mais non, je pense que c'est faux", "mes clés sont où"],
+)
+async def test_a_homophone_repair_that_makes_no_command_goes_to_the_agent(
+    recognizer: IntentRecognizer, text: str
+) -> None:
+    assert await ask(recognizer, text, "fr") is None

@@ -7,6 +7,9 @@ with one such word repaired:
 
 - **substitution**: a word that is in no template (4+ letters) is replaced by the one template word
   closest to it, within 1 edit (2 for words of 7+ letters), if that closest word is unique;
+- **homophone**: a word whisper writes for the sound of a template word is replaced by it, although
+  it is a real word: « mais » / « mes » for « mets » (« mais un minuteur de cinq minutes »), « s'en »
+  / « sans » for « cent », « foie » for « fois »; "too" / "to" for "two", "won" for "one";
 - **deletion**: one short function word ("to", "a", « de ») is removed.
 
 Only one repair per proposal, never a negation, a number or "and"/« et » (deleting "and" from "and
@@ -38,6 +41,19 @@ DELETABLE = {
     "fr": frozenset({"de", "le", "la", "les", "un", "une", "à", "a", "du", "en"}),
 }
 """Function words whisper inserts; one of them may be dropped."""
+HOMOPHONES: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {
+        "to": ("two",), "too": ("two",), "won": ("one",), "ate": ("eight",), "for": ("four",),
+        "fore": ("four",), "sex": ("six",), "tree": ("three",), "tin": ("ten",),
+    },
+    "fr": {
+        "mais": ("mets",), "mes": ("mets",), "met": ("mets",), "mai": ("mets",),
+        "s'en": ("cent",), "sans": ("cent",), "sang": ("cent",), "vin": ("vingt",), "vain": ("vingt",),
+        "foi": ("fois",), "foie": ("fois",), "cette": ("sept",), "set": ("sept",), "dis": ("dix",),
+        "mois": ("moins",), "ces": ("seize",),
+    },
+}  # fmt: skip
+"""Real words whisper writes for the sound of a command word (same or nearly the same sound)."""
 NEVER = frozenset(
     {"not", "no", "don't", "dont", "never", "and", "ne", "pas", "n'", "jamais", "et", "non", "all", "tous"}
 )
@@ -86,14 +102,19 @@ def _closest(word: str, vocab: Iterable[str]) -> str | None:
 
 
 def repairs(text: str, lang: str, vocab: frozenset[str]) -> list[str]:
-    """``text`` with one word replaced or removed, substitutions first; at most :data:`MAX_REPAIRS`."""
+    """``text`` with one word replaced or removed: homophones, then near-spellings, then deletions;
+    at most :data:`MAX_REPAIRS`."""
     words = list(_WORD.finditer(text))
+    homophones: list[str] = []
     substituted: list[str] = []
     deleted: list[str] = []
+    table = HOMOPHONES.get(lang, {})
     for match in words:
         plain = _plain(match.group())
         if plain in NEVER:
             continue
+        for other in table.get(plain, ()):  # number and operator words are in no template's text
+            homophones.append(text[: match.start()] + other + text[match.end() :])
         if len(plain) >= MIN_SUBSTITUTED and plain not in vocab:
             closest = _closest(plain, vocab)
             if closest is not None:
@@ -101,4 +122,4 @@ def repairs(text: str, lang: str, vocab: frozenset[str]) -> list[str]:
         elif plain in DELETABLE.get(lang, frozenset()):
             rest = (text[: match.start()] + text[match.end() :]).split()
             deleted.append(" ".join(rest))
-    return (substituted + deleted)[:MAX_REPAIRS]
+    return (homophones + substituted + deleted)[:MAX_REPAIRS]
