@@ -15,9 +15,11 @@ model inference: async callers should run :meth:`WakeWordDetector.process` in a 
 from __future__ import annotations
 
 import logging
+import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .audio import TARGET_CHANNELS, TARGET_RATE, TARGET_WIDTH
 
@@ -34,6 +36,54 @@ CHANNELS = TARGET_CHANNELS
 DEFAULT_MODEL = "hey_jarvis"
 DEFAULT_REFRACTORY_S = 2.0
 """Seconds of audio after a detection during which the wake word cannot trigger again."""
+
+
+WAKE_HINT_KEY = "jarvis_wake"
+"""``transcribe``'s context key for a :class:`WakeHint` (our extension; other clients never send it)."""
+MAX_WAKE_S = 5.0
+_PHRASE = re.compile(r"[^\W\d_]+(?: [^\W\d_]+){0,3}")
+"""A wake phrase as text: one to four words of letters (it becomes the decoder's prefix)."""
+
+
+@dataclass(frozen=True)
+class WakeHint:
+    """The wake phrase at the start of an utterance's audio: the first ``seconds`` say ``phrase``.
+
+    The hub sends it to the STT with the utterance (the satellite's pre-roll, or the hub's own
+    detection). The STT then detects the language on the audio after it (an English wake phrase
+    must not make a French command English) and starts the decoder with the phrase as its prefix
+    (it need not guess how the wake phrase is spelled, and the command's first word is not
+    merged into it)."""
+
+    phrase: str
+    """As spoken: ``Hey Jarvis``."""
+    seconds: float
+
+    @classmethod
+    def for_model(cls, model: str, seconds: float) -> WakeHint | None:
+        """The hint for a wake word model name (``hey_jarvis`` -> ``Hey Jarvis``); None if unusable."""
+        words = normalize_model_name(model.rsplit("/", 1)[-1].removesuffix(".json")).split("_")
+        words = [w for w in words if not re.fullmatch(r"v?\d+(?:\.\d+)*", w)]  # "hey_jarvis_v0.1"
+        phrase = " ".join(w.capitalize() for w in words)
+        if not _PHRASE.fullmatch(phrase) or not 0 < seconds <= MAX_WAKE_S:
+            return None
+        return cls(phrase, seconds)
+
+    def to_context(self) -> dict[str, Any]:
+        return {"phrase": self.phrase, "ms": round(self.seconds * 1000)}
+
+    @classmethod
+    def from_context(cls, context: Any) -> WakeHint | None:
+        """From ``transcribe``'s context; None when absent or malformed (a client fills it in)."""
+        hint = context.get(WAKE_HINT_KEY) if isinstance(context, dict) else None
+        if not isinstance(hint, dict):
+            return None
+        phrase, ms = hint.get("phrase"), hint.get("ms")
+        if not isinstance(phrase, str) or not _PHRASE.fullmatch(phrase) or len(phrase) > 40:
+            return None
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 < ms <= MAX_WAKE_S * 1000:
+            return None
+        return cls(phrase, ms / 1000)
 
 
 class WakeWordUnavailable(RuntimeError):

@@ -141,3 +141,25 @@ def test_close_while_processing_on_another_thread_waits_then_refuses(hey_jarvis:
         detector.process(silence(0.1))
     with pytest.raises(RuntimeError, match="closed"):
         detector.reset()
+
+
+def test_wake_hint_from_model_names_and_from_a_clients_context() -> None:
+    from jarvis.protocol.wake import WAKE_HINT_KEY, WakeHint
+
+    assert WakeHint.for_model("hey_jarvis", 1.5) == WakeHint("Hey Jarvis", 1.5)
+    assert WakeHint.for_model("okay_nabu_v0.1", 1.2) == WakeHint("Okay Nabu", 1.2)
+    assert WakeHint.for_model("/models/hey_mycroft.json", 1.0) == WakeHint("Hey Mycroft", 1.0)
+    assert WakeHint.for_model("hey_jarvis", 0.0) is None  # no pre-roll: no wake phrase in the audio
+    hint = WakeHint("Hey Jarvis", 1.5)
+    assert WakeHint.from_context({WAKE_HINT_KEY: hint.to_context()}) == hint
+    # A client fills this in: anything but one to four words and 1-5000 ms is ignored, never used.
+    for bad in (
+        {"phrase": "Hey Jarvis <|endoftext|>", "ms": 1500},
+        {"phrase": "Hey Jarvis", "ms": 60_000},
+        {"phrase": "Hey Jarvis", "ms": True},
+        {"phrase": "a b c d e", "ms": 1500},
+        {"phrase": 3, "ms": 1500},
+        "Hey Jarvis",
+    ):
+        assert WakeHint.from_context({WAKE_HINT_KEY: bad}) is None, bad
+    assert WakeHint.from_context(None) is None

@@ -682,6 +682,9 @@ def stt_settings(name: str) -> Any:
             args = parser.parse_args(["--model", "base", "--language", "en,fr"])
         except SystemExit as err:
             raise SttUnavailable("--stt base: `--language en,fr` is not accepted yet") from err
+    elif name == "base-nohint":
+        stt_settings("base")
+        args = parser.parse_args(["--model", "base", "--language", "en,fr", "--ignore-wake-hint"])
     elif name == "base+bias":
         option = next((o for o in BIAS_OPTIONS if o in parser._option_string_actions), None)
         if option is None:
@@ -689,7 +692,7 @@ def stt_settings(name: str) -> Any:
         stt_settings("base")  # raises if base itself is not there
         args = parser.parse_args(["--model", "base", "--language", "en,fr", option, BIAS_TEXT])
     else:
-        raise SttUnavailable(f"unknown --stt {name!r} (tiny.en, base or base+bias)")
+        raise SttUnavailable(f"unknown --stt {name!r} (tiny.en, base, base-nohint or base+bias)")
     try:
         settings, _ = stt_main.settings_from_args(args)
     except (SystemExit, ValueError) as err:
@@ -1081,7 +1084,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stt",
         default="tiny.en,base,base+bias",
-        help="STT choices, comma-separated: tiny.en, base, base+bias (unavailable ones are skipped)",
+        help="STT choices, comma-separated: tiny.en, base, base-nohint (base ignoring the hub's wake "
+        "hint), base+bias (unavailable ones are skipped)",
     )
     parser.add_argument("--reps", type=int, default=2, help="cells (voice x condition) per item (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the design and the noise (default 1)")

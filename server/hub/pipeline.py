@@ -48,6 +48,7 @@ from jarvis.protocol.endpoint import HYPOTHESES_KEY, IntentProbe, IntentVerdict,
 from jarvis.protocol.logs import private
 from jarvis.protocol.service import Connection
 from jarvis.protocol.tasks import cancel_and_wait
+from jarvis.protocol.wake import WAKE_HINT_KEY, WakeHint
 
 from ..metrics import REGISTRY
 from .endpoint import EndpointPolicy
@@ -227,6 +228,7 @@ class PipelineRun:
         vad_executor: Executor | None = None,
         wake_at: float | None = None,
         wake_phrase_s: float = 0.0,
+        wake_model: str | None = None,
     ) -> None:
         if start_stage not in ("asr", "handle"):
             raise ValueError(f"a run starts at 'asr' or 'handle', not {start_stage!r}")
@@ -264,6 +266,8 @@ class PipelineRun:
         """The language the STT decoded the utterance in (its ``transcript.language``), if it said."""
         self.wake_phrase_s = wake_phrase_s
         """Seconds of wake-phrase audio ("hey jarvis") at the start of the utterance (the pre-roll)."""
+        self.wake = WakeHint.for_model(wake_model, wake_phrase_s) if wake_model else None
+        """What STT is told of it: the phrase and its length (language detection, decoder prefix)."""
         self.transcript: str | None = None
         self.partial = ""
         """The STT's ``transcript-chunk``\\ s so far (words two decodes agreed on), while speaking."""
@@ -469,8 +473,12 @@ class PipelineRun:
                 reader = asyncio.create_task(
                     self._read_stt(stt, endpointer), name=f"stt-read {self.info.turn_id}"
                 )
-                context = {HYPOTHESES_KEY: True} if policy.semantic else None
-                await stt.write_event(Transcribe(language=self.info.language, context=context).event())
+                context: dict[str, Any] = {HYPOTHESES_KEY: True} if policy.semantic else {}
+                if self.wake is not None:
+                    context[WAKE_HINT_KEY] = self.wake.to_context()
+                await stt.write_event(
+                    Transcribe(language=self.info.language, context=context or None).event()
+                )
                 await stt.write_event(AudioStart(rate=RATE, width=WIDTH, channels=CHANNELS).event())
                 timestamp = 0
                 fed = 0  # samples given to the endpointer so far

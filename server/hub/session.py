@@ -97,6 +97,8 @@ class SatelliteSession(ServiceHandler):
         self._language: str | None = None
         """The language the satellite asked for in its last run-pipeline (the web page's setting)."""
         self._pending_wake_at: float | None = None
+        self._detected_model: str | None = None
+        """The wake word named by the satellite's last ``detection`` (its text is only a hint)."""
         self._recent = bytearray()
         """The last audio heard in hub-side wake mode (bounded: WAKE_RING_BYTES)."""
         peer = writer.get_extra_info("peername")
@@ -167,6 +169,7 @@ class SatelliteSession(ServiceHandler):
             await self._on_run_pipeline(event)
         elif Detection.is_type(event.type):
             self._pending_wake_at = time.monotonic()
+            self._detected_model = Detection.from_event(event).name
             await self._barge_in("detection")
         elif Transcript.is_type(event.type):
             if self.turn is not None and self.turn.wants_text:
@@ -352,7 +355,9 @@ class SatelliteSession(ServiceHandler):
                 await self.write_event(Detection(name=wake.model).event())
                 # STT gets the whole wake phrase: the words around the command's start matter.
                 wake_audio, self._recent = bytes(self._recent[-WAKE_PHRASE_BYTES:]), bytearray()
-                await self._start_run("asr", self._end_stage, wake_phrase_s=len(wake_audio) / BYTES_PER_S)
+                await self._start_run(
+                    "asr", self._end_stage, wake_phrase_s=len(wake_audio) / BYTES_PER_S, wake_model=wake.model
+                )
                 if self.turn is not None and wake_audio:
                     self.turn.feed_audio(wake_audio)
 
@@ -394,7 +399,9 @@ class SatelliteSession(ServiceHandler):
             if not isinstance(wake_ms, int | float) or isinstance(wake_ms, bool) or not 0 <= wake_ms <= 5000:
                 await self.write_error(f"bad wake_phrase_ms {wake_ms!r}: 0 to 5000", "bad-event")
                 return
-            await self._start_run("asr", end_stage, wake_phrase_s=wake_ms / 1000)
+            # The wake word the satellite named in its detection, else the household's (configured).
+            model, self._detected_model = self._detected_model or self.hub.settings.hub.wake_word, None
+            await self._start_run("asr", end_stage, wake_phrase_s=wake_ms / 1000, wake_model=model)
         elif start in (PipelineStage.HANDLE, PipelineStage.INTENT):
             await self._start_run("handle", end_stage)
         else:
@@ -416,7 +423,9 @@ class SatelliteSession(ServiceHandler):
         )
         await cancel_and_wait(task)
 
-    async def _start_run(self, start_stage: str, end_stage: str, wake_phrase_s: float = 0.0) -> None:
+    async def _start_run(
+        self, start_stage: str, end_stage: str, wake_phrase_s: float = 0.0, wake_model: str | None = None
+    ) -> None:
         await self._barge_in("run-pipeline")
         if start_stage == "asr" and self._vad is None:
             self._vad = make_vad(self.hub.settings.hub.vad)
@@ -438,6 +447,7 @@ class SatelliteSession(ServiceHandler):
             vad_executor=self._vad_executor,
             wake_at=wake_at,
             wake_phrase_s=wake_phrase_s,
+            wake_model=wake_model,
         )
         self.turn = run
         self.turn_task = asyncio.create_task(self._run_turn(run), name=f"turn-{info.turn_id}")

@@ -89,6 +89,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="words to bias the decoder toward, e.g. 'Hey Jarvis' (default: none)",
     )
     parser.add_argument(
+        "--ignore-wake-hint",
+        action="store_true",
+        help="ignore the hub's wake-phrase hint (language detected on the whole utterance, no decoder "
+        "prefix); for comparison only",
+    )
+    parser.add_argument(
         "--beam-size", type=int, default=DEFAULT_BEAM_SIZE, help=f"default {DEFAULT_BEAM_SIZE} (greedy)"
     )
     parser.add_argument("--workers", type=int, default=2, help="decodes run at once (default 2)")
@@ -120,6 +126,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SttSettings, Streaming
         cpu_threads=args.cpu_threads,
         download_dir=args.download_dir,
         hotwords=args.hotwords or None,
+        wake_hint=not args.ignore_wake_hint,
     )
     try:
         parse_languages(settings.language)

@@ -29,6 +29,7 @@ import numpy as np
 
 from jarvis.protocol.audio import TARGET_RATE, pcm16_to_float
 from jarvis.protocol.language import base_language
+from jarvis.protocol.wake import WakeHint
 
 from .models import TINY_EN_NAME, resolve_model
 
@@ -82,7 +83,10 @@ class SttSettings:
     """Where embedded models are assembled (``base``); default ``~/.cache/jarvis/models``."""
     hotwords: str | None = None
     """Words the decoder is nudged toward (faster-whisper ``hotwords``: a prompt before each
-    decode, e.g. ``Hey Jarvis``); None = no biasing."""
+    decode, e.g. ``Hey Jarvis``); None = no biasing. faster-whisper ignores them when the decode
+    has a prefix, i.e. on a wake-word turn whose hub sent a wake hint."""
+    wake_hint: bool = True
+    """Use a client's wake hint (:class:`~jarvis.protocol.wake.WakeHint`); False only to compare."""
 
     @property
     def model_path(self) -> str:
@@ -199,6 +203,19 @@ def parse_languages(value: str | None) -> tuple[str, ...]:
         if code not in codes:
             codes.append(code)
     return tuple(codes)
+
+
+CONFIDENT_LANGUAGE = 0.9
+"""Whole-utterance language probability above which the wake phrase cannot have swayed it."""
+MIN_COMMAND_S = 0.5
+"""Audio after the wake phrase needed to detect the language on the command alone."""
+
+
+def wake_prefix(wake: WakeHint | None, audio_s: float) -> str | None:
+    """The decoder's prefix for audio that starts with the wake phrase (``Hey Jarvis,``), if it does."""
+    if wake is None or audio_s < wake.seconds:
+        return None
+    return wake.phrase + ","
 
 
 def pick_language(probabilities: Sequence[tuple[str, float]] | None, allowed: Sequence[str]) -> str:
@@ -445,8 +462,11 @@ class SttEngine:
         language: str | None = None,
         priority: Priority = Priority.FINAL,
         on_start: Callable[[], None] | None = None,
+        wake: WakeHint | None = None,
     ) -> TranscriptionResult:
         """Transcribe 16 kHz/16-bit/mono PCM in the worker pool (waits for a free worker, by priority).
+
+        ``wake``: the audio starts with this wake phrase (see :class:`~jarvis.protocol.wake.WakeHint`).
 
         Cancelling while waiting gives up the place in the queue; cancelling while decoding
         stops waiting for the result (the worker finishes the decode, then is free again).
@@ -459,7 +479,8 @@ class SttEngine:
             on_start()
         loop = asyncio.get_running_loop()
         start = time.monotonic()
-        job = self._executor.submit(self._decode_sync, model, audio, languages)
+        wake = wake if self.settings.wake_hint else None
+        job = self._executor.submit(self._decode_sync, model, audio, languages, wake)
         # The slot is free when the *thread* is done (a cancelled caller does not stop CTranslate2).
         job.add_done_callback(lambda _job: _call_soon(loop, self._slots.release))
         text, detected = await asyncio.wrap_future(job)
@@ -468,21 +489,25 @@ class SttEngine:
             text=text, audio_seconds=len(audio) / TARGET_RATE, decode_seconds=elapsed, language=detected
         )
 
-    def _decode_sync(self, model: Any, audio: np.ndarray, languages: Sequence[str]) -> tuple[str, str | None]:
+    def _decode_sync(
+        self, model: Any, audio: np.ndarray, languages: Sequence[str], wake: WakeHint | None = None
+    ) -> tuple[str, str | None]:
         """Decode in a worker thread; returns the text and its language.
 
         One language: pinned. None: Whisper detects any. Several: Whisper detects, and if its top
         language is not one of them, the audio is decoded again in the most probable one that is
         (faster-whisper decodes lazily, so the first decode's segments are never computed then).
+        With a wake hint the decoder starts from the wake phrase (its prefix).
         """
+        prefix = wake_prefix(wake, len(audio) / TARGET_RATE)
         if len(languages) > 1 and self._one_pass:
             try:
-                return self._detect_then_decode(model, audio, languages)
+                return self._detect_then_decode(model, audio, languages, wake)
             except (AttributeError, TypeError, ImportError, IndexError) as err:  # another faster-whisper
                 self._one_pass = False
                 _LOGGER.warning("One-pass language detection unavailable (%r): detecting separately", err)
         pinned = languages[0] if len(languages) == 1 else None
-        segments, info = self._start_decode(model, audio, pinned)
+        segments, info = self._start_decode(model, audio, pinned, prefix)
         language = pinned or info.language
         if len(languages) > 1 and language not in languages:
             detected = language
@@ -490,11 +515,11 @@ class SttEngine:
             _LOGGER.debug(
                 "Detected %r, not one of %s: decoding as %r", detected, ",".join(languages), language
             )
-            segments, info = self._start_decode(model, audio, language)
+            segments, info = self._start_decode(model, audio, language, prefix)
         return " ".join(segment.text.strip() for segment in segments).strip(), language
 
     def _detect_then_decode(
-        self, model: Any, audio: np.ndarray, languages: Sequence[str]
+        self, model: Any, audio: np.ndarray, languages: Sequence[str], wake: WakeHint | None = None
     ) -> tuple[str, str | None]:
         """Detect among ``languages`` and decode with ONE encoder pass over the first 30 s window.
 
@@ -503,18 +528,41 @@ class SttEngine:
         command. Here the window is encoded once, the language is picked among the configured ones
         from that encoding, and the same encoding feeds the decoder (``generate_segments`` takes it).
         The options are the ones ``transcribe`` builds (its lazy return: nothing is decoded there).
+
+        With a wake hint, an unsure detection (the picked language under
+        :data:`CONFIDENT_LANGUAGE`) is made again on the command alone, the audio after the wake
+        phrase: "Hey Jarvis" is English, and on the whole window it made a French command English
+        (measured in docs/stt.md). That costs one more encoder pass, on unsure utterances only; the
+        decode still uses the whole window's encoding (the language is only a decoder token).
         """
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
         extractor = model.feature_extractor
-        features = extractor(audio)
-        content_frames = features.shape[-1] - 1
-        window = pad_or_trim(features[:, : min(extractor.nb_max_frames, content_frames)])
-        encoder_output = model.encode(window)
-        probabilities = [(token[2:-2], p) for token, p in model.model.detect_language(encoder_output)[0]]
+
+        def detect(samples: np.ndarray) -> tuple[Any, Any, list[tuple[str, float]]]:
+            features = extractor(samples)
+            content_frames = features.shape[-1] - 1
+            window = pad_or_trim(features[:, : min(extractor.nb_max_frames, content_frames)])
+            encoded = model.encode(window)
+            found = model.model.detect_language(encoded)[0]
+            return features, encoded, [(token[2:-2], p) for token, p in found]
+
+        features, encoder_output, probabilities = detect(audio)
         language = pick_language(probabilities, languages)
-        _, info = self._start_decode(model, audio, language)
+        start = int(wake.seconds * TARGET_RATE) if wake is not None else 0
+        if (
+            start
+            and dict(probabilities).get(language, 0.0) < CONFIDENT_LANGUAGE
+            and len(audio) - start >= MIN_COMMAND_S * TARGET_RATE
+        ):
+            command_language = pick_language(detect(audio[start:])[2], languages)
+            if command_language != language:
+                _LOGGER.debug("Language %r on the whole utterance, %r after the wake phrase", language,
+                              command_language)  # fmt: skip
+            language = command_language
+        prefix = wake_prefix(wake, len(audio) / TARGET_RATE)
+        _, info = self._start_decode(model, audio, language, prefix)
         tokenizer = Tokenizer(
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
         )
@@ -523,7 +571,9 @@ class SttEngine:
         )
         return " ".join(segment.text.strip() for segment in segments).strip(), language
 
-    def _start_decode(self, model: Any, audio: np.ndarray, language: str | None) -> tuple[Any, Any]:
+    def _start_decode(
+        self, model: Any, audio: np.ndarray, language: str | None, prefix: str | None = None
+    ) -> tuple[Any, Any]:
         return model.transcribe(
             audio,
             language=language,
@@ -532,6 +582,7 @@ class SttEngine:
             without_timestamps=True,
             vad_filter=False,
             hotwords=self.settings.hotwords or None,
+            prefix=prefix,
         )
 
     async def close(self) -> None:

@@ -48,6 +48,7 @@ from jarvis.protocol.audio import (
 from jarvis.protocol.endpoint import HYPOTHESES_KEY, SttHypothesis
 from jarvis.protocol.logs import private
 from jarvis.protocol.service import ServiceHandler
+from jarvis.protocol.wake import WakeHint
 
 from .engine import Priority, SttEngine, SttModelError, model_display_name, whisper_languages
 
@@ -257,6 +258,8 @@ class SttHandler(ServiceHandler):
         self.streaming = streaming or StreamingSettings()
         self.budget = _budget_for(engine, self.streaming)
         self._language: str | None = None
+        self._wake: WakeHint | None = None
+        """The wake phrase at the start of this utterance's audio, when the client said (the hub)."""
         self._hypotheses = False
         """The client asked for ``jarvis-stt-hypothesis`` events for this utterance (the hub)."""
         self._utt: _Utterance | None = None
@@ -274,6 +277,7 @@ class SttHandler(ServiceHandler):
             self._language = transcribe.language
             context = transcribe.context if isinstance(transcribe.context, dict) else {}
             self._hypotheses = context.get(HYPOTHESES_KEY) is True
+            self._wake = WakeHint.from_context(context)
             return True
         if AudioStart.is_type(event.type):
             await self._audio_start(event)
@@ -509,7 +513,11 @@ class SttHandler(ServiceHandler):
     async def _partial_decode(self, utt: _Utterance, end: int, priority: Priority) -> None:
         try:
             result = await self.engine.transcribe(
-                bytes(utt.pcm[: end * 2]), self._language, priority, lambda: self._mark_started(utt, end)
+                bytes(utt.pcm[: end * 2]),
+                self._language,
+                priority,
+                lambda: self._mark_started(utt, end),
+                wake=self._wake,
             )
         except SttModelError:
             return  # reported once, at audio-stop
@@ -588,7 +596,7 @@ class SttHandler(ServiceHandler):
                 # Sent faster than real time, nothing decoded yet: decode it all at once, with the
                 # VAD over the backlog alongside (only to tell silence from speech).
                 decode = asyncio.create_task(
-                    self.engine.transcribe(bytes(utt.pcm), self._language, Priority.FINAL)
+                    self.engine.transcribe(bytes(utt.pcm), self._language, Priority.FINAL, wake=self._wake)
                 )
                 try:
                     await self._analyse(utt, final=True)
@@ -637,7 +645,7 @@ class SttHandler(ServiceHandler):
             return "", "no speech", None
         if utt.decoded_end > 0 and utt.decoded_end >= utt.last_speech_end:
             return utt.decoded_text, "reused last decode", utt.decoded_language
-        result = await self.engine.transcribe(bytes(utt.pcm), self._language, Priority.FINAL)
+        result = await self.engine.transcribe(bytes(utt.pcm), self._language, Priority.FINAL, wake=self._wake)
         return result.text, "decoded", result.language
 
     async def _finish(self, utt: _Utterance | None, text: str, language: str | None = None) -> None:
@@ -651,6 +659,7 @@ class SttHandler(ServiceHandler):
         await self.write_event(TranscriptStop().event())
         self._language = None
         self._hypotheses = False
+        self._wake = None
 
     async def _drop_utterance(self) -> None:
         utt, self._utt = self._utt, None
