@@ -887,8 +887,9 @@ def render(results: Results, conditions: Sequence[str]) -> str:
         "In one process on 127.0.0.1: real STT, TTS (bundled piper voice), brain with **no** language "
         "model, and hub; every trial is a fresh in-process `jarvis.satellite` (its own local wake "
         'word, pymicro-wakeword `hey_jarvis`, pre-roll and protocol) whose microphone plays `"hey jarvis, '
-        "<command>\"` in a voice that is not the assistant's (espeak-ng, flite, festival, piper joe slowed "
-        "and noisier; French: espeak-ng), in one of: clean, pink noise at 20 and 10 dB SNR, reverb "
+        "<command>\"` in a voice that is not the assistant's (espeak-ng, flite, festival, SVOX Pico, piper "
+        "joe slowed and noisier; French: espeak-ng and Pico, their wake phrase said by an English voice of "
+        "the same engine), in one of: clean, pink noise at 20 and 10 dB SNR, reverb "
         f"(sox), fed at {results.speed:g}× real time (the hub counts audio time), {results.parallel} "
         "satellites at once. Setup turns (set a timer before cancelling it, say a name before asking "
         "it) are said first by the same satellite, same voice and condition; each trial is a fresh user. "
