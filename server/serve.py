@@ -132,6 +132,7 @@ async def start_services(
 
     ``peer_secret``: what the brain wants from the hub (None: ``settings.peer_secret_path()``).
     """
+    from .brain.feedback_intents import VoiceFeedback
     from .brain.handler import BrainSettings as BrainServiceSettings
     from .brain.handler import start_brain
     from .brain.llm.select import make_llm
@@ -188,7 +189,8 @@ async def start_services(
         peer_secret=_peer_secret(settings, peer_secret),
         memory=memory,
         extra_tools=[*(ha.tools if ha else ()), *docs.tools],
-        extra_fast_paths=[*(ha.fast_paths if ha else ()), *docs.fast_paths],
+        # "that was wrong" marks the user's previous turn 👎 (brain.feedback_intents)
+        extra_fast_paths=[VoiceFeedback(memory), *(ha.fast_paths if ha else ()), *docs.fast_paths],
         settings=BrainServiceSettings(
             onboarding=cfg_brain.onboarding,
             default_user=settings.default_user,

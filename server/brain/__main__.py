@@ -13,6 +13,7 @@ from jarvis.server.homeassistant import settings as ha_settings
 from jarvis.server.tokens import load_or_create_peer_secret
 
 from .agent import AgentSettings
+from .feedback_intents import VoiceFeedback
 from .handler import DEFAULT_URI, BrainSettings, parse_user_map, start_brain
 from .llm.ollama import DEFAULT_MODEL
 from .llm.select import make_llm
@@ -132,7 +133,8 @@ async def run(args: argparse.Namespace) -> int:
         sensitive_tools=sensitive,
         settings=settings,
         extra_tools=[*(ha.tools if ha else ()), *docs.tools],
-        extra_fast_paths=[*(ha.fast_paths if ha else ()), *docs.fast_paths],
+        # "that was wrong" marks the user's previous turn 👎 (feedback_intents)
+        extra_fast_paths=[VoiceFeedback(memory), *(ha.fast_paths if ha else ()), *docs.fast_paths],
     )
     try:
         with stop_signal() as stop:
