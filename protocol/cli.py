@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("jarvis.server.devices_cli", "pair, list or revoke satellites' per-device credentials"),
     "memory": ("jarvis.server.brain.memory_cli", "show, edit or export what Jarvis remembers"),
     "docs": ("jarvis.server.knowledge.cli", "the household's documents: add, list, search, remove, reindex"),
+    "feedback": ("jarvis.server.brain.feedback_cli", "export the rated turns as JSONL, or report per model"),
     "bench": ("jarvis.server.bench", "benchmarks; figures go to docs/benchmarks.md"),
     "probe": ("jarvis.protocol.probe", "health check: ask a Wyoming service to describe itself"),
     "advertise": ("jarvis.protocol.advertise", "advertise services over zeroconf (Docker host network)"),
