@@ -79,7 +79,7 @@ async def test_export_and_report_carry_the_ratings(tmp_path: Path) -> None:
     assert reported.returncode == 0, reported.stderr
     intent = next(line for line in reported.stdout.splitlines() if " intent " in line)
     # 4 intent turns (the acknowledgement is one too), 1 up, 1 down: 50 %
-    assert intent.split()[:6] == ["unknown", "intent", "4", "1", "1", "50%"]
+    assert intent.split()[:6] == ["-", "intent", "4", "1", "1", "50%"]
     assert "what's my name" not in reported.stdout + reported.stderr + exported.stderr
 
     assert missing.returncode == 1 and "nothing recorded yet" in missing.stderr

@@ -14,6 +14,7 @@ from jarvis.server.tokens import load_or_create_peer_secret
 
 from .agent import AgentSettings
 from .feedback_intents import VoiceFeedback
+from .feedback_log import ab_share, attach
 from .handler import DEFAULT_URI, BrainSettings, parse_user_map, start_brain
 from .llm.ollama import DEFAULT_MODEL
 from .llm.select import make_llm
@@ -41,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-alive", default="30m", help="how long Ollama keeps the model loaded")
     parser.add_argument("--llm-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1")
     parser.add_argument("--llm-api-key", help="API key for --llm-url (if it wants one)")
+    parser.add_argument(
+        "--llm-b", metavar="MODEL", help="A/B: a second model, same backend (jarvis feedback report)"
+    )
+    parser.add_argument(
+        "--ab-share", type=ab_share, default=0.2, help="A/B: the share of LLM turns for --llm-b"
+    )
     parser.add_argument(
         "--sensitive-tools",
         default="",
@@ -118,6 +125,17 @@ async def run(args: argparse.Namespace) -> int:
             pull=args.pull,
             keep_alive=args.keep_alive,
         )
+        llm_b = None
+        if args.llm_b:  # A/B: the same backend with another model
+            llm_b = make_llm(
+                args.llm,
+                ollama_host=args.ollama_host,
+                model=args.llm_b,
+                llm_url=args.llm_url,
+                api_key=args.llm_api_key,
+                pull=args.pull,
+                keep_alive=args.keep_alive,
+            )
     except ValueError as err:
         raise SystemExit(str(err)) from err
     ha = homeassistant_hooks(ha_settings.from_args(args))
@@ -136,10 +154,14 @@ async def run(args: argparse.Namespace) -> int:
         # "that was wrong" marks the user's previous turn 👎 (feedback_intents)
         extra_fast_paths=[VoiceFeedback(memory), *(ha.fast_paths if ha else ()), *docs.fast_paths],
     )
+    traces = attach(server.brain.agent, data_dir(args.data_dir), llm_b, args.ab_share)  # feedback.sqlite3
     try:
         with stop_signal() as stop:
             await discovery.serve_until_stopped(server, args.zeroconf, stop)
     finally:
+        traces.close()
+        if llm_b is not None:
+            await llm_b.close()
         await memory.close()
         await docs.close()
         if ha is not None:

@@ -13,8 +13,10 @@ rewrites the user's dynamic summary (run in the background by the caller).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import random
 import re
 import time
 from collections.abc import AsyncGenerator
@@ -27,6 +29,7 @@ from wyoming.event import Event
 from jarvis.protocol.logs import private
 
 from .context import Reply, TurnContext
+from .feedback_log import Trace, TraceLog
 from .llm import LLMBackend, LLMError, Message, ToolCall, complete
 from .memory import MemoryStore, Pending, UserSnapshot
 from .persona import PROFILE_PROMPT, SUMMARY_PROMPT, parse_introduction, say, system_prompt, yes_no
@@ -89,6 +92,12 @@ class Agent:
         self.tools = tools
         self.memory = memory
         self.settings = settings or AgentSettings()
+        self.llm_b: LLMBackend | None = None
+        """A/B: the second model (``--llm-b``); it answers ``ab_share`` of the LLM turns."""
+        self.ab_share = 0.0
+        self.rng = random.Random()
+        self.trace_log: TraceLog | None = None
+        """Where each LLM turn's model, memory, tools and latency go (``jarvis feedback``)."""
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -104,16 +113,35 @@ class Agent:
         messages.append({"role": "user", "content": ctx.text})
         return messages
 
+    async def _pick(self) -> tuple[LLMBackend, str]:
+        """This turn's model: B for ``ab_share`` of the turns (when B is reachable), else A."""
+        b = self.llm_b
+        if b is not None and self.ab_share > 0 and self.rng.random() < self.ab_share and await b.available():
+            return b, "b"
+        return self.llm, "a"
+
     async def answer(
         self, ctx: TurnContext, snap: UserSnapshot | None = None
     ) -> AsyncGenerator[Output, None]:
         """Answer with the LLM and tools; yields sentences as soon as they are complete."""
-        if not await self.llm.available():
+        llm, arm = await self._pick()
+        if arm == "a" and not await llm.available():
             yield Output(text=say("need_llm", ctx.language))
             return
+        trace = Trace(ctx.user_id, ctx.conversation_id, ctx.text, llm.name, arm)
+        async with contextlib.aclosing(self._answer(ctx, snap, llm, trace)) as items:
+            async for item in items:
+                yield item
+        if self.trace_log is not None:
+            await self.trace_log.record(trace)
+
+    async def _answer(
+        self, ctx: TurnContext, snap: UserSnapshot | None, llm: LLMBackend, trace: Trace
+    ) -> AsyncGenerator[Output, None]:
         if snap is None:
             snap = await self.memory.snapshot(ctx.user_id, ctx.conversation_id, self.settings.history_turns)
         messages = self.build_messages(ctx, snap)
+        trace.memory = str(messages[0]["content"])
         spoken = False
         for step in range(self.settings.max_steps + 1):
             final_round = step == self.settings.max_steps
@@ -122,7 +150,7 @@ class Agent:
             text_parts: list[str] = []
             calls: list[ToolCall] = []
             try:
-                async for delta in self.llm.chat(messages, tools):
+                async for delta in llm.chat(messages, tools):
                     if delta.text:
                         text_parts.append(delta.text)
                         for sentence in detector.add_chunk(delta.text):
@@ -130,7 +158,7 @@ class Agent:
                             yield Output(text=sentence)
                     calls.extend(delta.tool_calls)
             except LLMError as err:
-                _LOGGER.error("LLM %s failed: %s", self.llm.name, err)
+                _LOGGER.error("LLM %s failed: %s", llm.name, err)
                 if not spoken:
                     yield Output(text=say("llm_failed", ctx.language))
                 return
@@ -149,6 +177,7 @@ class Agent:
                 {"role": "assistant", "content": text, "tool_calls": [c.as_message_call() for c in calls]}
             )
             for call in calls:
+                trace.tools.append({"name": call.name, "arguments": call.arguments})
                 tool = self.tools.get(call.name)
                 if tool is not None and self.tools.needs_confirmation(tool, call.arguments):
                     action = describe_action(tool, call.arguments)

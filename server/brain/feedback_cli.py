@@ -7,12 +7,15 @@
 answered, after the wake phrase was removed), ``answer``, ``user_id``, ``conversation_id``,
 ``language``, ``source`` (intent, agent, ...), ``rating`` (the latest: 1, -1 or null), every
 ``ratings`` entry with its time and comment (``voice`` for "that was wrong"), ``created_at``.
-``model``, ``memory`` and ``tools`` are in every record but null: the brain does not record them
-per turn yet (see docs/feedback.md). Each text field is cut at :data:`MAX_FIELD_CHARS`. The file
-is created 0600 (it holds what people said); without ``--out`` the records go to stdout.
+``model``, ``arm`` (A/B: ``a`` or ``b``), ``memory`` (the system prompt with the memory injected),
+``tools`` (the calls, with their arguments) and ``latency_ms`` come from the agent's trace
+(:mod:`.feedback_log`, ``feedback.sqlite3``); they are null for turns the agent did not answer.
+Each text field is cut at :data:`MAX_FIELD_CHARS`. The file is created 0600 (it holds what people
+said); without ``--out`` the records go to stdout.
 
-``report`` prints, per model (``unknown`` until it is recorded) and source, the number of turns,
-👍, 👎 and the win rate 👍 / (👍 + 👎). Nothing of what was said is printed or logged.
+``report`` prints, per model (``-`` for turns no model answered) and source, the number of turns,
+👍, 👎, the win rate 👍 / (👍 + 👎) and the median latency of the answer.
+Nothing of what was said is printed or logged.
 
 The memory store is opened read-only (``mode=ro``): a running brain keeps writing to it.
 """
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import sqlite3
+import statistics
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +34,11 @@ from typing import Any, TextIO
 
 from jarvis.protocol.paths import data_dir
 
+from .feedback_log import read_traces
 from .memory import DB_NAME
 
 MAX_FIELD_CHARS = 4000
+MAX_TRACE_PROMPT = 8000  # feedback_log.MAX_TEXT_CHARS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,8 +72,31 @@ def _cut(text: str | None) -> str | None:
     return None if text is None else text[:MAX_FIELD_CHARS]
 
 
-def records(db: sqlite3.Connection, rated_only: bool = False) -> Iterator[dict[str, Any]]:
-    """Every turn (or every rated turn), oldest first, with its ratings."""
+#: A trace belongs to a turn stored at most this long after it (the answer's time included).
+TRACE_SLACK_S = 300.0
+
+
+def _trace_finder(traces: list[dict[str, Any]]) -> Any:
+    queues: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for trace in traces:
+        queues.setdefault((trace["user_id"], trace["conversation_id"], trace["prompt"]), []).append(trace)
+
+    def find(user_id: str, conversation_id: str, prompt: str, at: float) -> dict[str, Any] | None:
+        queue = queues.get((user_id, conversation_id, prompt[:MAX_TRACE_PROMPT]), [])
+        while queue and queue[0]["created_at"] < at - TRACE_SLACK_S:
+            queue.pop(0)  # a trace whose turn was never stored
+        if queue and queue[0]["created_at"] <= at + 1.0:
+            return queue.pop(0)
+        return None
+
+    return find
+
+
+def records(
+    db: sqlite3.Connection, rated_only: bool = False, traces: list[dict[str, Any]] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every turn (or every rated turn), oldest first, with its ratings and its agent trace."""
+    find = _trace_finder(traces or [])
     ratings: dict[int, list[dict[str, Any]]] = {}
     for row in db.execute("SELECT turn_id, user_id, rating, comment, created_at FROM feedback ORDER BY id"):
         ratings.setdefault(int(row["turn_id"]), []).append(
@@ -81,6 +110,9 @@ def records(db: sqlite3.Connection, rated_only: bool = False) -> Iterator[dict[s
     for row in db.execute("SELECT * FROM turns ORDER BY id"):
         # a rating counts only when it was given by the turn's own user
         own = [r for r in ratings.get(int(row["id"]), []) if r["user_id"] == row["user_id"]]
+        trace = None
+        if row["source"] == "agent":
+            trace = find(row["user_id"], row["conversation_id"], row["user_text"], row["created_at"])
         if rated_only and not own:
             continue
         yield {
@@ -91,9 +123,11 @@ def records(db: sqlite3.Connection, rated_only: bool = False) -> Iterator[dict[s
             "source": row["source"],
             "prompt": _cut(row["user_text"]),
             "answer": _cut(row["assistant_text"]),
-            "model": None,
-            "memory": None,
-            "tools": None,
+            "model": trace["model"] if trace else None,
+            "arm": trace["arm"] if trace else None,
+            "memory": _cut(trace["memory"]) if trace else None,
+            "tools": json.loads(trace["tools"]) if trace else None,
+            "latency_ms": round(trace["latency_ms"], 1) if trace else None,
             "rating": own[-1]["rating"] if own else None,
             "ratings": [{"rating": r["rating"], "comment": _cut(r["comment"]), "at": r["at"]} for r in own],
             "created_at": row["created_at"],
@@ -106,12 +140,17 @@ def _open_private(path: Path) -> TextIO:
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
-def export(db: sqlite3.Connection, out: Path | None, rated_only: bool = False) -> int:
+def export(
+    db: sqlite3.Connection,
+    out: Path | None,
+    rated_only: bool = False,
+    traces: list[dict[str, Any]] | None = None,
+) -> int:
     """Write the JSONL; returns how many records."""
     count = 0
     stream = _open_private(out) if out is not None else sys.stdout
     try:
-        for record in records(db, rated_only):
+        for record in records(db, rated_only, traces):
             stream.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
     finally:
@@ -120,21 +159,25 @@ def export(db: sqlite3.Connection, out: Path | None, rated_only: bool = False) -
     return count
 
 
-def report(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Rows of the report: model, source, turns, up, down, win_rate (None without a rating)."""
+def report(db: sqlite3.Connection, traces: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Rows: model, source, turns, up, down, win_rate (None without a rating), latency_ms (median)."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in records(db):
-        key = (record["model"] or "unknown", record["source"] or "-")
+    latencies: dict[tuple[str, str], list[float]] = {}
+    for record in records(db, traces=traces):
+        key = (record["model"] or "-", record["source"] or "-")
         group = groups.setdefault(key, {"model": key[0], "source": key[1], "turns": 0, "up": 0, "down": 0})
         group["turns"] += 1
+        if record["latency_ms"] is not None:
+            latencies.setdefault(key, []).append(record["latency_ms"])
         if record["rating"] == 1:
             group["up"] += 1
         elif record["rating"] == -1:
             group["down"] += 1
-    rows = [groups[k] for k in sorted(groups)]
-    for row in rows:
+    for key, row in groups.items():
         rated = row["up"] + row["down"]
         row["win_rate"] = row["up"] / rated if rated else None
+        row["latency_ms"] = statistics.median(latencies[key]) if key in latencies else None
+    rows = [groups[k] for k in sorted(groups)]
     return rows
 
 
@@ -142,11 +185,16 @@ def _print_report(rows: list[dict[str, Any]]) -> None:
     if not rows:
         print("No turns recorded yet.")
         return
-    print(f"{'model':<24} {'source':<12} {'turns':>6} {'👍':>5} {'👎':>5} {'win rate':>9}  latency")
+    print(
+        f"{'model':<28} {'source':<12} {'turns':>6} {'up':>5} {'down':>5} {'win rate':>9} {'median ms':>10}"
+    )
     for r in rows:
         win = f"{r['win_rate']:.0%}" if r["win_rate"] is not None else "-"
-        print(f"{r['model']:<24} {r['source']:<12} {r['turns']:>6} {r['up']:>5} {r['down']:>5} {win:>9}  -")
-    print("latency: not recorded per turn yet")
+        ms = f"{r['latency_ms']:.0f}" if r["latency_ms"] is not None else "-"
+        print(
+            f"{r['model']:<28} {r['source']:<12} {r['turns']:>6} {r['up']:>5} {r['down']:>5}"
+            f" {win:>9} {ms:>10}"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,13 +204,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"jarvis feedback: {err}", file=sys.stderr)
         return 1
     try:
+        traces = read_traces(data_dir(args.data_dir))
         if args.action == "export":
-            count = export(db, args.out, args.rated_only)
+            count = export(db, args.out, args.rated_only, traces)
             if args.out is not None:
                 print(f"{count} turns written to {args.out}", file=sys.stderr)
         else:
-            _print_report(report(db))
-    except OSError as err:
+            _print_report(report(db, traces))
+    except (OSError, sqlite3.Error) as err:
         print(f"jarvis feedback: {err}", file=sys.stderr)
         return 1
     finally:
