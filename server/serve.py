@@ -133,6 +133,7 @@ async def start_services(
     ``peer_secret``: what the brain wants from the hub (None: ``settings.peer_secret_path()``).
     """
     from .brain.feedback_intents import VoiceFeedback
+    from .brain.feedback_log import attach as attach_traces
     from .brain.handler import BrainSettings as BrainServiceSettings
     from .brain.handler import start_brain
     from .brain.llm.select import make_llm
@@ -204,6 +205,8 @@ async def start_services(
         ),
     )
     stack.push_async_callback(brain.stop)
+    # each LLM turn's model, memory, tools and latency, for `jarvis feedback` (feedback.sqlite3)
+    stack.callback(attach_traces(brain.brain.agent, settings.resolved_data_dir()).close)
     return {"stt": stt, "tts": tts, "brain": brain, "memory": memory}
 
 

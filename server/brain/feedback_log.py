@@ -62,6 +62,7 @@ class TraceLog:
         self.path = Path(directory) / TRACE_DB_NAME
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
@@ -76,6 +77,8 @@ class TraceLog:
 
     def _write(self, trace: Trace, latency_ms: float) -> None:
         with self._lock:
+            if self._closed:  # a turn that ends while the brain shuts down
+                return
             db = self._open()
             db.execute(
                 "INSERT INTO llm_turns (user_id, conversation_id, prompt, model, arm, memory, tools,"
@@ -103,6 +106,7 @@ class TraceLog:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._db is not None:
                 self._db.close()
                 self._db = None
