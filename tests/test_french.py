@@ -188,7 +188,7 @@ async def test_satellite_french_command_after_english_wake_phrase_is_answered_in
     """The real satellite (local wake word, pre-roll) -> hub (wake hint to STT) -> base -> brain."""
     from test_satellite_hub import run_once, settings_for, write_wav
 
-    pcm, _ = english_wake_then("Mets un minuteur de cinq minutes.")
+    pcm, _ = english_wake_then("Lance un minuteur de cinq minutes.")
     mic = silence(0.5) + pcm + silence(2.0)
     out = tmp_path / "answer.wav"
     lines = await run_once(settings_for(french_hub.uri, write_wav(tmp_path / "q.wav", mic), out), timeout=90)

@@ -24,8 +24,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
-import threading
 import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -148,15 +148,15 @@ def _external(voice: Voice, text: str) -> bytes:
         return _read_wav(out)
 
 
-_PICO_LOCK = threading.Lock()
-
-
 def _pico(voice: Voice, text: str) -> bytes:
-    """SVOX Pico through py-nanotts: 16 kHz/16-bit/mono PCM already."""
-    from py_nanotts import NanoTTS
-
-    with _PICO_LOCK:  # one synthesis at a time: the C engine's state is per process
-        return NanoTTS().speak(text, voice=voice.arg, speed=voice.speed / 100)
+    """SVOX Pico through py-nanotts, in a fresh process: in one process its output depends on what
+    it synthesized before (same text, different samples), in a fresh one it is always the same."""
+    with tempfile.TemporaryDirectory(prefix="jarvis-voice-") as tmp:
+        out = Path(tmp) / "out.wav"
+        cmd = [sys.executable, "-m", "py_nanotts", text, "-o", str(out), "-v", voice.arg,
+               "--speed", f"{voice.speed / 100:g}"]  # fmt: skip
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+        return _read_wav(out)
 
 
 def _synthesize_part(voice: Voice, text: str) -> bytes:
