@@ -14,15 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_feedback_voice import say
+from test_feedback_voice import brain, say
 
-from jarvis.server.brain.feedback_intents import VoiceFeedback
-from jarvis.server.brain.handler import BrainSettings, start_brain
-from jarvis.server.brain.llm.none import NoLLM
 from jarvis.server.brain.memory import DB_NAME, MemoryStore
 from jarvis.server.web.store import WebStore
-
-SECRET = "peer-secret-for-the-tests-0123456789abcdef"
 
 
 def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,15 +30,7 @@ async def test_export_and_report_carry_the_ratings(tmp_path: Path) -> None:
     data.mkdir()
     memory = await MemoryStore.open(data / DB_NAME)
     try:
-        server = await start_brain(
-            "tcp://127.0.0.1:0",
-            NoLLM(),
-            memory=memory,
-            probe=False,
-            peer_secret=SECRET,
-            settings=BrainSettings(onboarding=False),
-            extra_fast_paths=[VoiceFeedback(memory)],
-        )
+        server = await brain(memory)
         try:
             liked = await say(server.uri, "what's my name", user_id="ann")
             await say(server.uri, "what time is it", user_id="ann")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from fake_ollama import serve_on_loopback
 from knowledge_files import write_corpus
 
 from jarvis.server.knowledge.embed import OllamaEmbedder, WordLlamaEmbedder, make_embedder
@@ -43,12 +44,7 @@ class FakeOllamaEmbed:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/api/embed", self._embed)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_on_loopback(app)
         return self.url
 
     async def stop(self) -> None:
