@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from jarvis.protocol.paths import data_dir
+from jarvis.protocol.wake import ENGINES
 
 from .settings import (
     CONFIG_FILENAME,
@@ -58,6 +59,7 @@ _CONFIG_KEYS: dict[str, Any] = {
     "snd_rate": int,
     "no_wake": bool,
     "wake_word": str,
+    "wake_engine": str,
     "preroll": float,
     "refractory": float,
     "sounds": bool,
@@ -121,6 +123,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-wake", action="store_true", default=None, help="no local wake word: stream to the hub's"
     )
     wake.add_argument("--wake-word", help="microWakeWord model name or .json path [hey_jarvis]")
+    wake.add_argument(
+        "--wake-engine",
+        choices=ENGINES,
+        help="micro (microWakeWord), openwakeword, both (fire on either), or auto: both where "
+        "pyopen-wakeword is installed [auto]",
+    )
     wake.add_argument(
         "--preroll",
         type=float,
@@ -215,6 +223,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
         wake=WakeSettings(
             local=not v.get("no_wake"),
             model=pick("wake_word", WakeSettings.model),
+            engine=pick("wake_engine", WakeSettings.engine),
             preroll_s=pick("preroll", WakeSettings.preroll_s),
             refractory_s=pick("refractory", WakeSettings.refractory_s),
         ),

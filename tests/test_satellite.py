@@ -298,6 +298,18 @@ def test_language_pin_from_flags_and_its_validation() -> None:
             settings_from_args(parse(["--token", "x" * 20, "--language", bad]), env={})
 
 
+def test_wake_engine_from_file_and_flags(tmp_path: Path) -> None:
+    assert settings_from_args(parse(["--token", "x" * 20]), env={}).wake.engine == "auto"
+    config = tmp_path / "sat.toml"
+    config.write_text('token = "from-file-0000000000"\nwake_engine = "micro"\n')
+    assert settings_from_args(parse(["--config", str(config)]), env={}).wake.engine == "micro"
+    argv = ["--config", str(config), "--wake-engine", "openwakeword"]
+    assert settings_from_args(parse(argv), env={}).wake.engine == "openwakeword"
+    config.write_text('token = "from-file-0000000000"\nwake_engine = "snowboy"\n')
+    with pytest.raises(SettingsError, match="--wake-engine must be one of auto, micro, openwakeword, both"):
+        settings_from_args(parse(["--config", str(config)]), env={})
+
+
 def test_settings_default_satellite_id_is_hostname() -> None:
     import socket
 

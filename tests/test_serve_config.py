@@ -61,6 +61,7 @@ def test_default_file_in_data_dir(_isolated_data_dir: Path) -> None:
         ("[bogus]\nx = 1\n", "bogus"),
         ("[hub\n", "invalid TOML"),
         ("[web]\nenabled = 'maybe'\n", "true/false"),
+        ("[hub]\nwake_engine = 'porcupine'\n", "wake_engine 'porcupine': one of auto, micro"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, needle: str) -> None:

@@ -12,6 +12,8 @@ from jarvis.protocol.wake import (
     WakeWordUnavailable,
     available_models,
     normalize_model_name,
+    open_models,
+    resolve_engine,
 )
 
 pytestmark = pytest.mark.slow
@@ -53,7 +55,7 @@ def test_model_names_normalized(name: str) -> None:
 
 
 def test_unknown_model_is_a_clear_error() -> None:
-    with pytest.raises(WakeWordUnavailable, match="unknown wake word model 'hey_toaster'"):
+    with pytest.raises(WakeWordUnavailable, match="unknown microWakeWord model 'hey_toaster'"):
         WakeWordDetector("hey_toaster")
     with pytest.raises(WakeWordUnavailable, match="not found"):
         WakeWordDetector("/nonexistent/model.json")
@@ -163,3 +165,89 @@ def test_wake_hint_from_model_names_and_from_a_clients_context() -> None:
     ):
         assert WakeHint.from_context({WAKE_HINT_KEY: bad}) is None, bad
     assert WakeHint.from_context(None) is None
+
+
+# Two engines (microWakeWord and openWakeWord): each hears voices the other does not.
+
+needs_open = pytest.mark.skipif(not open_models(), reason="pyopen-wakeword is x86_64-only")
+
+
+def _espeak(text: str) -> bytes:
+    from jarvis.server.bench.voices import VOICES_BY_NAME, synthesize
+
+    voice = VOICES_BY_NAME["espeak-gb-f3-150"]
+    if not voice.available:
+        pytest.skip("espeak-ng is not installed")
+    return synthesize(voice, text, cache=None)
+
+
+def test_engine_choice_is_checked() -> None:
+    assert resolve_engine("micro", "hey_jarvis") == (True, False)
+    assert resolve_engine("auto", "/models/custom.json") == (True, False)
+    with pytest.raises(WakeWordUnavailable, match="unknown wake word engine 'porcupine'"):
+        resolve_engine("porcupine", "hey_jarvis")
+    with pytest.raises(WakeWordUnavailable, match="needs --wake-engine micro"):
+        resolve_engine("openwakeword", "/models/custom.json")
+    with pytest.raises(WakeWordUnavailable, match="needs --wake-engine micro"):
+        WakeWordDetector("/models/custom.json", engine="both")
+
+
+@needs_open
+def test_auto_runs_both_engines_where_the_model_exists_in_both() -> None:
+    assert "hey_jarvis" in open_models()
+    assert WakeWordDetector().engines == ("micro", "openwakeword")
+    assert WakeWordDetector(engine="micro").engines == ("micro",)
+    assert WakeWordDetector(engine="openwakeword").engines == ("openwakeword",)
+    # hey_rhasspy is openWakeWord's only: auto runs it alone, micro refuses with a hint.
+    assert "hey_rhasspy" in open_models() and "hey_rhasspy" not in available_models()
+    rhasspy = WakeWordDetector("hey rhasspy")
+    assert rhasspy.engines == ("openwakeword",)
+    assert (rhasspy.model, rhasspy.wake_word) == ("hey_rhasspy", "Hey Rhasspy")
+    with pytest.raises(WakeWordUnavailable, match="--wake-engine openwakeword"):
+        WakeWordDetector("hey_rhasspy", engine="micro")
+    with pytest.raises(WakeWordUnavailable, match="openWakeWord has no built-in model 'hey_toaster'"):
+        WakeWordDetector("hey_toaster", engine="openwakeword")
+
+
+@needs_open
+def test_a_voice_microwakeword_never_hears_wakes_the_default_detector() -> None:
+    """espeak-ng's "hey jarvis" stays far under microWakeWord's cutoff; openWakeWord hears it,
+    so the default detector does, once, where the phrase ends (not in the command after it)."""
+    phrase = _espeak("Hey Jarvis.")
+    audio = silence(0.5) + _espeak("Hey Jarvis, what time is it?") + silence(1.0)
+    micro = WakeWordDetector(engine="micro")
+    assert _feed(micro, audio, 2560) == []
+    default = WakeWordDetector()
+    assert len(_feed(default, audio, 2560)) == 1
+    assert default.last_engine == "openwakeword"
+    phrase_end_s = 0.5 + len(phrase) / 2 / SAMPLE_RATE
+    assert phrase_end_s - 0.5 < default.last_detection_sample / SAMPLE_RATE < phrase_end_s + 0.6
+
+
+@needs_open
+def test_both_engines_hearing_one_phrase_make_one_detection(hey_jarvis: bytes) -> None:
+    detector = WakeWordDetector(engine="both")
+    audio = silence(0.5) + hey_jarvis + silence(1.5)
+    assert len(_feed(detector, audio, 2560)) == 1
+    # Each engine alone hears the bundled piper voice too.
+    for engine in ("micro", "openwakeword"):
+        assert len(_feed(WakeWordDetector(engine=engine), audio, 2560)) == 1, engine
+
+
+@needs_open
+@pytest.mark.parametrize("engine", ["micro", "openwakeword"])
+def test_neither_engine_fires_on_speech_without_the_phrase(engine: str, small_talk: bytes) -> None:
+    audio = silence(0.3) + small_talk + _espeak("Hello there, what's the weather like?") + silence(0.5)
+    assert _feed(WakeWordDetector(engine=engine), audio, 2560) == []
+
+
+@needs_open
+def test_openwakeword_reset_and_close(hey_jarvis: bytes) -> None:
+    detector = WakeWordDetector(engine="openwakeword")
+    assert _feed(detector, hey_jarvis + silence(0.5), 4096)
+    detector.reset()
+    assert detector.last_engine is None and detector.samples_processed == 0
+    assert len(_feed(detector, hey_jarvis + silence(0.5), 4096)) == 1
+    detector.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        detector.process(silence(0.1))

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from jarvis.protocol.service import stop_signal
+from jarvis.protocol.wake import ENGINES as WAKE_ENGINES
 
 from ..config import ConfigError, Settings, load_settings
 from ..tokens import TokenError, load_or_create_token
@@ -83,6 +84,11 @@ def add_hub_arguments(parser: argparse.ArgumentParser, *, with_services: bool = 
         "--no-speech-timeout", type=float, dest="no_speech_timeout_s", help="give up without speech (8 s)"
     )
     group.add_argument("--wake-word", help="hub-side wake word model for satellites without one (hey_jarvis)")
+    group.add_argument(
+        "--wake-engine",
+        choices=WAKE_ENGINES,
+        help="hub-side wake word engine: micro, openwakeword, both, or auto (both where installed)",
+    )
     group.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0 = any)")
 
 
@@ -100,6 +106,7 @@ def hub_overrides(args: argparse.Namespace, *, with_services: bool = True) -> di
         "hub.max_utterance_s": args.max_utterance_s,
         "hub.no_speech_timeout_s": args.no_speech_timeout_s,
         "hub.wake_word": args.wake_word,
+        "hub.wake_engine": args.wake_engine,
         "hub.metrics_port": args.metrics_port,
     }
     if with_services:

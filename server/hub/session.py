@@ -411,7 +411,8 @@ class SatelliteSession(ServiceHandler):
         if self._wake is None:
             from jarvis.protocol.wake import WakeWordDetector
 
-            self._wake = WakeWordDetector(self.hub.settings.hub.wake_word)
+            settings = self.hub.settings.hub
+            self._wake = WakeWordDetector(settings.wake_word, engine=settings.wake_engine)
 
     async def _barge_in(self, why: str) -> None:
         """Cancel the running turn (if any) and wait until it has wound down."""
