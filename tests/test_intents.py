@@ -398,6 +398,29 @@ async def test_not_arithmetic_goes_to_the_agent(
     assert await ask(recognizer, text, language) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "speech"),
+    [
+        ("what's 15% of 80", "15 percent of 80 is 12."),
+        ("what is 15% on 80", "15 percent of 80 is 12."),
+        ("what's 20 percent on 150", "20 percent of 150 is 30."),
+        ("what is 10 mod 3", "10 modulo 3 is 1."),
+        ("what is 10 modulo 4", "10 modulo 4 is 2."),
+    ],
+)
+async def test_a_spoken_percent_is_a_percentage_never_modulo(
+    recognizer: IntentRecognizer, text: str, speech: str
+) -> None:
+    reply = await answer(recognizer, text)
+    assert (reply.intent, reply.speech) == (CALCULATE, speech)
+
+
+def test_a_percent_sign_between_numbers_is_not_read_as_modulo() -> None:
+    assert to_arithmetic("15 % 80", "en") is None
+    result = to_arithmetic("50%", "en")
+    assert result is not None and result.expression == "50/100"
+
+
 def test_to_arithmetic() -> None:
     result = to_arithmetic("23 × 4", "en")
     assert result is not None and (result.expression, result.spoken) == ("23*4", "23 times 4")
@@ -409,6 +432,51 @@ def test_to_arithmetic() -> None:
     assert result is not None and (result.expression, result.spoken) == ("3**2", "3 au carré")
     assert to_arithmetic("the square root of", "en") is None
     assert to_arithmetic("5 & 3", "en") is None
+
+
+# -- discourse words and several sentences ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        ("But what time is it?", "en", GET_TIME),
+        ("so what day is it today", "en", GET_DATE),
+        ("Okay so what's 12 times 4?", "en", CALCULATE),
+        ("and set a timer for five minutes", "en", START_TIMER),
+        ("Well, now, what time is it", "en", GET_TIME),
+        ("Is it? What day is today?", "en", GET_DATE),
+        ("Hmm. Okay. What's the time?", "en", GET_TIME),
+        ("Mais quelle heure est-il ?", "fr", GET_TIME),
+        ("alors, bon, on est quel jour ?", "fr", GET_DATE),
+        ("Bon. Mets un minuteur de cinq minutes.", "fr", START_TIMER),
+    ],
+)
+async def test_leading_discourse_words_and_an_earlier_sentence_change_nothing(
+    recognizer: IntentRecognizer, text: str, language: str, intent: str
+) -> None:
+    reply = await answer(recognizer, text, language)
+    assert reply.intent == intent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "so what is the meaning of life",
+        "but why is the sky blue?",
+        "Okay. Tell me a joke about timers.",
+        "and what do you think about Paris",
+    ],
+)
+async def test_discourse_words_before_an_open_question_still_go_to_the_agent(
+    recognizer: IntentRecognizer, text: str
+) -> None:
+    assert await ask(recognizer, text) is None
+
+
+async def test_and_between_two_questions_is_still_a_compound_request(recognizer: IntentRecognizer) -> None:
+    reply = await answer(recognizer, "so what time is it and what day is it")
+    assert reply.intent == f"{GET_TIME}+{GET_DATE}"
 
 
 # -- name, stop, fall-through -----------------------------------------------------------------

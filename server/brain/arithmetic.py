@@ -30,6 +30,8 @@ _EN_OPS: list[tuple[tuple[str, ...], str]] = [
     (("take", "away"), "-"),
     (("per", "cent", "of"), "/100*"),
     (("percent", "of"), "/100*"),
+    (("per", "cent", "on"), "/100*"),
+    (("percent", "on"), "/100*"),
     (("per", "cent"), "/100"),
     (("percent",), "/100"),
     (("open", "parenthesis"), "("),
@@ -185,12 +187,13 @@ def to_arithmetic(text: str, lang: str) -> Arithmetic | None:
             continue
         if token == "%":
             following = tokens[index + 1] if index + 1 < len(tokens) else None
-            if following in ("of", "de"):
+            # A spoken "%" is always a percentage, never modulo ("mod" and "modulo" are said).
+            if following in ("of", "on", "de"):
                 symbol, index = "/100*", index + 2
             elif following is None or following in ")":
                 symbol, index = "/100", index + 1
             else:
-                symbol, index = "%", index + 1
+                return None
             expression.append(symbol)
             spoken.append(spoken_ops[symbol])
             operators += 1

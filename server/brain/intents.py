@@ -44,7 +44,7 @@ from . import calculator
 from .arithmetic import Arithmetic, to_arithmetic
 from .context import Reply, TurnContext
 from .intent_text import base_language, fold, prepare, strip_accents_same_length
-from .normalize import wake_like_leads
+from .normalize import discourse_leads, wake_like_leads
 from .repair import repairs, vocabulary
 from .speech import capitalize, speak_date, speak_duration, speak_number, speak_time
 from .timers import Timer, TimerError, TimerManager
@@ -271,8 +271,11 @@ class IntentRecognizer:
         if (lead := _LEFTOVER_LEAD.match(ctx.text)) is not None:
             leads.append(ctx.text[lead.end() :])
         lang = base_language(ctx.language)
-        # Then one STT slip repaired (repair.py): in the whole text, then after a wake-like lead.
+        # Words that start a sentence and change nothing ("but what time is it"), and the last
+        # sentence alone ("Is it? What day is today?").
         vocab = self._vocabulary(lang)
+        leads += discourse_leads(ctx.text, lang, vocab)
+        # Then one STT slip repaired (repair.py): in the whole text, then after a wake-like lead.
         tried = {ctx.text}
         for text in [*leads, *(r for base in [ctx.text, *leads] for r in repairs(base, lang, vocab))]:
             if text in tried or len(tried) > MAX_FALLBACKS:
@@ -286,9 +289,14 @@ class IntentRecognizer:
         parts = [p for p in _CONJUNCTION.split(ctx.text) if p.strip(" ,.?!")]
         if not 1 < len(parts) <= MAX_COMPOUND_PARTS:
             return None
-        recognized = [await asyncio.to_thread(self.recognize, part, lang) for part in parts]
-        if not all(self._plausible(results, prepared, lang) for prepared, results in recognized):
-            return None  # recognise every part before acting on any of them
+        for i, part in enumerate(parts):  # recognise every part before acting on any of them
+            for text in [part, *discourse_leads(part, lang, vocab)]:
+                prepared, results = await asyncio.to_thread(self.recognize, text, lang)
+                if self._plausible(results, prepared, lang):
+                    parts[i] = text
+                    break
+            else:
+                return None
         replies = []
         for part in parts:
             reply = await self._handle_one(replace(ctx, text=part.strip(" ,")))

@@ -39,6 +39,17 @@ FILLERS = {
     "fr": frozenset({"euh", "heu", "hum", "bah", "ben", "hmm"}),
 }
 
+DISCOURSE_LEADS = {
+    "en": frozenset(
+        {"but", "and", "so", "okay", "ok", "well", "alright", "right", "now", "then", "oh", "please"}
+    ),
+    "fr": frozenset({"mais", "et", "alors", "bon", "donc", "ben", "bah", "puis", "oh", "ok", "okay"}),
+}
+"""Words a person starts a command with that change nothing in it ("but what time is it", « alors,
+quelle heure est-il »): tried away only when the whole text matches no intent."""
+MAX_DISCOURSE_LEAD = 3
+_SENTENCE_END = re.compile(r"(?<=[.?!…])\s+")
+
 _WORD = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*", re.UNICODE)
 _SEPARATORS = " \t,.;:!?-–—…\"'«»"
 
@@ -150,6 +161,33 @@ def wake_like_leads(text: str) -> list[str]:
             if rest:
                 found.append((distance, count, rest))
     return [rest for _, _, rest in sorted(found)]
+
+
+def discourse_leads(text: str, language: str = "en", vocabulary: frozenset[str] = frozenset()) -> list[str]:
+    """Other readings of a transcript nothing matched, for the caller to try as whole commands:
+    without a leading run of discourse words (:data:`DISCOURSE_LEADS`, "so, okay, what time is
+    it"), and its last sentence alone when it has several ("Is it? What day is today?").
+
+    "and" stays where "un" + the next word is in ``vocabulary``: "and pause the timer" is how
+    whisper writes "unpause the timer", and dropping "and" would do the opposite."""
+    lang = base_language(language)
+    leads = DISCOURSE_LEADS.get(lang, frozenset()) | DISCOURSE_LEADS["en"]
+    out: list[str] = []
+    words = list(_WORD.finditer(text))
+    count = 0
+    while count < min(MAX_DISCOURSE_LEAD, len(words) - 1) and _plain(words[count].group()) in leads:
+        if _plain(words[count].group()) == "and" and "un" + _plain(words[count + 1].group()) in vocabulary:
+            break
+        count += 1
+    if count:
+        rest = text[words[count - 1].end() :].lstrip(_SEPARATORS)
+        if rest:
+            out.append(rest)
+    sentences = [part for part in _SENTENCE_END.split(text.strip()) if part.strip(_SEPARATORS)]
+    if len(sentences) > 1:
+        out.append(sentences[-1])
+        out.extend(discourse_leads(sentences[-1], lang, vocabulary)[:1])
+    return out
 
 
 def strip_fillers(text: str, language: str = "en") -> str:
