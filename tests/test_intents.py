@@ -282,6 +282,27 @@ async def test_list_timers(recognizer: IntentRecognizer) -> None:
     assert reply.speech == "Vous avez 1 minuteur. Il reste 3 minutes sur le minuteur egg."
 
 
+@pytest.mark.parametrize(
+    "text", ["pause the timer for a second", "hold the timer for a bit", "pause my timer for a moment"]
+)
+async def test_for_a_second_after_pause_is_how_long_not_which_timer(
+    recognizer: IntentRecognizer, timers: TimerManager, text: str
+) -> None:
+    await answer(recognizer, "set a timer for 5 minutes")
+    reply = await answer(recognizer, text)
+    assert (reply.intent, reply.speech) == (PAUSE_TIMER, "Timer paused.")
+    assert not timers.list(None)[0].is_active
+
+
+async def test_a_timer_really_named_like_a_while_is_still_found(
+    recognizer: IntentRecognizer, timers: TimerManager
+) -> None:
+    await answer(recognizer, "set a timer for 5 minutes called moment")
+    await answer(recognizer, "set a timer for 8 minutes")
+    reply = await answer(recognizer, "pause the timer for the moment")
+    assert (reply.intent, reply.speech) == (PAUSE_TIMER, "Moment timer paused.")
+
+
 async def test_pause_resume_and_add_time(recognizer: IntentRecognizer, timers: TimerManager) -> None:
     await answer(recognizer, "set a pasta timer for 10 minutes")
     reply = await answer(recognizer, "pause the pasta timer")
@@ -480,6 +501,33 @@ async def test_and_between_two_questions_is_still_a_compound_request(recognizer:
 
 
 # -- name, stop, fall-through -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("can you tell me my name", "en"),
+        ("do you remember my name?", "en"),
+        ("tell me what my name is", "en"),
+        ("what's my name again", "en"),
+        ("tu te souviens de mon nom ?", "fr"),
+        ("dis-moi comment je m'appelle", "fr"),
+    ],
+)
+async def test_other_ways_to_ask_ones_name(recognizer: IntentRecognizer, text: str, language: str) -> None:
+    reply = await answer(recognizer, text, language, user_id="marie")
+    assert (reply.intent, reply.speech) == (
+        GET_NAME,
+        "Vous vous appelez Marie." if language == "fr" else "Your name is Marie.",
+    )
+
+
+@pytest.mark.parametrize("text", ["what's the name of this song", "name a famous painter", "my name is Bob"])
+async def test_name_questions_about_other_things_are_not_get_name(
+    recognizer: IntentRecognizer, text: str
+) -> None:
+    reply = await ask(recognizer, text, user_id="marie")
+    assert reply is None or reply.intent != GET_NAME
 
 
 async def test_whats_my_name(timers: TimerManager) -> None:

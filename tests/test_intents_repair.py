@@ -57,6 +57,16 @@ async def test_what_one_repair_cannot_make_a_command_goes_to_the_agent(
     assert await ask(recognizer, text) is None
 
 
+@pytest.mark.parametrize(
+    "text", ["and 2 minutes to the timer", "at 5 minutes to the timer", "had 3 minutes to my timer"]
+)
+async def test_add_heard_as_and_or_at_still_adds(recognizer: IntentRecognizer, text: str) -> None:
+    await ask(recognizer, "set a timer for 5 minutes")
+    reply = await ask(recognizer, text)
+    assert reply is not None and reply.intent == "JarvisAddTimerTime", (text, reply)
+    assert reply.speech.startswith("Added ")
+
+
 def test_repairs_never_touch_negations_numbers_or_and() -> None:
     from importlib import resources
 

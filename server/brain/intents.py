@@ -164,6 +164,11 @@ _BAD_NAMES = {
     "to", "of", "for", "at", "in", "on", "it", "is", "this", "that", "and", "or",
     "de", "du", "des", "à", "en", "ce", "et", "ou",
 }  # fmt: skip
+_WHILE_IDIOMS = {
+    "second", "sec", "moment", "bit", "while", "minute", "little while", "little bit", "few minutes",
+    "instant", "seconde", "petit moment", "petit instant", "peu", "petit peu",
+}  # fmt: skip
+"""Names that are how long, not which: "pause the timer for a second", « un instant »."""
 
 
 def _clean_name(name: str, lang: str) -> str | None:
@@ -528,6 +533,8 @@ class IntentRecognizer:
         ok, name = self._name_slot(result, lang, prepared)
         if not ok:
             return None
+        if name is not None and fold(name) in _WHILE_IDIOMS and not self._matching_timers(ctx, name):
+            name = None  # "pause the timer for a second": for how long, not which timer
         intent = result.intent.name
         pause = intent == PAUSE_TIMER
         timers = [t for t in self._matching_timers(ctx, name) if t.is_active == pause]

@@ -12,10 +12,11 @@ with one such word repaired:
   / « sans » for « cent », « foie » for « fois »; "too" / "to" for "two", "won" for "one";
 - **deletion**: one short function word ("to", "a", « de ») is removed.
 
-Only one repair per proposal, never a negation, a number or "and"/« et » (deleting "and" from "and
-pause", whisper's "unpause", would pause the timer). The caller must still recognise the whole
-proposal as a command (``IntentRecognizer._plausible``) before acting on it; a sentence that
-matches nothing still goes to the LLM.
+Only one repair per proposal, never a negation, a number or "and"/« et » removed or respelled
+(deleting "and" from "and pause", whisper's "unpause", would pause the timer); "and" / "at" may be
+heard for "add" as the first word ("and 2 minutes to the timer"), a homophone. The caller must
+still recognise the whole proposal as a command (``IntentRecognizer._plausible``) before acting
+on it; a sentence that matches nothing still goes to the LLM.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ HOMOPHONES: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
         "to": ("two",), "too": ("two",), "won": ("one",), "ate": ("eight",), "for": ("four",),
         "fore": ("four",), "sex": ("six",), "tree": ("three",), "tin": ("ten",),
+        # "add 2 minutes to the timer" heard as "and / at / had 2 minutes to the timer"
+        "and": ("add",), "at": ("add",), "had": ("add",), "ad": ("add",),
     },
     "fr": {
         "mais": ("mets",), "mes": ("mets",), "met": ("mets",), "mai": ("mets",),
@@ -112,6 +115,10 @@ def repairs(text: str, lang: str, vocab: frozenset[str]) -> list[str]:
     for match in words:
         plain = _plain(match.group())
         if plain in NEVER:
+            # Only the first word, and only respelled (the command verb "add" heard as "and":
+            # "and pause the timer" then matches nothing); never removed, never mid-sentence.
+            if match is words[0]:
+                homophones += [other + text[match.end() :] for other in table.get(plain, ())]
             continue
         for other in table.get(plain, ()):  # number and operator words are in no template's text
             homophones.append(text[: match.start()] + other + text[match.end() :])
