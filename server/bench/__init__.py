@@ -21,6 +21,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "understand": ("jarvis.server.bench.understand", "task success of spoken commands in unfamiliar voices"),
     "soak": ("jarvis.server.bench.soak", "satellites' turns under attack, services killed and restarted"),
     "docs": ("jarvis.server.bench.docs_bench", "document search: recall@3, latency, indexing"),
+    "wake": ("jarvis.server.bench.wake", "wake word engines: recall in unfamiliar voices, false wakes, CPU"),
 }
 
 
