@@ -141,6 +141,7 @@ class Satellite:
         self._pong = asyncio.Event()
         self._speaker_queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._speaker_task: asyncio.Task[None] | None = None
+        self._shutting_down = False
         self._done: asyncio.Future[ExitCode] | None = None
         self._turn_started: float | None = None
         self._turn_marks: dict[str, float] = {}
@@ -155,6 +156,7 @@ class Satellite:
     async def run(self) -> ExitCode:
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
+        self._shutting_down = False
         tasks: list[asyncio.Task[Any]] = []
         try:
             await self.sink.start()
@@ -192,10 +194,16 @@ class Satellite:
         return code
 
     async def _shutdown(self, tasks: list[asyncio.Task[Any]]) -> None:
+        self._shutting_down = True
         all_tasks = [t for t in [*tasks, self._speaker_task] if t is not None]
         for task in all_tasks:
             task.cancel()
         await asyncio.gather(*all_tasks, return_exceptions=True)
+        # A speaker task restarted while the others wound down (a barge-in or link loss during
+        # shutdown) is cancelled too, never left pending.
+        if self._speaker_task is not None and self._speaker_task not in all_tasks:
+            self._speaker_task.cancel()
+            await asyncio.gather(self._speaker_task, return_exceptions=True)
         self.sink.stop_now()
         await self.sink.close()
         await self.source.close()
@@ -624,6 +632,9 @@ class Satellite:
         if self._speaker_task is not None:
             self._speaker_task.cancel()
         self._speaker_queue = asyncio.Queue()
+        if self._shutting_down:
+            self._speaker_task = None  # the link task losing its hub during shutdown: no new speaker
+            return
         self._speaker_task = asyncio.create_task(self._speaker_loop(), name="speaker")
 
     async def _speaker_loop(self) -> None:
