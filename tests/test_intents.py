@@ -169,6 +169,7 @@ async def test_time_uses_the_turns_timezone(recognizer: IntentRecognizer) -> Non
         ("minuteur de un quart d'heure", "fr", 900, None, None),
         ("mets un minuteur de deux minutes et trente secondes", "fr", 150, None, None),
         ("mets un minuteur de quatre-vingt-dix secondes", "fr", 90, None, None),
+        ("mets un minuteur pour cent secondes", "fr", 100, None, None),  # « pour cent », no percentage
     ],
 )
 async def test_set_timer(
@@ -301,6 +302,63 @@ async def test_a_timer_really_named_like_a_while_is_still_found(
     await answer(recognizer, "set a timer for 8 minutes")
     reply = await answer(recognizer, "pause the timer for the moment")
     assert (reply.intent, reply.speech) == (PAUSE_TIMER, "Moment timer paused.")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("stop the timer for a moment", "en"),
+        ("stop my timer for a bit", "en"),
+        ("cancel the timer for a second", "en"),
+        ("stop the timer just for a second", "en"),
+        ("okay, stop the timer for a sec", "en"),
+        ("pause the timer for a little while", "en"),
+        ("arrête le minuteur un instant", "fr"),
+        ("arrête le minuteur une seconde", "fr"),
+        ("mets le minuteur en pause un instant", "fr"),
+        ("coupe le minuteur pour l'instant", "fr"),
+    ],
+)
+async def test_a_stop_for_a_while_pauses_the_timer_and_cancels_nothing(
+    recognizer: IntentRecognizer, timers: TimerManager, text: str, language: str
+) -> None:
+    await answer(recognizer, "set a timer for 5 minutes")
+    reply = await answer(recognizer, text, language)
+    paused = "Minuteur en pause." if language == "fr" else "Timer paused."
+    assert (reply.intent, reply.speech) == (PAUSE_TIMER, paused)
+    assert [timer.is_active for timer in timers.list(None)] == [False]
+
+
+@pytest.mark.parametrize(
+    ("text", "speech"),
+    [
+        ("add another minute to the timer", "Added 1 minute to the timer for 6 minutes. 6 minutes left."),
+        ("add an extra minute to my timer", "Added 1 minute to the timer for 6 minutes. 6 minutes left."),
+        ("add one more minute to the timer", "Added 1 minute to the timer for 6 minutes. 6 minutes left."),
+        ("add 2 more minutes to the timer", "Added 2 minutes to the timer for 7 minutes. 7 minutes left."),
+    ],
+)
+async def test_another_or_more_minutes_on_the_timer(
+    recognizer: IntentRecognizer, text: str, speech: str
+) -> None:
+    await answer(recognizer, "set a timer for 5 minutes")
+    reply = await answer(recognizer, text)
+    assert (reply.intent, reply.speech) == (ADD_TIMER_TIME, speech)
+
+
+async def test_for_a_while_words_that_say_a_duration_or_name_a_timer_keep_their_meaning(
+    recognizer: IntentRecognizer, timers: TimerManager
+) -> None:
+    reply = await answer(recognizer, "set a timer for a minute")
+    assert (reply.intent, reply.speech) == (START_TIMER, "Timer set for 1 minute.")
+    await answer(recognizer, "set a timer for 10 minutes")
+    reply = await answer(recognizer, "cancel the timer for a minute")  # the 1-minute one, by its duration
+    assert (reply.intent, reply.speech) == (CANCEL_TIMER, "Timer cancelled.")
+    assert [timer.total_seconds for timer in timers.list(None)] == [600]
+    reply = await answer(recognizer, "cancel the second timer")  # an ordinal, not how long
+    assert (reply.intent, reply.speech) == (CANCEL_TIMER, "There is no second timer.")
+    assert await ask(recognizer, "set a timer for a moment") is None  # no duration: not a timer
+    assert [timer.is_active for timer in timers.list(None)] == [True]
 
 
 async def test_pause_resume_and_add_time(recognizer: IntentRecognizer, timers: TimerManager) -> None:
@@ -442,6 +500,45 @@ def test_a_percent_sign_between_numbers_is_not_read_as_modulo() -> None:
     assert result is not None and result.expression == "50/100"
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "speech"),
+    [
+        ("what's 20% off 150", "en", "150 minus 20 percent of 150 is 120."),
+        ("how much is 15 per cent on 80", "en", "15 percent of 80 is 12."),
+        ("what is 50 percent of 30 plus 5", "en", "50 percent of 30 plus 5 is 20."),
+        ("combien font 15 % sur 80", "fr", "15 pour cent de 80 égale 12."),
+        ("combien font vingt pour cent de cent cinquante", "fr", "20 pour cent de 150 égale 30."),
+        ("calcule 20 pour cent sur 150", "fr", "20 pour cent de 150 égale 30."),
+        ("combien font 10 modulo 3", "fr", "10 modulo 3 égale 1."),
+    ],
+)
+async def test_percentages_in_other_words(
+    recognizer: IntentRecognizer, text: str, language: str, speech: str
+) -> None:
+    reply = await answer(recognizer, text, language)
+    assert (reply.intent, reply.speech) == (CALCULATE, speech)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("20 percent 150", "en"),  # was "20/100150"
+        ("2 plus 3 4", "en"),  # was "2+34"
+        ("(2 plus 3) 4", "en"),
+        ("5 squared 2", "en"),
+        ("10 % 3", "en"),
+        ("20 pour cent 150", "fr"),
+    ],
+)
+def test_two_values_side_by_side_are_no_arithmetic(text: str, language: str) -> None:
+    assert to_arithmetic(text, language) is None
+
+
+async def test_a_percent_sign_between_numbers_goes_to_the_agent(recognizer: IntentRecognizer) -> None:
+    assert await ask(recognizer, "what is 10 % 3") is None
+    assert await ask(recognizer, "what's 2 plus 3 4") is None
+
+
 def test_to_arithmetic() -> None:
     result = to_arithmetic("23 × 4", "en")
     assert result is not None and (result.expression, result.spoken) == ("23*4", "23 times 4")
@@ -471,6 +568,12 @@ def test_to_arithmetic() -> None:
         ("Mais quelle heure est-il ?", "fr", GET_TIME),
         ("alors, bon, on est quel jour ?", "fr", GET_DATE),
         ("Bon. Mets un minuteur de cinq minutes.", "fr", START_TIMER),
+        ("Actually, cancel the timer", "en", CANCEL_TIMER),
+        ("yeah what's the date", "en", GET_DATE),
+        ("and also, what's ten plus five", "en", CALCULATE),
+        ("Sinon, quelle heure est-il ?", "fr", GET_TIME),
+        ("d'accord, mets un minuteur de 2 minutes", "fr", START_TIMER),
+        ("Et combien font 3 fois 4 ?", "fr", CALCULATE),
     ],
 )
 async def test_leading_discourse_words_and_an_earlier_sentence_change_nothing(
@@ -500,6 +603,40 @@ async def test_and_between_two_questions_is_still_a_compound_request(recognizer:
     assert reply.intent == f"{GET_TIME}+{GET_DATE}"
 
 
+async def test_and_before_pause_is_still_not_pause(
+    recognizer: IntentRecognizer, timers: TimerManager
+) -> None:
+    await answer(recognizer, "set a timer for 5 minutes")
+    assert await ask(recognizer, "and pause the timer") is None  # whisper's "unpause"
+    assert [timer.is_active for timer in timers.list(None)] == [True]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("Stop. What time is it?", GET_TIME),  # a stop before a question asks only the question
+        ("What time is it? What time is it?", GET_TIME),  # said twice, answered once
+        ("Sorry. Cancel the timer.", CANCEL_TIMER),
+        ("Hello there. What's the date?", GET_DATE),
+    ],
+)
+async def test_the_last_sentence_alone(recognizer: IntentRecognizer, text: str, intent: str) -> None:
+    reply = await answer(recognizer, text)
+    assert reply.intent == intent
+
+
+async def test_an_earlier_sentence_that_asks_something_is_not_dropped(
+    recognizer: IntentRecognizer, timers: TimerManager
+) -> None:
+    reply = await answer(recognizer, "Set a timer for 5 minutes. What time is it?")
+    assert reply.intent == f"{START_TIMER}+{GET_TIME}"  # both, not only the last
+    assert len(timers.list(None)) == 1
+    # a last sentence that is no command: nothing is done (not the first sentence alone either)
+    assert await ask(recognizer, "Set a timer for 2 minutes. Actually, no.") is None
+    assert await ask(recognizer, "Cancel the timer. Wait, what did I say?") is None
+    assert len(timers.list(None)) == 1
+
+
 # -- name, stop, fall-through -----------------------------------------------------------------
 
 
@@ -512,6 +649,15 @@ async def test_and_between_two_questions_is_still_a_compound_request(recognizer:
         ("what's my name again", "en"),
         ("tu te souviens de mon nom ?", "fr"),
         ("dis-moi comment je m'appelle", "fr"),
+        ("do you know what my name is", "en"),
+        ("remind me what my name is", "en"),
+        ("do you remember what my name is?", "en"),
+        ("what did I tell you my name was", "en"),
+        ("So, who am I again?", "en"),
+        ("tu connais mon nom ?", "fr"),
+        ("est-ce que tu te souviens de mon nom ?", "fr"),
+        ("dis-moi mon nom", "fr"),
+        ("comment je m'appelle déjà ?", "fr"),
     ],
 )
 async def test_other_ways_to_ask_ones_name(recognizer: IntentRecognizer, text: str, language: str) -> None:
@@ -564,6 +710,19 @@ async def test_whats_my_name(timers: TimerManager) -> None:
         ("laisse tomber", "fr"),
         ("tais-toi", "fr"),
         ("c'est bon", "fr"),
+        ("okay stop", "en"),
+        ("Stop, that's enough.", "en"),
+        ("stop it", "en"),
+        ("stop stop", "en"),
+        ("no, stop", "en"),
+        ("that'll do", "en"),
+        ("enough already", "en"),
+        ("alright, that's enough", "en"),
+        ("well, you can stop talking", "en"),
+        ("stop stop", "fr"),
+        ("non, arrête", "fr"),
+        ("bon, ça suffit", "fr"),
+        ("ça va aller", "fr"),
     ],
 )
 async def test_stop(recognizer: IntentRecognizer, text: str, language: str) -> None:
@@ -580,6 +739,8 @@ async def test_stop(recognizer: IntentRecognizer, text: str, language: str) -> N
         ("what's the weather tomorrow", "en"),
         ("remember that I like jazz", "en"),
         ("stop the music in the living room", "en"),
+        ("okay stop the music in the kitchen", "en"),
+        ("enough about the weather, tell me a joke", "en"),
         ("allume la lumière", "fr"),
         ("quel temps fera-t-il demain", "fr"),
         ("raconte-moi une blague", "fr"),
@@ -649,6 +810,46 @@ async def test_documented_sentences(
 ) -> None:
     reply = await answer(recognizer, text, language)
     assert reply.intent == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        # Ordinary phrasings of the same intents
+        ("what time do you have", "en", GET_TIME),
+        ("sorry, what's the date", "en", GET_DATE),
+        ("excuse me, what time is it", "en", GET_TIME),
+        ("what's six times seven, please", "en", CALCULATE),
+        ("twelve squared please", "en", CALCULATE),
+        ("give my timer another 2 minutes", "en", ADD_TIMER_TIME),
+        ("combien font six fois sept s'il te plaît", "fr", CALCULATE),
+        ("pardon, quelle heure est-il", "fr", GET_TIME),
+    ],
+)
+async def test_ordinary_phrasings(
+    recognizer: IntentRecognizer, text: str, language: str, intent: str
+) -> None:
+    if intent in (CANCEL_TIMER, TIMER_STATUS, ADD_TIMER_TIME):
+        await answer(recognizer, "set a timer for 5 minutes")
+    reply = await answer(recognizer, text, language)
+    assert reply.intent == intent
+    if intent == CANCEL_TIMER:
+        assert reply.speech == "Timer cancelled."
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("remind me in five minutes to call my mother", "en"),  # a reminder with a task: the agent's
+        ("sorry, I didn't mean that", "en"),
+        ("quelle est la capitale de la France", "fr"),
+        ("give the dog another biscuit", "en"),
+    ],
+)
+async def test_near_phrasings_that_are_not_local_intents(
+    recognizer: IntentRecognizer, text: str, language: str
+) -> None:
+    assert await ask(recognizer, text, language) is None
 
 
 @pytest.mark.parametrize(

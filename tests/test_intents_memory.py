@@ -143,3 +143,36 @@ async def test_forget_my_name(memory: MemoryStore) -> None:
     assert await say(paths, "oublie mon prénom", lang="fr") == "D'accord, j'ai oublié votre nom."
     assert (await memory.get_profile("camille")).name is None
     assert [f.fact for f in await memory.list_facts("camille")] == ["my name is on the door"]
+
+
+async def test_discourse_words_and_an_earlier_sentence_before_a_memory_command(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    assert await say(paths, "So, my name is Camille.") == "Nice to meet you, Camille. I'll remember."
+    assert await say(paths, "okay remember that the keys are under the mat") == "Okay, I'll remember that."
+    assert await say(paths, "And what do you remember about me?") == (
+        "Your name is Camille. You told me: the keys are under the mat."
+    )
+    assert await say(paths, "alors, souviens-toi que j'aime le thé", lang="fr") == "C'est noté."
+    assert await say(paths, "Hello. My name is Zoé.", user="zoe") == "Nice to meet you, Zoé. I'll remember."
+    # an earlier sentence that is a memory command of its own: neither is taken alone
+    ctx = TurnContext(text="My name is Bob. Remember that I like tea.", user_id="camille")
+    assert await MemoryIntents(memory).handle(ctx) is None
+    assert (await memory.get_profile("camille")).name == "Camille"
+    assert len(await memory.list_facts("camille")) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("remember that", "en"),
+        ("I parked on level three. Remember that.", "en"),
+        ("don't forget this", "en"),
+        ("souviens-toi de ça", "fr"),
+    ],
+)
+async def test_remember_with_no_fact_in_it_stores_nothing(memory: MemoryStore, text: str, lang: str) -> None:
+    """ "Remember that" points at what was said before: the agent, which has the conversation, decides."""
+    assert (
+        await MemoryIntents(memory).handle(TurnContext(text=text, language=lang, user_id="camille")) is None
+    )
+    assert await memory.list_facts("camille") == []

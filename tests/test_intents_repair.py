@@ -58,13 +58,30 @@ async def test_what_one_repair_cannot_make_a_command_goes_to_the_agent(
 
 
 @pytest.mark.parametrize(
-    "text", ["and 2 minutes to the timer", "at 5 minutes to the timer", "had 3 minutes to my timer"]
+    "text",
+    [
+        "and 2 minutes to the timer",
+        "at 5 minutes to the timer",
+        "had 3 minutes to my timer",
+        "with 3 minutes to my timer",
+        "And another minute on the timer.",
+        "so, and two minutes to the timer",
+    ],
 )
 async def test_add_heard_as_and_or_at_still_adds(recognizer: IntentRecognizer, text: str) -> None:
     await ask(recognizer, "set a timer for 5 minutes")
     reply = await ask(recognizer, text)
     assert reply is not None and reply.intent == "JarvisAddTimerTime", (text, reply)
     assert reply.speech.startswith("Added ")
+
+
+def test_add_is_heard_for_and_at_or_with_only_as_the_first_word() -> None:
+    from importlib import resources
+
+    vocab = vocabulary(str(resources.files("jarvis.server.brain").joinpath("sentences")), "en")
+    assert "add 3 minutes to my timer" in repairs("with 3 minutes to my timer", "en", vocab)
+    for text in ("set a timer at 5 minutes", "set a timer with 5 minutes", "what time is it and what day"):
+        assert not any("add" in proposal.split() for proposal in repairs(text, "en", vocab)), text
 
 
 def test_repairs_never_touch_negations_numbers_or_and() -> None:

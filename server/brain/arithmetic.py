@@ -65,6 +65,8 @@ _FR_OPS: list[tuple[tuple[str, ...], str]] = [
     (("divise", "par"), "/"),
     (("pour", "cent", "de"), "/100*"),
     (("pourcent", "de"), "/100*"),
+    (("pour", "cent", "sur"), "/100*"),
+    (("pourcent", "sur"), "/100*"),
     (("pour", "cent"), "/100"),
     (("pourcent",), "/100"),
     (("ouvre", "la", "parenthese"), "("),
@@ -93,7 +95,10 @@ _SYMBOLS = {
     "+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "/": "/", "÷": "/", "^": "**", "(": "(", ")": ")",
 }  # fmt: skip
 _EXPR_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[+\-−*×/÷^()%]|[^\W\d_]+(?:'[^\W\d_]+)?")
-_FILLERS = {"en": {"the", "and", "is", "equals", "equal", "to"}, "fr": {"la", "le", "et", "egale"}}
+_FILLERS = {
+    "en": {"the", "and", "is", "equals", "equal", "to", "please", "thanks"},
+    "fr": {"la", "le", "et", "egale", "merci", "stp", "svp", "s'il", "te", "vous", "plait"},
+}
 
 
 @dataclass
@@ -125,6 +130,8 @@ _VERB_FIRST = {
         (re.compile(r"^\s*subtract (.+?) from (.+)$", re.I), r"\2 minus \1"),
         # "square 9" -> "9 squared", but "square root of 144" is a root
         (re.compile(r"^\s*(?:square|squared) (?!roots?\b)(.+)$", re.I), r"\1 squared"),
+        # "20% off 150" (a discount) -> "150 minus 20 percent of 150"
+        (re.compile(r"^\s*(.+?)\s*(?:%|\bper ?cent\b)\s+off\s+(.+)$", re.I), r"\2 minus \1 percent of \2"),
     ],
     "fr": [
         (re.compile(r"^\s*divis(?:e|ez|er) (.+?) par (.+)$", re.I), r"\1 divisé par \2"),
@@ -158,15 +165,20 @@ def to_arithmetic(text: str, lang: str) -> Arithmetic | None:
     operators = 0
     numbers = 0
     index = 0
+    after_value = False  # the last token ends a value (a number, ")", "percent", "squared")
 
-    def add_operand(python: str, words: str) -> None:
-        nonlocal pending_sqrt, numbers
+    def add_operand(python: str, words: str) -> bool:
+        nonlocal pending_sqrt, numbers, after_value
+        if after_value:
+            return False  # "2 plus 3 4", "20 percent 150": two numbers side by side are no arithmetic
+        after_value = True
         expression.append(python)
         spoken.append(words)
         numbers += 1
         if pending_sqrt:
             expression.append(")" * pending_sqrt)
             pending_sqrt = 0
+        return True
 
     while index < len(tokens):
         token = tokens[index]
@@ -174,12 +186,16 @@ def to_arithmetic(text: str, lang: str) -> Arithmetic | None:
             value = _parse_number(token, lang)
             if value is None:
                 return None
-            add_operand(repr(value) if isinstance(value, float) else str(value), speak_number(value, lang))
+            if not add_operand(
+                repr(value) if isinstance(value, float) else str(value), speak_number(value, lang)
+            ):
+                return None
             index += 1
             continue
         if token in _SYMBOLS:
             symbol = _SYMBOLS[token]
             expression.append(symbol)
+            after_value = symbol == ")"
             if symbol not in "()":
                 spoken.append(spoken_ops[symbol])
                 operators += 1
@@ -188,7 +204,7 @@ def to_arithmetic(text: str, lang: str) -> Arithmetic | None:
         if token == "%":
             following = tokens[index + 1] if index + 1 < len(tokens) else None
             # A spoken "%" is always a percentage, never modulo ("mod" and "modulo" are said).
-            if following in ("of", "on", "de"):
+            if following in ("of", "on", "de", "sur"):
                 symbol, index = "/100*", index + 2
             elif following is None or following in ")":
                 symbol, index = "/100", index + 1
@@ -197,6 +213,7 @@ def to_arithmetic(text: str, lang: str) -> Arithmetic | None:
             expression.append(symbol)
             spoken.append(spoken_ops[symbol])
             operators += 1
+            after_value = symbol == "/100"
             continue
         words, symbol = next(
             ((words, symbol) for words, symbol in ops if tuple(tokens[index : index + len(words)]) == words),
@@ -210,15 +227,18 @@ def to_arithmetic(text: str, lang: str) -> Arithmetic | None:
                 pending_sqrt += 1
                 operators += 1
             elif symbol == "pi":
-                add_operand("pi", "pi")
+                if not add_operand("pi", "pi"):
+                    return None
             else:
                 expression.append(symbol)
                 spoken.append(spoken_ops[symbol])
                 operators += 1
+                after_value = symbol in ("/100", "**2", "**3", ")")
             continue
         number = words_to_number(token, lang)
         if number is not None:
-            add_operand(str(number), speak_number(number, lang))
+            if not add_operand(str(number), speak_number(number, lang)):
+                return None
             index += 1
             continue
         if token in fillers:

@@ -57,10 +57,16 @@ _EN_BEFORE = [
     (re.compile(r"\b(?:an|a|one) hour and a half\b", re.I), "90 minutes"),
     (re.compile(r"\b(?:an|a|one) minute and a half\b", re.I), "90 seconds"),
     (re.compile(r"\b(?:an|a) (hour|minute|second)\b", re.I), r"1 \1"),
+    (re.compile(r"\b(another|an extra) (hour|minute|second)\b", re.I), r"\1 1 \2"),
 ]
 _EN_AFTER: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(rf"\b({_NUMBER}) hours? and (?:a half|0\.5)(?!\d)", re.I), _plus_half(3600, 0.5, "minutes")),
     (re.compile(rf"\b({_NUMBER}) minutes? and (?:a half|0\.5)(?!\d)", re.I), _plus_half(60, 0.5, "seconds")),
+    # "add 2 more minutes", "one more minute": "more" / "extra" before a unit changes no duration
+    (
+        re.compile(rf"\b({_NUMBER}) (?:more|extra) (?=(?:hours?|minutes?|mins?|seconds?|secs?)\b)", re.I),
+        r"\1 ",
+    ),
 ]
 _FR_BEFORE = [
     (re.compile(r"\b(?:une |1 )?demi[- ]heure\b", re.I), "30 minutes"),
@@ -73,6 +79,16 @@ _FR_AFTER: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(rf"\b({_NUMBER}) heures? et demie?\b", re.I), _plus_half(3600, 0.5, "minutes")),
     (re.compile(rf"\b({_NUMBER}) heures? et quart\b", re.I), _plus_half(3600, 0.25, "minutes")),
     (re.compile(rf"\b({_NUMBER}) minutes? et demie?\b", re.I), _plus_half(60, 0.5, "secondes")),
+    # « 20 pour cent de 150 » became « 20 pour 100 de 150 »: after a number it is « pourcent » (not
+    # before a unit: « minuteur de 2 pour 100 secondes » is no percentage)
+    (
+        re.compile(
+            rf"\b({_NUMBER}) pour[- ]?(?:100|cents?)\b(?![.,]?\d)"
+            r"(?!\s*(?:h|heures?|min|mn|minutes?|s|sec|secondes?)\b)",
+            re.I,
+        ),
+        r"\1 pourcent",
+    ),
 ]
 # Inflections STT writes for a command verb ("cancelled the timer", "sets a timer"): matched as the verb.
 _VERB_FORMS = {

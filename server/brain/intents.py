@@ -44,7 +44,7 @@ from . import calculator
 from .arithmetic import Arithmetic, to_arithmetic
 from .context import Reply, TurnContext
 from .intent_text import base_language, fold, prepare, strip_accents_same_length
-from .normalize import discourse_leads, wake_like_leads
+from .normalize import discourse_leads, sentences, wake_like_leads
 from .repair import repairs, vocabulary
 from .speech import capitalize, speak_date, speak_duration, speak_number, speak_time
 from .timers import Timer, TimerError, TimerManager
@@ -166,9 +166,48 @@ _BAD_NAMES = {
 }  # fmt: skip
 _WHILE_IDIOMS = {
     "second", "sec", "moment", "bit", "while", "minute", "little while", "little bit", "few minutes",
+    "few seconds", "couple of minutes", "couple of seconds", "mo", "tick",
     "instant", "seconde", "petit moment", "petit instant", "peu", "petit peu",
 }  # fmt: skip
 """Names that are how long, not which: "pause the timer for a second", « un instant »."""
+_WHILE_LEADS = {"a", "an", "one", "just", "for", "un", "une", "pour", "juste", "1"}
+_WHILE_TAIL = {
+    "en": re.compile(
+        r"\s*,?\s+(?:just\s+)?(?:for\s+(?:a|an|the)\s+(?:little\s+|short\s+|few\s+|couple\s+of\s+)?"
+        r"(?:seconds?|secs?|minutes?|mins?|moments?|bit|while|mo|tick)|for\s+now)\W*$",
+        re.I,
+    ),
+    "fr": re.compile(
+        r"\s*,?\s+(?:juste\s+)?(?:pour\s+)?(?:(?:un|une|1)\s+(?:petit\s+|petite\s+)?"
+        r"(?:seconde|minute|instant|moment|peu)|l'instant|le\s+moment)\W*$",
+        re.I,
+    ),
+}
+"""A pause/stop command's last words that say for how long, not which timer or how long a timer is:
+"stop the timer for a moment", « mets le minuteur en pause un instant »."""
+
+
+def _is_while_idiom(name: str) -> bool:
+    words = fold(name).replace("'", " ").split()
+    while words and words[0] in _WHILE_LEADS:
+        words = words[1:]
+    return " ".join(words) in _WHILE_IDIOMS
+
+
+def _while_tail(text: str, lang: str) -> re.Match[str] | None:
+    """The last words of ``text`` when they say for how long ("... for a moment", « ... un instant »)."""
+    tail = _WHILE_TAIL.get(lang)
+    return tail.search(text) if tail is not None else None
+
+
+def _compound_parts(text: str) -> list[str]:
+    """The parts of a compound request: joined by "and" / « et », or sentences ("Set a timer for 5
+    minutes. What time is it?"); a part said twice is one part."""
+    parts: dict[str, str] = {}
+    for part in (sentence for piece in _CONJUNCTION.split(text) for sentence in sentences(piece)):
+        if key := fold(part.strip(" ,.?!")):
+            parts.setdefault(key, part)
+    return list(parts.values())
 
 
 def _clean_name(name: str, lang: str) -> str | None:
@@ -266,7 +305,8 @@ class IntentRecognizer:
         A compound request ("what time is it and what day is it") is answered here when every part
         is a local intent, in one reply; if any part is not, the whole request goes to the agent.
         """
-        reply = await self._handle_one(ctx)
+        lang = base_language(ctx.language)
+        reply = await self._handle_one(ctx) or await self._paused_for_a_while(ctx, lang)
         if reply is not None:
             return reply
         # What is left of a wake phrase nothing could be recognised in ("HR this, what day is it",
@@ -275,23 +315,30 @@ class IntentRecognizer:
         leads = wake_like_leads(ctx.text)
         if (lead := _LEFTOVER_LEAD.match(ctx.text)) is not None:
             leads.append(ctx.text[lead.end() :])
-        lang = base_language(ctx.language)
         # Words that start a sentence and change nothing ("but what time is it"), and the last
-        # sentence alone ("Is it? What day is today?").
+        # sentence alone ("Is it? What day is today?") when no earlier one asks for something of
+        # its own ("Set a timer for 5 minutes. What time is it?" is a compound request, below).
         vocab = self._vocabulary(lang)
-        leads += discourse_leads(ctx.text, lang, vocab)
+        said = [fold(sentence.strip(" ,.?!")) for sentence in sentences(ctx.text)]
+        earlier = [
+            await self._is_request(sentence, lang, vocab) for sentence in said[:-1] if sentence != said[-1]
+        ]  # "Stop. Stop." or "What time is it? What time is it?": said twice, asked once
+        leads += discourse_leads(ctx.text, lang, vocab, last_sentence=not any(earlier))
         # Then one STT slip repaired (repair.py): in the whole text, then after a wake-like lead.
         tried = {ctx.text}
         for text in [*leads, *(r for base in [ctx.text, *leads] for r in repairs(base, lang, vocab))]:
             if text in tried or len(tried) > MAX_FALLBACKS:
                 continue
             tried.add(text)
+            candidate = replace(ctx, text=text)
             _, results = await asyncio.to_thread(self.recognize, text, lang)
             if self._plausible(results, prepare(text, lang), lang):
-                reply = await self._handle_one(replace(ctx, text=text))
+                reply = await self._handle_one(candidate)
                 if reply is not None:
                     return reply
-        parts = [p for p in _CONJUNCTION.split(ctx.text) if p.strip(" ,.?!")]
+            if (reply := await self._paused_for_a_while(candidate, lang)) is not None:
+                return reply
+        parts = _compound_parts(ctx.text)
         if not 1 < len(parts) <= MAX_COMPOUND_PARTS:
             return None
         for i, part in enumerate(parts):  # recognise every part before acting on any of them
@@ -329,6 +376,15 @@ class IntentRecognizer:
         return None
 
     # -- helpers -----------------------------------------------------------------------------
+
+    async def _is_request(self, text: str, lang: str, vocab: frozenset[str]) -> bool:
+        """``text`` (or it after discourse words) is a command other than stop ("Stop. What time is
+        it?" asks only for the time)."""
+        for candidate in [text, *discourse_leads(text, lang, vocab, last_sentence=False)]:
+            prepared, results = await asyncio.to_thread(self.recognize, candidate, lang)
+            if self._plausible([r for r in results if r.intent.name != STOP], prepared, lang):
+                return True
+        return False
 
     def _vocabulary(self, lang: str) -> frozenset[str]:
         return vocabulary(self._root, lang) if lang in self._intents else frozenset()
@@ -454,9 +510,15 @@ class IntentRecognizer:
         if not ok:
             return None
         timers = self._matching_timers(ctx, name)
+        if self._for_a_while(ctx, lang, name):
+            # "stop the timer for a moment": a stop for a while is a pause, of the timer(s) there are
+            return self._pause_or_resume(ctx, lang, None, pause=True)
         if (result.intent_metadata or {}).get("by_duration"):
             wanted = self._duration(result)
             timers = [t for t in timers if abs(t.total_seconds - wanted) < 1]
+            if not timers and _while_tail(ctx.text, lang) and self._matching_timers(ctx, None):
+                # "stop the timer for a second" with no 1-second timer: for a while, not which timer
+                return self._pause_or_resume(ctx, lang, None, pause=True)
         metadata = result.intent_metadata or {}
         plural = re.search(r"\b(?:timers|minuteurs|minuteries)\b", prepared, re.I) is not None
         if len(timers) > 1 and name is None and not metadata.get("all") and not plural:
@@ -533,10 +595,42 @@ class IntentRecognizer:
         ok, name = self._name_slot(result, lang, prepared)
         if not ok:
             return None
-        if name is not None and fold(name) in _WHILE_IDIOMS and not self._matching_timers(ctx, name):
+        if self._for_a_while(ctx, lang, name):
             name = None  # "pause the timer for a second": for how long, not which timer
-        intent = result.intent.name
-        pause = intent == PAUSE_TIMER
+        return self._pause_or_resume(ctx, lang, name, pause=result.intent.name == PAUSE_TIMER)
+
+    def _for_a_while(self, ctx: TurnContext, lang: str, name: str | None) -> bool:
+        """The ``{name}`` slot holds how long, not which timer: "pause the timer for a second" (the
+        text ends with it, and no timer has that name; "cancel the second timer" names one)."""
+        return (
+            name is not None
+            and _is_while_idiom(name)
+            and _while_tail(ctx.text, lang) is not None
+            and not self._matching_timers(ctx, name)
+        )
+
+    async def _paused_for_a_while(self, ctx: TurnContext, lang: str) -> Reply | None:
+        """A pause/resume/stop command that matched nothing with its last words, which say for how
+        long ("stop the timer just for a second", « mets le minuteur en pause un instant »): the
+        command without them. A stop for a while is a pause."""
+        tail = _while_tail(ctx.text, lang)
+        if tail is None or not ctx.text[: tail.start()].strip():
+            return None
+        rest = ctx.text[: tail.start()]
+        prepared, results = await asyncio.to_thread(self.recognize, rest, lang)
+        for result in results:
+            intent = result.intent.name
+            if intent not in (PAUSE_TIMER, RESUME_TIMER, CANCEL_TIMER):
+                continue
+            if (result.intent_metadata or {}).get("by_duration"):
+                continue
+            ok, name = self._name_slot(result, lang, prepared)
+            if ok:
+                return self._pause_or_resume(ctx, lang, name, pause=intent != RESUME_TIMER)
+        return None
+
+    def _pause_or_resume(self, ctx: TurnContext, lang: str, name: str | None, pause: bool) -> Reply:
+        intent = PAUSE_TIMER if pause else RESUME_TIMER
         timers = [t for t in self._matching_timers(ctx, name) if t.is_active == pause]
         if not timers:
             if self._matching_timers(ctx, name):  # they exist, but are already in the wanted state

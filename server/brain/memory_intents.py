@@ -5,6 +5,8 @@ A fast path (tried after the hassil intents): it stores into and reads from the 
 With an LLM these still answer locally, which is faster and never depends on the model's tool use.
 A whole command is matched ("my name is Camille"), never a phrase inside a longer sentence; the
 onboarding answer, a free introduction, is read by :func:`jarvis.server.brain.persona.parse_introduction`.
+When nothing matched, leading discourse words ("so, my name is Camille") and earlier sentences
+("Hello. My name is Camille.") are tried away, as for the intents (:func:`.normalize.discourse_leads`).
 
 "Forget that ..." / « oublie que ... » forgets the one fact the words designate clearly
 (:func:`jarvis.server.brain.memory.match_facts`); when several facts match it forgets nothing and asks
@@ -20,6 +22,7 @@ import re
 from .context import Reply, TurnContext
 from .intents import IntentReply, base_language
 from .memory import Fact, MemoryStore, MemoryWriteError, fact_words
+from .normalize import discourse_leads, sentences
 
 SET_NAME = "JarvisSetName"
 REMEMBER = "JarvisRemember"
@@ -134,8 +137,33 @@ class MemoryIntents:
             return IntentReply(speech=err.apology(lang), intent="JarvisMemoryUnavailable")
 
     async def _handle(self, ctx: TurnContext, lang: str) -> Reply | None:
-        fr = lang == "fr"
         text = _clean(ctx.text)
+        if (reply := await self._handle_text(ctx, text, lang)) is not None:
+            return reply
+        # Nothing matched: without leading discourse words ("so, remember that ...", « alors, oublie
+        # mon nom »), or the last sentence alone when no earlier one is a memory command ("Hello. My
+        # name is Camille.").
+        earlier = sentences(text)[:-1]
+        last = not any(self._matches(_clean(sentence), lang) for sentence in earlier)
+        for other in discourse_leads(text, lang, last_sentence=last):
+            if (reply := await self._handle_text(ctx, _clean(other), lang)) is not None:
+                return reply
+        return None
+
+    @staticmethod
+    def _matches(text: str, lang: str) -> bool:
+        """``text`` is one of this module's commands (nothing is stored or forgotten)."""
+        if parse_name(text, lang):
+            return True
+        if any(pattern.match(text) for table in (_FORGET_NAMES, _RECALLS) for pattern in table.get(lang, [])):
+            return True
+        return any(
+            (match := pattern.match(text)) is not None and fact_words(match.group("fact"))
+            for pattern in (*_REMEMBERS.get(lang, []), *_FORGETS.get(lang, []))
+        )
+
+    async def _handle_text(self, ctx: TurnContext, text: str, lang: str) -> Reply | None:
+        fr = lang == "fr"
         if name := parse_name(text, lang):
             await self.memory.update_profile(ctx.user_id, name=name)
             speech = (
@@ -145,7 +173,8 @@ class MemoryIntents:
             )
             return IntentReply(speech=speech, intent=SET_NAME)
         for pattern in _REMEMBERS.get(lang, []):
-            if (match := pattern.match(text)) is not None:
+            # "remember that" / "remember this" designates no fact: the agent knows what was said
+            if (match := pattern.match(text)) is not None and fact_words(match.group("fact")):
                 await self.memory.add_fact(ctx.user_id, match.group("fact"))
                 return IntentReply(
                     speech="C'est noté." if fr else "Okay, I'll remember that.", intent=REMEMBER

@@ -41,9 +41,44 @@ FILLERS = {
 
 DISCOURSE_LEADS = {
     "en": frozenset(
-        {"but", "and", "so", "okay", "ok", "well", "alright", "right", "now", "then", "oh", "please"}
+        {
+            "but",
+            "and",
+            "so",
+            "okay",
+            "ok",
+            "well",
+            "alright",
+            "right",
+            "now",
+            "then",
+            "oh",
+            "please",
+            "also",
+            "actually",
+            "anyway",
+            "yeah",
+            "yes",
+        }
     ),
-    "fr": frozenset({"mais", "et", "alors", "bon", "donc", "ben", "bah", "puis", "oh", "ok", "okay"}),
+    "fr": frozenset(
+        {
+            "mais",
+            "et",
+            "alors",
+            "bon",
+            "donc",
+            "ben",
+            "bah",
+            "puis",
+            "oh",
+            "ok",
+            "okay",
+            "sinon",
+            "d'accord",
+            "ah",
+        }
+    ),
 }
 """Words a person starts a command with that change nothing in it ("but what time is it", « alors,
 quelle heure est-il »): tried away only when the whole text matches no intent."""
@@ -163,10 +198,21 @@ def wake_like_leads(text: str) -> list[str]:
     return [rest for _, _, rest in sorted(found)]
 
 
-def discourse_leads(text: str, language: str = "en", vocabulary: frozenset[str] = frozenset()) -> list[str]:
+def sentences(text: str) -> list[str]:
+    """``text`` cut after each ". ", "? ", "! " ("Is it? What day is today?"); "2.5" stays whole."""
+    return [part for part in _SENTENCE_END.split(text.strip()) if part.strip(_SEPARATORS)]
+
+
+def discourse_leads(
+    text: str,
+    language: str = "en",
+    vocabulary: frozenset[str] = frozenset(),
+    last_sentence: bool = True,
+) -> list[str]:
     """Other readings of a transcript nothing matched, for the caller to try as whole commands:
     without a leading run of discourse words (:data:`DISCOURSE_LEADS`, "so, okay, what time is
-    it"), and its last sentence alone when it has several ("Is it? What day is today?").
+    it"), and (``last_sentence``) its last sentence alone when it has several ("Is it? What day is
+    today?"); the caller says whether an earlier sentence is a request of its own.
 
     "and" stays where "un" + the next word is in ``vocabulary``: "and pause the timer" is how
     whisper writes "unpause the timer", and dropping "and" would do the opposite."""
@@ -183,10 +229,10 @@ def discourse_leads(text: str, language: str = "en", vocabulary: frozenset[str] 
         rest = text[words[count - 1].end() :].lstrip(_SEPARATORS)
         if rest:
             out.append(rest)
-    sentences = [part for part in _SENTENCE_END.split(text.strip()) if part.strip(_SEPARATORS)]
-    if len(sentences) > 1:
-        out.append(sentences[-1])
-        out.extend(discourse_leads(sentences[-1], lang, vocabulary)[:1])
+    parts = sentences(text)
+    if last_sentence and len(parts) > 1:
+        out.append(parts[-1])
+        out.extend(discourse_leads(parts[-1], lang, vocabulary)[:1])
     return out
 
 

@@ -13,10 +13,11 @@ with one such word repaired:
 - **deletion**: one short function word ("to", "a", « de ») is removed.
 
 Only one repair per proposal, never a negation, a number or "and"/« et » removed or respelled
-(deleting "and" from "and pause", whisper's "unpause", would pause the timer); "and" / "at" may be
-heard for "add" as the first word ("and 2 minutes to the timer"), a homophone. The caller must
-still recognise the whole proposal as a command (``IntentRecognizer._plausible``) before acting
-on it; a sentence that matches nothing still goes to the LLM.
+(deleting "and" from "and pause", whisper's "unpause", would pause the timer); "and", "at", "had",
+"with" may be heard for "add" as the first word only ("and 2 minutes to the timer", "with 3 minutes
+to my timer": :data:`FIRST_WORD_HOMOPHONES`). The caller must still recognise the whole proposal as
+a command (``IntentRecognizer._plausible``) before acting on it; a sentence that matches nothing
+still goes to the LLM.
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ HOMOPHONES: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
         "to": ("two",), "too": ("two",), "won": ("one",), "ate": ("eight",), "for": ("four",),
         "fore": ("four",), "sex": ("six",), "tree": ("three",), "tin": ("ten",),
-        # "add 2 minutes to the timer" heard as "and / at / had 2 minutes to the timer"
-        "and": ("add",), "at": ("add",), "had": ("add",), "ad": ("add",),
     },
     "fr": {
         "mais": ("mets",), "mes": ("mets",), "met": ("mets",), "mai": ("mets",),
@@ -57,6 +56,11 @@ HOMOPHONES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }  # fmt: skip
 """Real words whisper writes for the sound of a command word (same or nearly the same sound)."""
+FIRST_WORD_HOMOPHONES: dict[str, dict[str, tuple[str, ...]]] = {
+    # "add 2 minutes to the timer" heard as "and / at / had / with 2 minutes to the timer"
+    "en": {"and": ("add",), "at": ("add",), "had": ("add",), "ad": ("add",), "with": ("add",)},
+}
+"""Homophones of a command verb, respelled only as the first word (mid-sentence "at" is "at")."""
 NEVER = frozenset(
     {"not", "no", "don't", "dont", "never", "and", "ne", "pas", "n'", "jamais", "et", "non", "all", "tous"}
 )
@@ -112,13 +116,15 @@ def repairs(text: str, lang: str, vocab: frozenset[str]) -> list[str]:
     substituted: list[str] = []
     deleted: list[str] = []
     table = HOMOPHONES.get(lang, {})
+    if words:
+        # The first word only, respelled (the command verb "add" heard as "and": "and pause the
+        # timer" then matches nothing); "and" is never removed, nor respelled mid-sentence.
+        first = words[0]
+        for other in FIRST_WORD_HOMOPHONES.get(lang, {}).get(_plain(first.group()), ()):
+            homophones.append(text[: first.start()] + other + text[first.end() :])
     for match in words:
         plain = _plain(match.group())
         if plain in NEVER:
-            # Only the first word, and only respelled (the command verb "add" heard as "and":
-            # "and pause the timer" then matches nothing); never removed, never mid-sentence.
-            if match is words[0]:
-                homophones += [other + text[match.end() :] for other in table.get(plain, ())]
             continue
         for other in table.get(plain, ()):  # number and operator words are in no template's text
             homophones.append(text[: match.start()] + other + text[match.end() :])
