@@ -101,3 +101,70 @@ async def test_square_and_square_root_said_alone(
 ) -> None:
     reply = await ask(recognizer, text)
     assert reply is not None and reply.speech == speech
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "speech"),
+    [
+        ("for ten minutes, set a timer", "en", "Timer set for 10 minutes."),
+        ("set a timer 5 minutes", "en", "Timer set for 5 minutes."),
+        ("wake me up in 20 minutes", "en", "Timer set for 20 minutes."),
+        ("remind me in an hour", "en", "Timer set for 1 hour."),
+        ("in five minutes, remind me", "en", "Timer set for 5 minutes."),
+        ("tea timer, four minutes", "en", "Tea timer set for 4 minutes."),
+        ("the pasta timer for 8 minutes", "en", "Pasta timer set for 8 minutes."),
+        ("réveille-moi dans vingt minutes", "fr", "Minuteur réglé sur 20 minutes."),
+        ("rappelle-moi dans 5 minutes", "fr", "Minuteur réglé sur 5 minutes."),
+        ("pour dix minutes, mets un minuteur", "fr", "Minuteur réglé sur 10 minutes."),
+        ("minuteur thé, quatre minutes", "fr", "Minuteur thé réglé sur 4 minutes."),
+    ],
+)
+async def test_timer_orders_people_use(
+    recognizer: IntentRecognizer, text: str, lang: str, speech: str
+) -> None:
+    """The duration first, a reminder's wording, or only a name before the timer word."""
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == "JarvisStartTimer" and reply.speech == speech
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how long on the timer for 5 minutes",  # a question, not a timer named "how long on"
+        "what is my timer for 5 minutes",
+        "is there a timer for 5 minutes",
+        "remind me in 10 minutes to call mom",  # a reminder with a task: the agent's (no such intent)
+        "the history of timers for 5 minutes",
+    ],
+)
+async def test_question_shaped_like_a_named_timer_starts_nothing(
+    recognizer: IntentRecognizer, text: str
+) -> None:
+    reply = await ask(recognizer, text)
+    assert reply is None or reply.intent != "JarvisStartTimer", reply
+    assert not recognizer.timers.list()
+
+
+async def test_stop_said_twice_in_one_breath_is_stop(recognizer: IntentRecognizer) -> None:
+    reply = await ask(recognizer, "stop that's enough.")
+    assert reply is not None and reply.intent == "JarvisStop"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("what's the time and the date", "en"),
+        ("give me the time and the date", "en"),
+        ("dis-moi l'heure et la date", "fr"),
+    ],
+)
+async def test_compound_noun_phrase_borrows_the_first_parts_verb(
+    recognizer: IntentRecognizer, text: str, lang: str
+) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == "JarvisGetTime+JarvisGetDate"
+
+
+async def test_compound_with_a_part_for_the_agent_is_the_agents(recognizer: IntentRecognizer) -> None:
+    assert await ask(recognizer, "tell me the time and a joke") is None
+    assert await ask(recognizer, "what's the time and the capital of Peru") is None

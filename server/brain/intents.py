@@ -210,6 +210,25 @@ def _compound_parts(text: str) -> list[str]:
     return list(parts.values())
 
 
+BARE_NAME_WORDS = 3
+"""Words at most of a timer name said before the timer word with no verb ("the pasta timer for 8 minutes")."""
+
+
+def _shared_verb(first: str, part: str, index: int) -> list[str]:
+    """A later part that is only a noun phrase ("tell me the time and the day") with the words that
+    ask for it in the first part: "tell me the day", then "tell me the day"'s shorter forms
+    ("what's the time and the date" -> "what's the date")."""
+    words = first.strip(" ,.?!").split()
+    tail = part.strip(" ,.?!")
+    if index == 0 or not tail or len(tail.split()) > SHARED_VERB_TAIL_WORDS:
+        return []
+    return [" ".join([*words[:k], tail]) for k in range(len(words) - 1, 0, -1)]
+
+
+SHARED_VERB_TAIL_WORDS = 3
+"""Words at most of a part that may borrow the first part's verb ("the day", « la date du jour »)."""
+
+
 def _clean_name(name: str, lang: str) -> str | None:
     cleaned = name.strip(" .,!?;:\"'«»")
     changed = True
@@ -342,7 +361,7 @@ class IntentRecognizer:
         if not 1 < len(parts) <= MAX_COMPOUND_PARTS:
             return None
         for i, part in enumerate(parts):  # recognise every part before acting on any of them
-            for text in [part, *discourse_leads(part, lang, vocab)]:
+            for text in [part, *discourse_leads(part, lang, vocab), *_shared_verb(parts[0], part, i)]:
                 prepared, results = await asyncio.to_thread(self.recognize, text, lang)
                 if self._plausible(results, prepared, lang):
                     parts[i] = text
@@ -476,6 +495,8 @@ class IntentRecognizer:
         ok, name = self._name_slot(result, lang, prepared)
         if not ok:
             return None  # "set a the timer..." or a number swallowed by the name: not ours
+        if (result.intent_metadata or {}).get("bare_name") and not self._bare_name(name, lang):
+            return None  # "how long on the timer for 5 minutes" names no timer "how long on"
         seconds = self._duration(result)
         if seconds <= 0:
             speech = (
@@ -576,6 +597,15 @@ class IntentRecognizer:
             return True, None
         name = _clean_name(self._slot_text(result, "name", prepared) or "", lang)
         return name is not None, name
+
+    def _bare_name(self, name: str | None, lang: str) -> bool:
+        """A name said with nothing but the timer word before it ("pasta timer for 8 minutes", « minuteur
+        thé, 4 minutes »): a short noun phrase, with no word of any command in it."""
+        if not name:
+            return False
+        words = [fold(word) for word in name.split()]
+        vocab = self._vocabulary(lang)
+        return len(words) <= BARE_NAME_WORDS and not any(word in vocab for word in words)
 
     @staticmethod
     def _no_timer(name: str | None, lang: str) -> str:
