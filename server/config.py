@@ -71,7 +71,8 @@ class SttSettings:
     device: str = "cpu"
     compute_type: str = "default"
     """CTranslate2 compute type; "default" = int8 on CPU."""
-    beam_size: int = 1
+    beam_size: int = 5
+    """Decoding beam (1 = greedy); see docs/stt.md, "Beam size"."""
     workers: int = 2
     """Decodes that may run at once."""
 
@@ -150,6 +151,9 @@ class HubSettings:
     metrics_port: int | None = None
     """Serve Prometheus ``/metrics`` here (aiohttp); None = off."""
     metrics_host: str = "127.0.0.1"
+    tls: bool = False
+    """Serve the satellite port over TLS with the self-signed certificate of ``<data dir>/tls/``
+    (``tls://``); satellites pin its fingerprint, which ``jarvis devices pair`` prints (docs/devices.md)."""
     auth_timeout_s: float = 10.0
     """A connection that has not sent a valid ``jarvis-auth`` by then is closed (with an error)."""
     auth_backoff_s: float = 0.25

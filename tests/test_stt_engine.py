@@ -103,7 +103,7 @@ def test_command_line_flags() -> None:
     defaults = build_parser(["stt"]).parse_args(["stt"])
     assert defaults.zeroconf is None
     settings, _ = settings_from_args(defaults)
-    assert settings.model == "tiny.en" and settings.beam_size == 1 and settings.workers == 2
+    assert settings.model == "tiny.en" and settings.beam_size == 5 and settings.workers == 2
 
     # No --model: the languages choose it (tiny.en for English alone, the multilingual base otherwise)
     for language, model in (("en", "tiny.en"), ("en,fr", "base"), ("fr", "base"), ("auto", "base")):

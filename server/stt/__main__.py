@@ -95,7 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "prefix); for comparison only",
     )
     parser.add_argument(
-        "--beam-size", type=int, default=DEFAULT_BEAM_SIZE, help=f"default {DEFAULT_BEAM_SIZE} (greedy)"
+        "--beam-size",
+        type=int,
+        default=DEFAULT_BEAM_SIZE,
+        help=f"decoding beam, 1 = greedy (default {DEFAULT_BEAM_SIZE})",
     )
     parser.add_argument("--workers", type=int, default=2, help="decodes run at once (default 2)")
     parser.add_argument(
