@@ -110,6 +110,10 @@ def advertised_address(host: str) -> str:
     return str(address)
 
 
+TLS_PROPERTY = "tls"
+"""TXT key: ``1`` when the advertised port speaks TLS (the hub with ``hub.tls = true``)."""
+
+
 @dataclass(frozen=True)
 class ServiceEndpoint:
     """One service instance found by :func:`browse`."""
@@ -126,8 +130,13 @@ class ServiceEndpoint:
 
     @property
     def uri(self) -> str:
+        """``tcp://host:port``, or ``tls://host:port`` if the service says it speaks TLS (TXT ``tls=1``).
+
+        The TXT record is not trusted for security: a satellite with a pinned certificate connects
+        only over TLS and only to that certificate (:mod:`jarvis.protocol.tls`), whatever it says."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"tcp://{host}:{self.port}"
+        scheme = "tls" if self.properties.get(TLS_PROPERTY) == "1" else "tcp"
+        return f"{scheme}://{host}:{self.port}"
 
 
 def _ip_version(interfaces: Interfaces) -> IPVersion:
@@ -270,8 +279,10 @@ async def advertise_wyoming(
     (stt/tts/brain). Uses the process's shared advertiser; it is closed with the last advertisement.
     """
     endpoint = server.endpoint
-    if endpoint.scheme != "tcp":
-        raise ValueError("only tcp:// servers can be advertised")
+    if endpoint.scheme not in ("tcp", "tls"):
+        raise ValueError("only tcp:// and tls:// servers can be advertised")
+    if endpoint.tls:
+        properties = {**(properties or {}), TLS_PROPERTY: "1"}
     advertiser = shared_advertiser(interfaces)
     ad = await advertiser.advertise(
         name or instance_name(_kind_of(server)), service_type, server.port, endpoint.host, properties

@@ -31,6 +31,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import stat
 import threading
 import time
@@ -45,6 +46,7 @@ from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.ping import Ping, Pong
 
+from .tls import HANDSHAKE_TIMEOUT_S, PinMismatch, check_pin, client_context
 from .wire import DEFAULT_LIMITS, ProtocolError, WireLimits, encode_event, read_event, write_event
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ _LOGGER = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A parsed ``tcp://host:port`` or ``unix://path`` URI."""
+    """A parsed ``tcp://host:port``, ``tls://host:port`` (TCP with TLS, :mod:`.tls`) or ``unix://path``."""
 
     scheme: str
     host: str = ""
@@ -62,19 +64,23 @@ class Endpoint:
     @staticmethod
     def parse(uri: str) -> Endpoint:
         parsed = urlparse(uri)
-        if parsed.scheme == "tcp":
+        if parsed.scheme in ("tcp", "tls"):
             if parsed.hostname is None or parsed.port is None:
-                raise ValueError(f"tcp URI needs a host and a port: {uri!r}")
-            return Endpoint("tcp", host=parsed.hostname, port=parsed.port)
+                raise ValueError(f"{parsed.scheme} URI needs a host and a port: {uri!r}")
+            return Endpoint(parsed.scheme, host=parsed.hostname, port=parsed.port)
         if parsed.scheme == "unix":
             return Endpoint("unix", path=parsed.path)
-        raise ValueError(f"only tcp:// and unix:// URIs are supported, got {uri!r}")
+        raise ValueError(f"only tcp://, tls:// and unix:// URIs are supported, got {uri!r}")
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "tls"
 
     def uri(self) -> str:
         if self.scheme == "unix":
             return f"unix://{self.path}"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"tcp://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -327,8 +333,12 @@ class WyomingServer:
         handler_factory: HandlerFactory,
         limits: WireLimits = DEFAULT_LIMITS,
         connection_limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.endpoint = Endpoint.parse(uri)
+        if self.endpoint.tls != (ssl_context is not None):
+            raise ValueError(f"{uri}: a tls:// server needs a certificate, and only a tls:// one takes it")
+        self.ssl_context = ssl_context
         self.handler_factory = handler_factory
         self.limits = limits
         self.connection_limits = connection_limits
@@ -363,7 +373,7 @@ class WyomingServer:
     def uri(self) -> str:
         if self.endpoint.scheme == "unix":
             return self.endpoint.uri()
-        return Endpoint("tcp", host=self.endpoint.host, port=self.port).uri()
+        return Endpoint(self.endpoint.scheme, host=self.endpoint.host, port=self.port).uri()
 
     @property
     def connection_count(self) -> int:
@@ -542,6 +552,8 @@ class WyomingServer:
             limit = self.limits.max_header_bytes
             if self.endpoint.scheme == "unix":
                 reader, writer = await asyncio.open_unix_connection(sock=conn, limit=limit)
+            elif self.ssl_context is not None:
+                reader, writer = await self._tls_streams(conn, limit)
             else:
                 reader, writer = await asyncio.open_connection(sock=conn, limit=limit)
             try:
@@ -568,7 +580,10 @@ class WyomingServer:
                     self.connection_limits.probation_s, self._end_probation, handler, task, state
                 )
             await handler.run()
-        except OSError as err:
+        except (
+            OSError,
+            TimeoutError,
+        ) as err:  # ssl.SSLError is an OSError: a plain-TCP client, a bad handshake
             _LOGGER.debug("%s: connection from %s failed: %s", self.uri, address, err)
             conn.close()
         finally:
@@ -576,6 +591,23 @@ class WyomingServer:
                 probation.cancel()
             self._release(address, state["kind"], trusted=state["kind"] == "trusted")
             state["kind"] = "released"
+
+    async def _tls_streams(
+        self, conn: socket.socket, limit: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Server-side TLS on an accepted socket; the handshake has its own deadline."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=limit, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        transport, _ = await loop.connect_accepted_socket(
+            lambda: protocol,
+            sock=conn,
+            ssl=self.ssl_context,
+            ssl_handshake_timeout=min(
+                HANDSHAKE_TIMEOUT_S, self.connection_limits.frame_deadline_s or HANDSHAKE_TIMEOUT_S
+            ),
+        )
+        return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
     async def serve_forever(self) -> None:
         if not self._sockets:
@@ -623,13 +655,44 @@ class Connection:
         self.limits = limits
 
     @classmethod
-    async def open(cls, uri: str, timeout: float = 5.0, limits: WireLimits = DEFAULT_LIMITS) -> Connection:
+    async def open(
+        cls,
+        uri: str,
+        timeout: float = 5.0,
+        limits: WireLimits = DEFAULT_LIMITS,
+        fingerprint: str | None = None,
+    ) -> Connection:
+        """Connect to ``uri``. A ``tls://`` one needs the server certificate's ``fingerprint``
+        (:mod:`.tls`): a different certificate raises :class:`~.tls.PinMismatch` before anything is
+        written. A pin with a plain ``tcp://`` URI is refused too (it would protect nothing)."""
         endpoint = Endpoint.parse(uri)
+        if fingerprint is not None and not endpoint.tls:
+            raise ValueError(
+                f"a certificate fingerprint is pinned but {uri} is not tls://: refusing plain TCP"
+            )
+        if endpoint.tls and fingerprint is None:
+            raise ValueError(f"{uri} is tls:// but no certificate fingerprint is pinned (--hub-fingerprint)")
         if endpoint.scheme == "unix":
             coro = asyncio.open_unix_connection(endpoint.path, limit=limits.max_header_bytes)
+        elif endpoint.tls:
+            coro = asyncio.open_connection(
+                endpoint.host,
+                endpoint.port,
+                limit=limits.max_header_bytes,
+                ssl=client_context(),
+                server_hostname="",  # no host name check: the pin replaces it
+                ssl_handshake_timeout=timeout,
+            )
         else:
             coro = asyncio.open_connection(endpoint.host, endpoint.port, limit=limits.max_header_bytes)
         reader, writer = await asyncio.wait_for(coro, timeout)
+        if endpoint.tls:
+            assert fingerprint is not None
+            try:
+                check_pin(writer.get_extra_info("ssl_object"), fingerprint)
+            except PinMismatch:
+                writer.close()
+                raise
         return cls(reader, writer, limits)
 
     async def write_event(self, event: Event) -> None:

@@ -46,6 +46,7 @@ _LOGGER = logging.getLogger(__name__)
 _CONFIG_KEYS: dict[str, Any] = {
     "server": str,
     "token": str,
+    "hub_fingerprint": str,
     "name": str,
     "area": str,
     "user": str,
@@ -81,7 +82,15 @@ _CONFIG_KEYS: dict[str, Any] = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     hub = parser.add_argument_group("hub")
-    hub.add_argument("--server", help="hub URI tcp://host:port (default: find it over zeroconf)")
+    hub.add_argument(
+        "--server", help="hub URI tcp://host:port or tls://host:port (default: find it over zeroconf)"
+    )
+    hub.add_argument(
+        "--hub-fingerprint",
+        metavar="SHA256",
+        help="the hub certificate's fingerprint from `jarvis devices pair`: connect over TLS to that "
+        "certificate only (or hub_fingerprint in the config file)",
+    )
     hub.add_argument(
         "--token",
         help="this device's credential from `jarvis devices pair` (or the hub's master token); "
@@ -199,6 +208,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
         server=ServerSettings(
             uri=v.get("server") or None,
             token=str(v.get("token") or ""),
+            fingerprint=v.get("hub_fingerprint") or None,
             discovery_timeout_s=pick("discovery_timeout", ServerSettings.discovery_timeout_s),
             hub_name=v.get("hub_name"),
             discovery_interfaces=tuple(v["discovery_interfaces"]) if v.get("discovery_interfaces") else None,

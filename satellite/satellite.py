@@ -38,6 +38,7 @@ from wyoming.wake import Detection
 from jarvis.protocol.audio import TARGET_FORMAT, validate_format
 from jarvis.protocol.events import Auth, AuthOk, TurnMetrics
 from jarvis.protocol.service import Connection
+from jarvis.protocol.tls import PinMismatch
 from jarvis.protocol.wire import ProtocolError, read_event
 
 from .audio_io import AudioSink, AudioSource
@@ -257,6 +258,15 @@ class Satellite:
         _LOGGER.info("Found hub %s at %s", found[0].name, found[0].uri)
         return found[0].uri
 
+    def _pinned(self, uri: str) -> str:
+        """With a pinned certificate the link is TLS, whatever zeroconf's TXT record says (a
+        hostile answer could ask for plain TCP to get the token)."""
+        if self.settings.server.fingerprint is None or uri.startswith("tls://"):
+            return uri
+        if self.settings.server.uri is None and uri.startswith("tcp://"):
+            return "tls://" + uri.removeprefix("tcp://")
+        return uri  # --server tcp:// with a pin: Connection.open refuses it, saying why
+
     async def _link_loop(self) -> None:
         link = self.settings.link
         delay = link.reconnect_min_s
@@ -267,9 +277,14 @@ class Satellite:
             self._notify()
             try:
                 uri = await self._resolve_uri()
-                conn = await Connection.open(uri, timeout=self.settings.server.connect_timeout_s)
+                conn = await Connection.open(
+                    self._pinned(uri),
+                    timeout=self.settings.server.connect_timeout_s,
+                    fingerprint=self.settings.server.fingerprint,
+                )
             except Exception as err:  # OSError, timeouts, zeroconf trouble: log and retry, never exit
-                _LOGGER.warning(
+                _LOGGER.log(
+                    logging.ERROR if isinstance(err, PinMismatch) else logging.WARNING,
                     "Cannot reach the hub at %s: %s; retrying in %.1f s",
                     uri,
                     err or type(err).__name__,

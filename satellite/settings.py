@@ -41,9 +41,12 @@ class ServerSettings:
     """How to reach the hub."""
 
     uri: str | None = None
-    """``tcp://host:port``; None = find the hub over zeroconf."""
+    """``tcp://host:port`` or ``tls://host:port``; None = find the hub over zeroconf."""
     token: str = ""
     """The hub's token (``jarvis serve`` prints it)."""
+    fingerprint: str | None = None
+    """The hub certificate's SHA-256 (``jarvis devices pair`` prints it): the link is then TLS only,
+    to that certificate only, zeroconf or not (:mod:`jarvis.protocol.tls`)."""
     discovery_timeout_s: float = 3.0
     """How long one zeroconf browse waits for the hub."""
     hub_name: str | None = None
@@ -167,13 +170,32 @@ class SatelliteSettings:
                 'no hub token: pass --token, set JARVIS_TOKEN, or put token = "..." in the config file '
                 "(jarvis serve prints the token)"
             )
+        if self.server.fingerprint is not None:
+            from jarvis.protocol.tls import normalize_fingerprint
+
+            try:
+                normalize_fingerprint(self.server.fingerprint)
+            except ValueError as err:
+                raise SettingsError(f"--hub-fingerprint: {err}") from err
         if self.server.uri is not None:
             from jarvis.protocol.service import Endpoint
 
             try:
-                Endpoint.parse(self.server.uri)
+                endpoint = Endpoint.parse(self.server.uri)
             except ValueError as err:
                 raise SettingsError(f"--server: {err}") from err
+            if endpoint.scheme == "unix":
+                raise SettingsError("--server: the hub is reached over tcp:// or tls://")
+            if endpoint.tls and self.server.fingerprint is None:
+                raise SettingsError(
+                    f"--server {self.server.uri} is tls:// but --hub-fingerprint is not given "
+                    "(`jarvis devices pair` prints it; without it any certificate would be believed)"
+                )
+            if self.server.fingerprint is not None and not endpoint.tls:
+                raise SettingsError(
+                    f"--hub-fingerprint is given but --server {self.server.uri} is not tls:// "
+                    "(the token would travel in plain text)"
+                )
         if not self.identity.satellite_id:
             raise SettingsError("--satellite-id must not be empty")
         for name, value in (

@@ -90,13 +90,14 @@ def _pair(args: argparse.Namespace, settings: Settings, registry: DeviceRegistry
     device, credential = registry.pair(
         args.device_id, args.user_id, args.area, args.name, replace=args.replace
     )
-    server = args.server or _hub_uri(settings)
     where = f" in {device.area}" if device.area else ""
     print(f"Paired {device.device_id} for user {device.user_id}{where}.")
     print(f"Credential (shown once; only its hash is stored): {credential}")
+    if settings.hub.tls:
+        print(f"Hub certificate (the device pins it): {hub_fingerprint(settings)}")
     print(
         "On the device:  jarvis satellite "
-        f"--server {server} --token {credential} --satellite-id {device.device_id}"
+        f"{server_arguments(settings, args.server)} --token {credential} --satellite-id {device.device_id}"
     )
     if settings.web.enabled:
         link = f"https://{reachable_host(settings.web.host)}:{settings.web.port}/?token={credential}"
@@ -108,8 +109,20 @@ def _pair(args: argparse.Namespace, settings: Settings, registry: DeviceRegistry
     return 0
 
 
-def _hub_uri(settings: Settings) -> str:
-    return f"tcp://{reachable_host(settings.hub.host)}:{settings.hub.port}"
+def hub_fingerprint(settings: Settings) -> str:
+    """The fingerprint of the hub's certificate (made now if missing: the hub will use the same)."""
+    from .hub.hub import hub_tls
+
+    return hub_tls(settings)[1]
+
+
+def server_arguments(settings: Settings, server: str | None = None, port: int | None = None) -> str:
+    """``--server URI`` for a satellite command, with ``--hub-fingerprint`` when ``hub.tls`` is on."""
+    scheme = "tls" if settings.hub.tls else "tcp"
+    uri = server or f"{scheme}://{reachable_host(settings.hub.host)}:{port or settings.hub.port}"
+    if settings.hub.tls:
+        return f"--server {uri} --hub-fingerprint {hub_fingerprint(settings)}"
+    return f"--server {uri}"
 
 
 def _when(stamp: float | None) -> str:

@@ -24,10 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from jarvis.protocol.discovery import WYOMING_TYPE, reachable_host
+from jarvis.protocol.discovery import WYOMING_TYPE
 from jarvis.protocol.service import stop_signal
 
 from .config import ConfigError, Settings, load_settings
+from .devices_cli import server_arguments
 from .hub.__main__ import (
     add_config_argument,
     add_hub_arguments,
@@ -231,7 +232,8 @@ async def _start_web(
     try:
         web = await start_web(
             token=token,
-            hub_uri=f"tcp://127.0.0.1:{hub.port}" if wildcard else hub.uri,
+            hub_uri=f"{hub.server.endpoint.scheme}://127.0.0.1:{hub.port}" if wildcard else hub.uri,
+            hub_fingerprint=hub.fingerprint,
             host=settings.web.host,
             port=settings.web.port,
             data_dir=settings.resolved_data_dir(),
@@ -329,7 +331,7 @@ async def _serve(
             lines.append(f"Token (new): {token}   (stored in {settings.resolved_data_dir()})")
             lines.append(
                 "Connect a satellite:  jarvis satellite "
-                f"--server tcp://{reachable_host(settings.hub.host)}:{hub.port} --token {token}"
+                f"{server_arguments(settings, port=hub.port)} --token {token}"
             )
         else:
             lines.append(

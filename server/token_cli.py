@@ -15,6 +15,7 @@ import sys
 from jarvis.protocol.discovery import reachable_host
 
 from .config import ConfigError, Settings, load_settings
+from .devices_cli import server_arguments
 from .tokens import TOKEN_FILENAME, TokenError, load_or_create_token
 
 
@@ -26,10 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = sub.add_parser("show", help="print the master token and how to use it")
     show.add_argument("--qr", action="store_true", help="also print the web pairing link as a QR code")
-
-
-def _hub_address(settings: Settings) -> str:
-    return f"tcp://{reachable_host(settings.hub.host)}:{settings.hub.port}"
 
 
 def _web_link(settings: Settings, token: str) -> str:
@@ -45,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"jarvis token: {err}", file=sys.stderr)
         return 2
     print(f"Token{' (new)' if created else ''}: {token}   (stored in {directory / TOKEN_FILENAME})")
-    print(f"Connect a satellite:  jarvis satellite --server {_hub_address(settings)} --token {token}")
+    print(f"Connect a satellite:  jarvis satellite {server_arguments(settings)} --token {token}")
     link = _web_link(settings, token)
     print(f"Pairing link: {link}")
     if args.qr:

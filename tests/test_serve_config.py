@@ -46,6 +46,25 @@ def test_toml_then_env_then_flags(tmp_path: Path) -> None:
     assert flagged.stt.model == ""  # a None override (flag not given) changes nothing
 
 
+def test_hub_tls_from_the_file_the_env_and_the_flag(tmp_path: Path) -> None:
+    import argparse
+
+    from jarvis.server.hub.__main__ import add_hub_arguments, hub_overrides
+
+    config = tmp_path / "jarvis.toml"
+    config.write_text("[hub]\ntls = true\n")
+    assert load_settings(config, environ={}).hub.tls is True
+    assert load_settings(environ={"JARVIS_HUB_TLS": "true"}).hub.tls is True
+    parser = argparse.ArgumentParser()
+    add_hub_arguments(parser)
+    flagged = hub_overrides(parser.parse_args(["--hub-tls"]))
+    assert load_settings(environ={}, overrides=flagged).hub.tls is True
+    assert load_settings(environ={}, overrides=hub_overrides(parser.parse_args([]))).hub.tls is False
+    config.write_text("[hub]\ntls = 'yes please'\n")
+    with pytest.raises(ConfigError, match="tls"):
+        load_settings(config, environ={})
+
+
 def test_default_file_in_data_dir(_isolated_data_dir: Path) -> None:
     _isolated_data_dir.mkdir(parents=True, exist_ok=True)
     (_isolated_data_dir / "jarvis.toml").write_text("[web]\nenabled = false\n")

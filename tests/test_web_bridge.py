@@ -103,6 +103,23 @@ async def test_bridge_authenticates_as_the_logged_in_user(hub: Hub, _isolated_da
             await asyncio.sleep(0.02)
 
 
+async def test_bridge_reaches_a_tls_hub_with_its_pin(_isolated_data_dir: Path) -> None:
+    """``hub.tls``: the page's bridge links to the hub over TLS, pinning the hub's certificate."""
+    settings = Settings(data_dir=str(_isolated_data_dir), hub=HubSettings(port=0, tls=True))
+    async with Hub(settings, TOKEN, stt=[NOWHERE], tts=[NOWHERE], brain=[NOWHERE]) as hub:
+        assert hub.uri.startswith("tls://")
+        web = await start_web(
+            token=TOKEN, hub_uri=hub.uri, hub_fingerprint=hub.fingerprint, port=0, data_dir=_isolated_data_dir
+        )
+        page = await Page.open(web, satellite_id="web-tls")
+        try:
+            ready = await page.wait_for("state", "ready")
+            assert ready["session_id"] and hub.sessions["web-tls"].user_id == "ann"
+        finally:
+            await page.close()
+            await web.stop()
+
+
 async def test_hub_refusing_the_token_is_shown(_isolated_data_dir: Path) -> None:
     async with hub_at(token="another-token-entirely-0123456") as hub:
         web = await web_for(hub.uri, _isolated_data_dir)

@@ -90,6 +90,12 @@ def add_hub_arguments(parser: argparse.ArgumentParser, *, with_services: bool = 
         help="hub-side wake word engine: micro, openwakeword, both, or auto (both where installed)",
     )
     group.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0 = any)")
+    group.add_argument(
+        "--hub-tls",
+        action="store_true",
+        default=None,
+        help="serve satellites over TLS (tls://; they pin the certificate `jarvis devices pair` prints)",
+    )
 
 
 def hub_overrides(args: argparse.Namespace, *, with_services: bool = True) -> dict[str, Any]:
@@ -108,6 +114,7 @@ def hub_overrides(args: argparse.Namespace, *, with_services: bool = True) -> di
         "hub.wake_word": args.wake_word,
         "hub.wake_engine": args.wake_engine,
         "hub.metrics_port": args.metrics_port,
+        "hub.tls": args.hub_tls,
     }
     if with_services:
         overrides.update({"hub.stt": args.stt, "hub.tts": args.tts, "hub.brain": args.brain})

@@ -92,8 +92,10 @@ class HubClient:
         user_id: str | None = None,
         local_wake: bool = True,
         timeout: float = 10.0,
+        fingerprint: str | None = None,
     ) -> HubClient:
-        conn = await Connection.open(uri, timeout=timeout)
+        """``fingerprint``: the certificate pinned for a ``tls://`` hub (:mod:`jarvis.protocol.tls`)."""
+        conn = await Connection.open(uri, timeout=timeout, fingerprint=fingerprint)
         try:
             await conn.write_event(
                 Auth(token, satellite_id, area=area, user_id=user_id, local_wake=local_wake).event()

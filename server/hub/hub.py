@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import functools
 import logging
+import ssl
 from collections.abc import Sequence
+from pathlib import Path
 
 from wyoming.event import Event
 from wyoming.info import Attribution, Info, Satellite
@@ -100,8 +102,16 @@ class Hub:
         self._device_sessions: set[SatelliteSession] = set()
         """Every open session of a paired device (an older one of a reconnected device too)."""
         self.timers = TimerBook(self._deliver)
+        self.fingerprint: str | None = None
+        """SHA-256 of the certificate satellites pin, with ``hub.tls`` (:mod:`jarvis.protocol.tls`)."""
+        context = None
+        if hub.tls:
+            context, self.fingerprint = hub_tls(settings)
         self.server = WyomingServer(
-            f"tcp://{hub.host}:{hub.port}", functools.partial(SatelliteSession, hub=self), limits
+            f"{'tls' if hub.tls else 'tcp'}://{hub.host}:{hub.port}",
+            functools.partial(SatelliteSession, hub=self),
+            limits,
+            ssl_context=context,
         )
         self.metrics: MetricsServer | None = None
         self.wyoming_satellites = WyomingSatellites(self)
@@ -249,6 +259,17 @@ class Hub:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def hub_tls(settings: Settings) -> tuple[ssl.SSLContext, str]:
+    """The hub's TLS context and the fingerprint satellites pin: the self-signed certificate in
+    ``<data dir>/tls/`` (the web page's; made if missing or about to expire)."""
+    from jarvis.protocol.tls import fingerprint_of_file
+
+    from ..web.tls import ensure_certificate, server_ssl_context
+
+    cert, key = ensure_certificate(Path(settings.resolved_data_dir()) / "tls")
+    return server_ssl_context(cert, key), fingerprint_of_file(cert)
 
 
 async def start_hub(

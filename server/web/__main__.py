@@ -68,6 +68,7 @@ async def start_web(
     *,
     token: str,
     hub_uri: str = "tcp://127.0.0.1:10600",
+    hub_fingerprint: str | None = None,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     cert: Path | None = None,
@@ -116,7 +117,7 @@ async def start_web(
         secure_cookie=not http,
         public_url=public_url,
         voices=tuple(voices),
-        bridge=BridgeSettings(hub_uri=hub_uri, token=token),
+        bridge=BridgeSettings(hub_uri=hub_uri, token=token, hub_fingerprint=hub_fingerprint),
     )
     app = create_app(config, WebStore(directory, memory))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
@@ -169,7 +170,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="TOML", help="settings file (default: <data dir>/jarvis.toml)")
     parser.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 for phones on the LAN)")
     parser.add_argument("--port", type=int, help=f"HTTPS port (default {DEFAULT_PORT}; 0 = any free port)")
-    parser.add_argument("--hub", default="tcp://127.0.0.1:10600", help="the hub's URI (tcp://host:port)")
+    parser.add_argument(
+        "--hub", default="tcp://127.0.0.1:10600", help="the hub's URI (tcp://host:port or tls://host:port)"
+    )
+    parser.add_argument(
+        "--hub-fingerprint",
+        metavar="SHA256",
+        help="with a tls:// hub: its certificate's fingerprint (pinned)",
+    )
     parser.add_argument(
         "--cert", type=Path, help="TLS certificate (PEM); default: self-signed in the data dir"
     )
@@ -208,6 +216,7 @@ async def run(args: argparse.Namespace) -> int:
         server = await start_web(
             token=token,
             hub_uri=args.hub,
+            hub_fingerprint=args.hub_fingerprint,
             host=settings.web.host,
             port=settings.web.port,
             cert=args.cert,

@@ -60,6 +60,8 @@ class BridgeSettings:
     """How the web app reaches the hub."""
 
     hub_uri: str = "tcp://127.0.0.1:10600"
+    hub_fingerprint: str | None = None
+    """The hub certificate's pin when ``hub_uri`` is ``tls://`` (:mod:`jarvis.protocol.tls`)."""
     token: str = ""
     connect_timeout_s: float = 5.0
     auth_timeout_s: float = 5.0
@@ -180,7 +182,11 @@ class HubBridge:
         return True
 
     async def _connect(self) -> Connection:
-        hub = await Connection.open(self.settings.hub_uri, timeout=self.settings.connect_timeout_s)
+        hub = await Connection.open(
+            self.settings.hub_uri,
+            timeout=self.settings.connect_timeout_s,
+            fingerprint=self.settings.hub_fingerprint,
+        )
         try:
             auth = Auth(
                 token=self.settings.token,
