@@ -15,6 +15,14 @@ _AUTH_TYPE = "jarvis-auth"
 _AUTH_OK_TYPE = "jarvis-auth-ok"
 _FEEDBACK_TYPE = "jarvis-feedback"
 _TURN_METRICS_TYPE = "jarvis-turn-metrics"
+_FOLLOW_UP_TYPE = "jarvis-follow-up"
+
+EXPECTS_ANSWER_KEY = "jarvis_expects_answer"
+"""In the brain's ``handled`` context: the answer asks the user something (a confirmation, the
+onboarding question, an LLM's question). The brain also sets Home Assistant's name for it,
+``continue_conversation``."""
+FOLLOW_UP_KEY = "follow_up"
+"""In a satellite's ``run-pipeline`` data: this turn is the reply to a :class:`FollowUp`, no wake word."""
 
 
 @dataclass
@@ -104,7 +112,8 @@ class TurnMetrics(Eventable):
     outcome: str | None = None
     """How the turn ended: ``answered`` (an answer was spoken or sent), ``not-handled`` (the brain
     judged the utterance not for Jarvis, e.g. "Thanks for watching."), ``silent`` (handled with
-    nothing to say, e.g. "never mind"), or ``failed``/``cancelled``. A client still waiting for an
+    nothing to say, e.g. "never mind"), ``no-reply`` (a follow-up window passed in silence), or
+    ``failed``/``cancelled``. A client still waiting for an
     answer ends the turn when the outcome is not ``answered``."""
     endpoint: dict[str, Any] | None = None
     """How listening ended (voice turns): ``rule`` (``fixed``, ``complete``, ``incomplete``,
@@ -133,6 +142,33 @@ class TurnMetrics(Eventable):
             outcome=str(data["outcome"]) if isinstance(data.get("outcome"), str) else None,
             endpoint=dict(data["endpoint"]) if isinstance(data.get("endpoint"), dict) else None,
         )
+
+
+@dataclass
+class FollowUp(Eventable):
+    """Hub -> satellite, after ``handled``: the answer asked something; once it is played, listen for
+    the reply without the wake word for ``seconds`` (docs/satellite-protocol.md, "Follow-up").
+
+    A satellite with its own wake word then sends ``run-pipeline`` from ``asr`` with
+    ``follow_up: true`` and streams; for one whose wake word runs on the hub (the web page, hub-side
+    wake) the hub starts that turn itself on ``played``. No speech within ``seconds``: the turn ends
+    with the outcome ``no-reply`` and nothing runs."""
+
+    seconds: float
+
+    @staticmethod
+    def is_type(event_type: str) -> bool:
+        return event_type == _FOLLOW_UP_TYPE
+
+    def event(self) -> Event:
+        return Event(type=_FOLLOW_UP_TYPE, data={"seconds": self.seconds})
+
+    @staticmethod
+    def from_event(event: Event) -> FollowUp:
+        seconds = (event.data or {}).get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 < seconds <= 60:
+            raise ValueError(f"jarvis-follow-up needs seconds in (0, 60], got {seconds!r}")
+        return FollowUp(float(seconds))
 
 
 @dataclass

@@ -36,7 +36,7 @@ from wyoming.vad import VoiceStarted, VoiceStopped
 from wyoming.wake import Detection
 
 from jarvis.protocol.audio import TARGET_FORMAT, validate_format
-from jarvis.protocol.events import Auth, AuthOk, TurnMetrics
+from jarvis.protocol.events import FOLLOW_UP_KEY, Auth, AuthOk, FollowUp, TurnMetrics
 from jarvis.protocol.service import Connection
 from jarvis.protocol.tls import PinMismatch
 from jarvis.protocol.wire import ProtocolError, read_event
@@ -146,6 +146,8 @@ class Satellite:
         self._done: asyncio.Future[ExitCode] | None = None
         self._turn_started: float | None = None
         self._turn_marks: dict[str, float] = {}
+        self._follow_up_s: float | None = None
+        """The answer being played asked something: listen this long for the reply, no wake word."""
         self._metrics_seen = asyncio.Event()
         """Set when the hub's ``jarvis-turn-metrics`` for the current turn arrived."""
         """Monotonic times of this turn's events (printed as ``timing:`` after ``played``)."""
@@ -504,13 +506,19 @@ class Satellite:
             _LOGGER.info("Timer %s finished: ringing", timer_id)
             self.printer(f"timer-finished: {timer_id}")
             self._speaker_queue.put_nowait(("sound", self._alarm_sound))
+        elif FollowUp.is_type(etype):
+            self._follow_up_s = FollowUp.from_event(event).seconds
         elif TurnMetrics.is_type(etype):
             metrics = TurnMetrics.from_event(event)
             self._metrics_seen.set()
             self.printer(
                 f"metrics: {json.dumps({'turn_id': metrics.turn_id, 'stages_ms': metrics.stages_ms})}"
             )
-            if self.state is State.WAITING and metrics.outcome not in (None, "answered"):
+            ended = metrics.outcome not in (None, "answered")
+            if ended and (self.state is State.WAITING or metrics.outcome == "no-reply"):
+                if self.state is State.STREAMING and self.settings.wake.local:
+                    await self._send(AudioStop(timestamp=self._audio_timestamp_ms).event())
+                    self._detector_stale = True
                 await self._turn_without_answer(metrics.outcome)
         else:
             _LOGGER.debug("Ignoring %r from the hub", etype)
@@ -638,6 +646,31 @@ class Satellite:
         if self._awake_sound is not None:
             self._speaker_queue.put_nowait(("sound", self._awake_sound))
 
+    async def _start_follow_up(self, seconds: float) -> None:
+        """The answer asked something and has been played: listen for the reply, no wake word.
+
+        With a local wake word this satellite starts the turn (``run-pipeline`` with
+        ``follow_up: true``); with the hub's, the hub starts it on ``played``. Either way the hub
+        ends it after ``seconds`` without speech (outcome ``no-reply``)."""
+        if self.state not in (State.IDLE, State.WAITING):
+            return  # a barge-in or a new wake word came first
+        self._turn_started = time.monotonic()
+        self._turn_marks = {"wake": self._turn_started}
+        self._metrics_seen.clear()
+        self._set_state(State.STREAMING)
+        self.printer(f"follow-up: listening {seconds:g} s for the reply")
+        _LOGGER.info("Listening %.0f s for the reply (no wake word)", seconds)
+        if self._awake_sound is not None:
+            self._speaker_queue.put_nowait(("sound", self._awake_sound))
+        if not self.settings.wake.local:
+            return
+        self._preroll.clear()
+        run = RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event()
+        run.data[FOLLOW_UP_KEY] = True
+        self._add_language(run)
+        await self._send(run)
+        await self._send_audio_start()
+
     # ------------------------------------------------------------------------------------------
     # Speaker
 
@@ -678,6 +711,7 @@ class Satellite:
         why = {
             "not-handled": "the utterance was not for Jarvis",
             "silent": "Jarvis had nothing to say",
+            "no-reply": "no reply to the question",
         }.get(outcome, f"the turn ended: {outcome}")
         self.printer(f"no-answer: {outcome}: {why}")
         _LOGGER.info("Turn ended without an answer (%s)", outcome)
@@ -700,6 +734,10 @@ class Satellite:
         self._turn_started = None
         if self.state is State.PLAYING:
             self._set_state(State.IDLE)
+        follow_up, self._follow_up_s = self._follow_up_s, None
+        if follow_up is not None and not self.settings.run.once:
+            await self._start_follow_up(follow_up)
+            return
         if self._done_sound is not None:
             await self.sink.play_sound(self._done_sound)
         if self.settings.run.once:

@@ -52,6 +52,10 @@ CONFIG_FILENAME = "jarvis.toml"
 ENV_PREFIX = "JARVIS_"
 
 
+MAX_FOLLOW_UP_S = 30.0
+"""The longest follow-up window (a satellite left listening with no wake word is a privacy matter)."""
+
+
 class ConfigError(ValueError):
     """A setting could not be parsed; the message names where it came from."""
 
@@ -151,6 +155,9 @@ class HubSettings:
     metrics_port: int | None = None
     """Serve Prometheus ``/metrics`` here (aiohttp); None = off."""
     metrics_host: str = "127.0.0.1"
+    follow_up_s: float = 6.0
+    """After an answer that asks something (a confirmation, the onboarding question), listen this
+    long for the reply without the wake word; 0 = off (docs/hub.md, "Follow-up")."""
     tls: bool = False
     """Serve the satellite port over TLS with the self-signed certificate of ``<data dir>/tls/``
     (``tls://``); satellites pin its fingerprint, which ``jarvis devices pair`` prints (docs/devices.md)."""
@@ -386,6 +393,10 @@ def apply_mapping(settings: Settings, data: Mapping[str, Any], where: str) -> Se
     hub = changes.get("hub")
     if hub is not None and hub.wake_engine not in WAKE_ENGINES:
         raise ConfigError(f"{where}: [hub] wake_engine {hub.wake_engine!r}: one of {', '.join(WAKE_ENGINES)}")
+    if hub is not None and not 0 <= hub.follow_up_s <= MAX_FOLLOW_UP_S:
+        raise ConfigError(
+            f"{where}: [hub] follow_up_s {hub.follow_up_s!r}: 0 (off) to {MAX_FOLLOW_UP_S:g} seconds"
+        )
     return dataclasses.replace(settings, **changes) if changes else settings
 
 

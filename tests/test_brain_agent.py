@@ -189,6 +189,21 @@ async def test_sensitive_tool_yes_runs_it(memory: MemoryStore) -> None:
     assert await memory.get_pending("c1", "ann") is None
 
 
+async def test_a_question_to_the_user_expects_an_answer_and_nothing_else_does(memory: MemoryStore) -> None:
+    """The flag behind the follow-up window (docs/hub.md): set by the brain, never guessed from '?'."""
+    llm = ScriptedLLM([call("unlock_door", door="front door"), "What would you like to know?"])
+    brain = make_brain(llm, memory, extra=[UnlockTool()])
+    asked = await ask(brain, "unlock the front door")
+    assert asked.text.endswith("?") and asked.expects_answer
+    done = await ask(brain, "yes")
+    assert done.source == "confirm" and not done.expects_answer
+    plain = await ask(brain, "tell me something")  # a question mark, but no flag from the brain
+    assert plain.source == "agent" and not plain.expects_answer
+    onboarding = make_brain(ScriptedLLM(["Hello."]), memory, onboarding=True)
+    first = await ask(onboarding, "hello", user="newcomer", conversation="c9")
+    assert first.expects_answer and first.text.startswith("Hello.")
+
+
 @pytest.mark.parametrize("answer", ["no", "Non.", "cancel"])
 async def test_sensitive_tool_no_drops_it(memory: MemoryStore, answer: str) -> None:
     unlock = UnlockTool()

@@ -240,3 +240,14 @@ async def test_text_turn_streams_sentences_and_audio(piper_engine: Any, _isolate
     assert seen.index("audio-start") < seen.index("binary") < seen.index("audio-stop")
     assert len(audio) > fmt["rate"] * 2  # more than a second of speech
     assert llm.calls and "tell me two things" in json.dumps(llm.calls[-1].messages)
+
+
+def test_the_pages_follow_up_flag_reaches_the_hub_and_nothing_else_does() -> None:
+    """The page's reply turn (``follow_up: true``) keeps its flag; anything but ``true`` is dropped."""
+    from jarvis.server.web.bridge import client_event
+
+    reply = client_event({"type": "run-pipeline", "data": {"start_stage": "asr", "follow_up": True}})
+    assert reply.data["follow_up"] is True and reply.data["start_stage"] == "asr"
+    for junk in ("yes", 1, {"x": 1}, None):
+        event = client_event({"type": "run-pipeline", "data": {"start_stage": "asr", "follow_up": junk}})
+        assert "follow_up" not in event.data

@@ -57,6 +57,9 @@ class Output:
 
     text: str = ""
     events: list[Event] = field(default_factory=list)
+    expects_answer: bool = False
+    """This piece asks the user something (a confirmation, the onboarding question, an LLM's
+    question): the satellite then listens for the reply without the wake word (docs/hub.md)."""
 
 
 def describe_action(tool: Tool, arguments: dict[str, Any]) -> str:
@@ -191,7 +194,7 @@ class Agent:
                         call.name,
                         private(call.arguments, _LOGGER),
                     )
-                    yield Output(text=say("confirm", ctx.language, action=action))
+                    yield Output(text=say("confirm", ctx.language, action=action), expects_answer=True)
                     return
                 result = await self.run_tool(tool, call, ctx)
                 if result.events:

@@ -36,6 +36,7 @@ from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info
 
 from jarvis.protocol import __version__
 from jarvis.protocol.endpoint import IntentProbe, IntentVerdict
+from jarvis.protocol.events import EXPECTS_ANSWER_KEY
 from jarvis.protocol.logs import private
 from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, PeerAuth, PeerAuthed, secrets_match
 from jarvis.protocol.service import ServiceHandler, WyomingServer
@@ -92,6 +93,8 @@ class TurnEnd:
     turn_id: int | None = None
     source: str = ""
     """prefilter, confirm, onboarding, intent, agent"""
+    expects_answer: bool = False
+    """The answer asks the user something; ``handled``'s context says so (docs/satellite-protocol.md)."""
 
 
 def parse_user_map(items: Iterable[str]) -> dict[str, str]:
@@ -200,10 +203,12 @@ class Brain:
         ambient = settings.always_listening if always_listening is None else always_listening
         snap = await self.memory.snapshot(ctx.user_id, ctx.conversation_id, settings.agent.history_turns)
         spoken: list[str] = []
+        asks: list[bool] = []
 
         def out(item: Output) -> Output:
             if item.text:
                 spoken.append(item.text)
+                asks.append(item.expects_answer)  # only the last sentence said decides
             return item
 
         source = ""
@@ -248,7 +253,7 @@ class Brain:
                         yield out(item)
             if settings.onboarding and snap.profile.onboarding == "new" and spoken and source != "onboarding":
                 if snap.profile.is_empty():
-                    yield out(Output(text=say("intro_question", ctx.language)))
+                    yield out(Output(text=say("intro_question", ctx.language), expects_answer=True))
                     await self.memory.set_onboarding(ctx.user_id, "asked")
                 else:
                     await self.memory.set_onboarding(ctx.user_id, "done")
@@ -258,7 +263,7 @@ class Brain:
             ctx.user_id, ctx.conversation_id, ctx.text, text, ctx.language, source
         )
         self._maybe_refresh(ctx.user_id, snap.user_turns + 1)
-        yield TurnEnd(True, text, turn_id, source)
+        yield TurnEnd(True, text, turn_id, source, expects_answer=bool(asks and asks[-1]))
 
     async def _fast_path(self, ctx: TurnContext) -> Reply | None:
         reply = await self._first_fast_path(ctx)
@@ -526,6 +531,9 @@ class BrainHandler(ServiceHandler):
                 if not sent_start:
                     await self.write_event(HandledStart(context=reply_context).event())
                 reply_context = {**reply_context, "turn_id": item.turn_id, "user_id": ctx.user_id}
+                if item.expects_answer:
+                    # Ours, and the name Home Assistant's conversation result uses for the same thing.
+                    reply_context |= {EXPECTS_ANSWER_KEY: True, "continue_conversation": True}
                 await self.write_event(Handled(text=item.text, context=reply_context).event())
                 await self.write_event(HandledStop().event())
                 _LOGGER.info(

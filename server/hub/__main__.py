@@ -91,6 +91,14 @@ def add_hub_arguments(parser: argparse.ArgumentParser, *, with_services: bool = 
     )
     group.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0 = any)")
     group.add_argument(
+        "--follow-up",
+        type=float,
+        dest="follow_up_s",
+        metavar="S",
+        help="after an answer that asks something, listen S seconds for the reply with no wake word "
+        "(default 6; 0 = off)",
+    )
+    group.add_argument(
         "--hub-tls",
         action="store_true",
         default=None,
@@ -115,6 +123,7 @@ def hub_overrides(args: argparse.Namespace, *, with_services: bool = True) -> di
         "hub.wake_engine": args.wake_engine,
         "hub.metrics_port": args.metrics_port,
         "hub.tls": args.hub_tls,
+        "hub.follow_up_s": args.follow_up_s,
     }
     if with_services:
         overrides.update({"hub.stt": args.stt, "hub.tts": args.tts, "hub.brain": args.brain})

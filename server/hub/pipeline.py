@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk
@@ -45,6 +45,7 @@ from wyoming.tts import (
 
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormat
 from jarvis.protocol.endpoint import HYPOTHESES_KEY, IntentProbe, IntentVerdict, SttHypothesis
+from jarvis.protocol.events import EXPECTS_ANSWER_KEY
 from jarvis.protocol.logs import private
 from jarvis.protocol.service import Connection
 from jarvis.protocol.tasks import cancel_and_wait
@@ -124,6 +125,8 @@ class PipelineEventType(enum.Enum):
     """An extra event from the brain for the satellite (``timer-*``); ``event`` holds it."""
     SENTENCE = "sentence"
     """A sentence of the answer goes to TTS (``data['text']``)."""
+    EXPECTS_ANSWER = "expects-answer"
+    """The brain's answer asks the user something (its ``handled`` context said so)."""
     AUDIO_START = "audio-start"
     AUDIO_CHUNK = "audio-chunk"
     AUDIO_STOP = "audio-stop"
@@ -186,6 +189,8 @@ class TurnInfo:
     area: str | None = None
     language: str = "en"
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    follow_up: bool = False
+    """The reply to an answer that asked something, heard with no wake word (docs/hub.md, "Follow-up")."""
 
     def context(self) -> dict[str, Any]:
         ctx: dict[str, Any] = {
@@ -196,6 +201,9 @@ class TurnInfo:
         }
         if self.area is not None:
             ctx["area"] = self.area
+        if self.follow_up:
+            # No wake word said it was for Jarvis: the brain checks that it is (prefilter, addressee).
+            ctx |= {"always_listening": True, "jarvis_follow_up": True}
         return ctx
 
 
@@ -229,7 +237,9 @@ class PipelineRun:
         wake_at: float | None = None,
         wake_phrase_s: float = 0.0,
         wake_model: str | None = None,
+        no_speech_timeout_s: float | None = None,
     ) -> None:
+        """``no_speech_timeout_s``: this turn's own no-speech deadline (a follow-up's window)."""
         if start_stage not in ("asr", "handle"):
             raise ValueError(f"a run starts at 'asr' or 'handle', not {start_stage!r}")
         if end_stage not in ("handle", "tts"):
@@ -264,6 +274,13 @@ class PipelineRun:
         """The brain answered ``not-handled`` (the utterance was not for Jarvis)."""
         self.heard_language: str | None = None
         """The language the STT decoded the utterance in (its ``transcript.language``), if it said."""
+        self.endpoint_settings = (
+            replace(services.endpoint, no_speech_timeout_s=no_speech_timeout_s)
+            if no_speech_timeout_s
+            else services.endpoint
+        )
+        self.no_reply = False
+        """A follow-up window passed with no speech (nothing was sent to the brain)."""
         self.wake_phrase_s = wake_phrase_s
         """Seconds of wake-phrase audio ("hey jarvis") at the start of the utterance (the pre-roll)."""
         self.wake = WakeHint.for_model(wake_model, wake_phrase_s) if wake_model else None
@@ -385,6 +402,11 @@ class PipelineRun:
             await self._handle_and_speak(text)
             self.state = RunState.DONE
         except PipelineError as err:
+            if isinstance(err, NoSpeechError) and self.info.follow_up:
+                # Nobody answered the question: the window closes quietly, nothing runs.
+                self.state = RunState.DONE
+                self.no_reply = True
+                return
             self.state = RunState.FAILED
             self.error = err
             _LOGGER.warning("Turn %s failed: %s (%s)", self.info.turn_id, err.message, err.code)
@@ -440,6 +462,8 @@ class PipelineRun:
             outcome = "cancelled" if result == "cancelled" else "failed"
         elif self.sentences:
             outcome = "answered"
+        elif self.no_reply:
+            outcome = "no-reply"
         else:
             outcome = "not-handled" if self.not_handled else "silent"
         with contextlib.suppress(ConnectionError, RuntimeError):
@@ -459,9 +483,9 @@ class PipelineRun:
         # VAD inference (silero: ~0.3-1.2 ms per 32 ms window) runs off the event loop, in the
         # session's own thread, so calls stay in order and never overlap a later turn's reset.
         endpointer = await loop.run_in_executor(
-            self.vad_executor, Endpointer, self.vad, self.services.endpoint, self.wake_phrase_s
+            self.vad_executor, Endpointer, self.vad, self.endpoint_settings, self.wake_phrase_s
         )
-        silence_s = self.services.endpoint.silence_s
+        silence_s = self.endpoint_settings.silence_s
         endpointer.silence_s, fallback_rule = policy.without_verdict(silence_s)
         self.state = RunState.LISTENING
         reader: asyncio.Task[tuple[str, str | None]] | None = None
@@ -679,6 +703,9 @@ class PipelineRun:
                             finished = True
                         elif Handled.is_type(event.type) or NotHandled.is_type(event.type):
                             self.not_handled = NotHandled.is_type(event.type)
+                            context = event.data.get("context")
+                            if isinstance(context, dict) and context.get(EXPECTS_ANSWER_KEY) is True:
+                                await self.emit(PipelineEventType.EXPECTS_ANSWER)
                             # A streaming brain repeats the whole answer in `handled` (for Home
                             # Assistant) before `handled-stop`: speak it only if no chunk came.
                             if not self.sentences:

@@ -38,7 +38,14 @@ from wyoming.vad import VoiceStarted, VoiceStopped
 from wyoming.wake import Detection
 
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormatError
-from jarvis.protocol.events import Auth, AuthOk, Feedback, TurnMetrics
+from jarvis.protocol.events import (
+    FOLLOW_UP_KEY,
+    Auth,
+    AuthOk,
+    Feedback,
+    FollowUp,
+    TurnMetrics,
+)
 from jarvis.protocol.language import LANGUAGE_CODE
 from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, valid_user_id
 from jarvis.protocol.service import ServiceHandler
@@ -101,6 +108,8 @@ class SatelliteSession(ServiceHandler):
         """The wake word named by the satellite's last ``detection`` (its text is only a hint)."""
         self._recent = bytearray()
         """The last audio heard in hub-side wake mode (bounded: WAKE_RING_BYTES)."""
+        self._follow_up = False
+        """The last answer asked something: its reply may come without the wake word (docs/hub.md)."""
         peer = writer.get_extra_info("peername")
         self.peer_address = str(peer[0]) if isinstance(peer, tuple) and peer else "local"
         """The peer's address without its port: the key of the wrong-token backoff."""
@@ -178,6 +187,9 @@ class SatelliteSession(ServiceHandler):
                 await self.write_error("transcript outside a text turn", "bad-event")
         elif Played.is_type(event.type):
             _LOGGER.debug("%s: played", self.satellite_id)
+            if self._follow_up and self._wake_mode and self.turn is None:
+                # The hub hears for this client: listen for the reply now that the question was heard.
+                await self._start_run("asr", self._end_stage, follow_up=True)
         elif Feedback.is_type(event.type):
             feedback = Feedback.from_event(event)
             _LOGGER.info("Feedback from %s on %s: %+d", self.satellite_id, feedback.turn_id, feedback.rating)
@@ -399,6 +411,9 @@ class SatelliteSession(ServiceHandler):
             if not isinstance(wake_ms, int | float) or isinstance(wake_ms, bool) or not 0 <= wake_ms <= 5000:
                 await self.write_error(f"bad wake_phrase_ms {wake_ms!r}: 0 to 5000", "bad-event")
                 return
+            if event.data.get(FOLLOW_UP_KEY) is True and self._follow_up:
+                await self._start_run("asr", end_stage, follow_up=True)  # the reply, no wake word
+                return
             # The wake word the satellite named in its detection, else the household's (configured).
             model, self._detected_model = self._detected_model or self.hub.settings.hub.wake_word, None
             await self._start_run("asr", end_stage, wake_phrase_s=wake_ms / 1000, wake_model=model)
@@ -425,9 +440,15 @@ class SatelliteSession(ServiceHandler):
         await cancel_and_wait(task)
 
     async def _start_run(
-        self, start_stage: str, end_stage: str, wake_phrase_s: float = 0.0, wake_model: str | None = None
+        self,
+        start_stage: str,
+        end_stage: str,
+        wake_phrase_s: float = 0.0,
+        wake_model: str | None = None,
+        follow_up: bool = False,
     ) -> None:
         await self._barge_in("run-pipeline")
+        self._follow_up = False  # one reply per question: any new turn closes the window
         if start_stage == "asr" and self._vad is None:
             self._vad = make_vad(self.hub.settings.hub.vad)
         wake_at, self._pending_wake_at = self._pending_wake_at, None
@@ -437,6 +458,7 @@ class SatelliteSession(ServiceHandler):
             conversation_id=self.conversation_id,
             area=self.area,
             language=self._language or self.hub.services.language,
+            follow_up=follow_up,
         )
         run = PipelineRun(
             self.hub.services,
@@ -449,6 +471,7 @@ class SatelliteSession(ServiceHandler):
             wake_at=wake_at,
             wake_phrase_s=wake_phrase_s,
             wake_model=wake_model,
+            no_speech_timeout_s=self.hub.settings.hub.follow_up_s if follow_up else None,
         )
         self.turn = run
         self.turn_task = asyncio.create_task(self._run_turn(run), name=f"turn-{info.turn_id}")
@@ -469,12 +492,22 @@ class SatelliteSession(ServiceHandler):
         event = _to_wyoming(pe)
         if pe.type == PipelineEventType.BRAIN_EVENT and pe.event is not None:
             self.hub.timers.handle(self.satellite_id, pe.event)
+        if pe.type == PipelineEventType.EXPECTS_ANSWER:
+            event = self._follow_up_after()
         if event is None:
             return
         try:
             await self.write_event(event)
         except (ConnectionError, RuntimeError) as err:
             _LOGGER.debug("%s: cannot send %s: %s", self.satellite_id, event.type, err)
+
+    def _follow_up_after(self) -> Event | None:
+        """The answer asks something: open the follow-up window (if configured, for a spoken answer)."""
+        seconds = self.hub.settings.hub.follow_up_s
+        if seconds <= 0 or self.turn is None or self.turn.end_stage != "tts":
+            return None
+        self._follow_up = True
+        return FollowUp(seconds).event()
 
     async def disconnect(self) -> None:
         task = self.turn_task

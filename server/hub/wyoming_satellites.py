@@ -252,6 +252,9 @@ class WyomingSatelliteSession(SatelliteSession):
         if not task.cancelled() and (err := task.exception()) is not None:
             _LOGGER.warning("Wyoming satellite %s: %s failed: %r", self.satellite_id, task.get_name(), err)
 
+    def _follow_up_after(self) -> Event | None:
+        return None  # a standard satellite knows no jarvis-follow-up, and its hub wake restarts itself
+
     async def write_event(self, event: Event) -> None:
         await super().write_event(event)
         if TimerFinished.is_type(event.type) and self.config.timer_chime:

@@ -37,7 +37,7 @@ from wyoming.ping import Ping, Pong
 from wyoming.pipeline import PipelineStage, RunPipeline
 
 from jarvis.protocol.audio import TARGET_FORMAT
-from jarvis.protocol.events import Auth, AuthOk
+from jarvis.protocol.events import FOLLOW_UP_KEY, Auth, AuthOk
 from jarvis.protocol.service import Connection
 from jarvis.protocol.tasks import cancel_and_wait
 
@@ -104,6 +104,8 @@ def client_event(message: Any) -> Event:
             value = data.get(key)
             if isinstance(value, str) and 0 < len(value) <= 100:
                 event.data[key] = value
+        if data.get(FOLLOW_UP_KEY) is True:  # the reply to the question just played (no wake word)
+            event.data[FOLLOW_UP_KEY] = True
         return event
     if kind == "audio-start":
         # The page always sends the one format its worklet produces.

@@ -30,6 +30,8 @@ let mode = "idle"; // idle | ptt | wake | text
 // A new turn while the hub may still be in one (the wake word, the button, a typed question):
 // stop the answer's audio here at once; the hub cancels its turn, whose metrics then still arrive.
 let staleMetrics = false;
+// Seconds the hub will listen for the reply to the answer being played (jarvis-follow-up), or 0.
+let followUpS = 0;
 
 const orb = createOrb($("orb"));
 
@@ -115,11 +117,27 @@ function onEvent(type, data) {
       player.onDone = () => {
         send("played");
         finishTurn();
+        // A spoken question gets a spoken reply; after a typed one the microphone stays closed.
+        const replyS = mode === "text" ? 0 : followUpS;
+        followUpS = 0;
+        if (replyS && mode === "wake" && streaming) {
+          // The hub hears for this page: it listens for the reply itself, no wake word needed.
+          setState("listening", `Listening ${replyS} s for your reply`);
+          return;
+        }
         // After a push-to-talk or typed turn, go back to idle (or restart always-listening).
         if (mode === "ptt" || mode === "text") mode = "idle";
+        if (replyS) {
+          startFollowUp(replyS).catch(micError);
+          return;
+        }
         restingState();
       };
       player.end();
+      break;
+    case "jarvis-follow-up":
+      // The answer asks something: once it has played, listen for the reply (docs/web.md).
+      followUpS = Number(data.seconds) || 0;
       break;
     case "jarvis-turn-metrics": {
       if (staleMetrics) {
@@ -189,6 +207,7 @@ function closeMic() {
   stopMic();
 }
 function bargeIn() {
+  followUpS = 0; // the question of the answer cut off here opens no window
   const turn = currentTurn();
   const busy = ["listening", "thinking", "speaking"].includes(jarvis.state);
   if (busy && turn && !turn.done && !turn.metrics) staleMetrics = true;
@@ -225,6 +244,17 @@ async function startPtt() {
   $("ptt").classList.add("held");
   setState("listening");
 }
+// The reply to a question, without the wake word or the button: like push-to-talk, but the hub
+// ends it (after the reply, or after `seconds` of silence with the outcome no-reply).
+async function startFollowUp(seconds) {
+  if (!hubReady) return;
+  await startMic(onMicFrame);
+  mode = "ptt";
+  send("run-pipeline", pipelineData("asr", { follow_up: true }));
+  send("audio-start");
+  streaming = true;
+  setState("listening", `Listening ${seconds} s for your reply`);
+}
 function stopPtt(byServer) {
   $("ptt").classList.remove("held");
   if (mode !== "ptt" || !streaming) return;
@@ -237,7 +267,7 @@ function askText(text) {
   if (!text) return;
   if (!hubReady) { toast("Not connected to the server yet"); return; }
   audioContext();
-  if (mode === "wake" && streaming) { send("audio-stop"); streaming = false; }
+  if (streaming) { send("audio-stop"); streaming = false; } // wake mode's stream, or a follow-up's
   bargeIn();
   mode = "text";
   setUserText(text, false);
