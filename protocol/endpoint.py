@@ -30,7 +30,8 @@ COMPLETE = "complete"
 """A local command with every slot it needs ("what time is it", "set a timer for 10 minutes")."""
 INCOMPLETE = "incomplete"
 """Obviously unfinished: it ends on a dangling word ("set a timer for", "… et") or asks for a
-timer without a number ("set a timer")."""
+timer without a number ("set a timer"), or is an arithmetic question that is only a number so
+far ("what is twenty")."""
 UNKNOWN = "unknown"
 """Neither (anything for the LLM, or a command we cannot judge)."""
 VERDICTS = (COMPLETE, INCOMPLETE, UNKNOWN)

@@ -176,3 +176,29 @@ async def test_remember_with_no_fact_in_it_stores_nothing(memory: MemoryStore, t
         await MemoryIntents(memory).handle(TurnContext(text=text, language=lang, user_id="camille")) is None
     )
     assert await memory.list_facts("camille") == []
+
+
+async def test_im_and_a_capitalized_name_is_an_introduction(memory: MemoryStore) -> None:
+    """ "I'm Emma" (the STT capitalizes names) gives a name; "I'm tired" or "i'm back" do not."""
+    paths = _default_fast_paths(TimerManager(), memory)
+    assert await say(paths, "I'm Emma.", user="emma") == "Nice to meet you, Emma. I'll remember."
+    assert (await memory.get_profile("emma")).name == "Emma"
+    assert (
+        await say(paths, "Je suis Claire.", user="claire", lang="fr")
+        == "Enchanté, Claire. Je m'en souviendrai."
+    )
+    for text, lang in (("I'm tired", "en"), ("I'm Back", "en"), ("i'm emma", "en"), ("I'm French", "en"),
+                       ("I'm Mary Ann", "en"), ("Je suis fatiguée", "fr"), ("C'est Noël", "fr")):  # fmt: skip
+        assert parse_name(text, lang) is None, text
+    assert (await memory.get_profile("camille")).name is None
+
+
+async def test_polite_openings_before_memory_commands(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    assert await say(paths, "can you remember that I like my coffee black?") == "Okay, I'll remember that."
+    assert [f.fact for f in await memory.list_facts("camille")] == ["I like my coffee black"]
+    assert await say(paths, "could you please forget that I like my coffee black") is not None
+    assert await memory.list_facts("camille") == []
+    assert await say(paths, "tu peux retenir que la clé est sous le pot", lang="fr") == "C'est noté."
+    assert [f.fact for f in await memory.list_facts("camille")] == ["la clé est sous le pot"]
+    assert await say(paths, "can you remember the name of that song") is None  # not "remember that …"

@@ -168,3 +168,46 @@ async def test_compound_noun_phrase_borrows_the_first_parts_verb(
 async def test_compound_with_a_part_for_the_agent_is_the_agents(recognizer: IntentRecognizer) -> None:
     assert await ask(recognizer, "tell me the time and a joke") is None
     assert await ask(recognizer, "what's the time and the capital of Peru") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "intent"),
+    [
+        ("sorry, what time is it again?", "en", "JarvisGetTime"),
+        ("what day is it again", "en", "JarvisGetDate"),
+        ("which year are we in?", "en", "JarvisGetDate"),
+        ("what year is this", "en", "JarvisGetDate"),
+        ("please get rid of all the timers", "en", "JarvisCancelTimer"),
+        ("tell me the time and the day", "en", "JarvisGetTime+JarvisGetDate"),
+        ("quelle heure est-il déjà ?", "fr", "JarvisGetTime"),
+        ("c'est quelle année ?", "fr", "JarvisGetDate"),
+    ],
+)
+async def test_ordinary_wordings_of_time_questions_and_cancel(
+    recognizer: IntentRecognizer, text: str, lang: str, intent: str
+) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == intent, reply
+
+
+@pytest.mark.parametrize("text", ["what year was the Eiffel tower built", "get rid of the spiders", "again"])
+async def test_near_misses_of_those_wordings_go_to_the_agent(recognizer: IntentRecognizer, text: str) -> None:
+    assert await ask(recognizer, text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "verdict"),
+    [
+        ("hey jarvis what is twenty", "en", "incomplete"),  # "… three times four" may follow
+        ("how much is nine", "en", "incomplete"),
+        ("combien fait vingt", "fr", "incomplete"),
+        ("what is twenty three times four", "en", "complete"),
+        ("what is the capital of France", "en", "unknown"),
+    ],
+)
+def test_an_arithmetic_question_that_is_only_a_number_is_unfinished(
+    recognizer: IntentRecognizer, text: str, lang: str, verdict: str
+) -> None:
+    from jarvis.server.brain.completeness import judge
+
+    assert judge(recognizer, text, lang).verdict == verdict

@@ -8,7 +8,7 @@ nothing is executed (no timer started, no memory written, no answer spoken).
   times", "mets un minuteur de", "… et"), or names a timer with no number ("set a timer").
 - ``complete``: it parses as a local intent with every slot it needs: a timer with a duration, an
   arithmetic question with an operator ("what is twenty" is not one: the person may go on with
-  "… three times four").
+  "… three times four"; a question that is only a number so far is ``incomplete``).
 - ``unknown``: anything else (a question for the LLM, a command we do not know).
 """
 
@@ -66,6 +66,15 @@ def _complete(result: RecognizeResult, lang: str) -> bool:
     return True
 
 
+def _bare_number(result: RecognizeResult) -> bool:
+    """An arithmetic question that is only a number so far ("what is 20" before "… three times four")."""
+    if result.intent.name != CALCULATE:
+        return False
+    entity = result.entities.get("expression")
+    expression = str(entity.text or entity.value).strip(" ?.!") if entity is not None else ""
+    return re.fullmatch(r"\d+(?:[.,]\d+)?", expression) is not None
+
+
 def judge(recognizer: IntentRecognizer | None, text: str, language: str | None) -> IntentVerdict:
     """The verdict on ``text`` (a partial transcript, wake phrase included). Blocking: run it off the loop."""
     lang = base_language(language or "en")
@@ -81,6 +90,8 @@ def judge(recognizer: IntentRecognizer | None, text: str, language: str | None) 
         for result in results:
             if _complete(result, lang):
                 return IntentVerdict(COMPLETE, result.intent.name)
+        if any(_bare_number(result) for result in results):
+            return IntentVerdict(INCOMPLETE)  # "what is 20", "how much is nine": the operator is coming
     if _TIMER_WORDS.search(_fold(prepared)) and not re.search(r"\d", prepared):
         return IntentVerdict(INCOMPLETE)  # "set a timer": the duration is coming
     if _TIMER_WORDS.search(_fold(prepared)) and re.search(r"\d\W*$", prepared):

@@ -47,21 +47,27 @@ _NAME_PATTERNS = {
         rf"^mon (?:pr[ée])?nom est {_NAME}$",
     ],
 }
+_POLITE_EN = r"(?:(?:can|could|would|will) you (?:please )?|please )?"
+"""A request's polite opening: "could you please forget …". "can you remember …" asks to store only
+with "that" ("can you remember the name of that song" is a question)."""
+_POLITE_FR = r"(?:(?:tu peux|peux-tu|pourrais-tu|vous pouvez|pouvez-vous|pourriez-vous) )?"
 _REMEMBER_PATTERNS = {
     "en": [
         r"^(?:please )?remember (?:that )?(?P<fact>.{3,200})$",
+        rf"^{_POLITE_EN}remember that (?P<fact>.{{3,200}})$",
         r"^don'?t forget (?:that )?(?P<fact>.{3,200})$",
     ],
     "fr": [
         r"^(?:souviens[- ]toi|rappelle[- ]toi|retiens|n'oublie pas) (?:que |qu')?(?P<fact>.{3,200})$",
+        rf"^{_POLITE_FR}(?:te souvenir|retenir|noter|vous souvenir) (?:que |qu')(?P<fact>.{{3,200}})$",
     ],
 }
 _FORGET_NAME_PATTERNS = {
-    "en": [r"^(?:please )?forget my name$"],
+    "en": [rf"^{_POLITE_EN}forget my name$"],
     "fr": [r"^(?:oublie|oubliez) mon (?:pr[ée])?nom$"],
 }
 _FORGET_PATTERNS = {
-    "en": [r"^(?:please )?forget (?:that |about )?(?P<fact>.{2,200})$"],
+    "en": [rf"^{_POLITE_EN}forget (?:that |about )?(?P<fact>.{{2,200}})$"],
     "fr": [r"^(?:oublie|oubliez) (?:que |qu'|ce que je (?:t'ai|vous ai) dit sur )?(?P<fact>.{2,200})$"],
 }
 _RECALL_PATTERNS = {
@@ -94,6 +100,19 @@ _NOT_NAMES = frozenset(
 )
 
 
+_NOT_I_AM = frozenset(
+    {
+        "ready", "done", "fine", "good", "okay", "ok", "home", "hungry", "cold", "hot", "bored", "sick",
+        "late", "leaving", "going", "new", "alone", "awake", "listening", "serious", "joking", "kidding",
+        "confused", "lost", "happy", "sad", "afraid", "scared", "jarvis", "american", "french", "english",
+        "british", "canadian", "i", "in", "out", "off", "on", "up", "well", "sorry", "yes", "no", "what",
+        "la", "ici", "pret", "prête", "prete", "fatigué", "fatiguee", "fatiguée", "content", "contente",
+        "désolé", "desole", "désolée", "occupé", "occupe", "malade", "français", "francaise", "française",
+    }
+)  # fmt: skip
+"""Words that follow "I'm" / « je suis » without being a name, even capitalized at a sentence start."""
+
+
 def _compile(table: dict[str, list[str]]) -> dict[str, list[re.Pattern[str]]]:
     return {lang: [re.compile(p, re.I) for p in patterns] for lang, patterns in table.items()}
 
@@ -111,15 +130,31 @@ def _clean(text: str) -> str:
     return " ".join(text.replace("’", "'").strip().rstrip(".!?").split())
 
 
+_I_AM_PATTERNS = {
+    "en": re.compile(r"^(?:hi,? |hello,? |hey,? )?(?:i'?m|i am) (?P<name>[^\W\d_][^\W\d_'’-]*)$", re.I),
+    "fr": re.compile(r"^(?:bonjour,? |salut,? )?(?:je suis|moi c'est) (?P<name>[^\W\d_][^\W\d_'’-]*)$", re.I),
+}
+""""I'm Emma", « je suis Claire »: a name only as the STT wrote it, capitalized (see :func:`parse_name`)."""
+
+
 def parse_name(text: str, language: str) -> str | None:
-    """ "My name is camille." -> "Camille"; None when the sentence does not give a name."""
+    """ "My name is camille." -> "Camille"; None when the sentence does not give a name.
+
+    "I'm X" / « je suis X » says a name only when X is one word the STT capitalized as a name
+    ("I'm Emma", not "I'm tired" or "I'm back"), and not a word that often follows "I'm"."""
     cleaned = _clean(text)
-    for pattern in _NAMES.get(base_language(language), []):
+    lang = base_language(language)
+    for pattern in _NAMES.get(lang, []):
         if (match := pattern.match(cleaned)) is not None:
             name = match.group("name")
             if any(part in _NOT_NAMES for part in name.casefold().split()):
                 return None
             return " ".join(part[:1].upper() + part[1:] for part in name.split())
+    i_am = _I_AM_PATTERNS.get(lang)
+    if i_am is not None and (match := i_am.match(cleaned)) is not None:
+        name = match.group("name")
+        if name[:1].isupper() and name[1:].islower() and name.casefold() not in _NOT_NAMES | _NOT_I_AM:
+            return name
     return None
 
 
