@@ -700,6 +700,9 @@ def stt_settings(name: str) -> Any:
             args = parser.parse_args(["--model", "base", "--language", "en,fr"])
         except SystemExit as err:
             raise SttUnavailable("--stt base: `--language en,fr` is not accepted yet") from err
+    elif name == "base-beam1":
+        stt_settings("base")
+        args = parser.parse_args(["--model", "base", "--language", "en,fr", "--beam-size", "1"])
     elif name == "base-nohint":
         stt_settings("base")
         args = parser.parse_args(["--model", "base", "--language", "en,fr", "--ignore-wake-hint"])
@@ -710,7 +713,7 @@ def stt_settings(name: str) -> Any:
         stt_settings("base")  # raises if base itself is not there
         args = parser.parse_args(["--model", "base", "--language", "en,fr", option, BIAS_TEXT])
     else:
-        raise SttUnavailable(f"unknown --stt {name!r} (tiny.en, base, base-nohint or base+bias)")
+        raise SttUnavailable(f"unknown --stt {name!r} (tiny.en, base, base-beam1, base-nohint or base+bias)")
     try:
         settings, _ = stt_main.settings_from_args(args)
     except (SystemExit, ValueError) as err:
@@ -1103,8 +1106,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stt",
         default="tiny.en,base,base+bias",
-        help="STT choices, comma-separated: tiny.en, base, base-nohint (base ignoring the hub's wake "
-        "hint), base+bias (unavailable ones are skipped)",
+        help="STT choices, comma-separated: tiny.en, base, base-beam1 (greedy decoding), base-nohint "
+        "(base ignoring the hub's wake hint), base+bias (unavailable ones are skipped)",
     )
     parser.add_argument("--reps", type=int, default=2, help="cells (voice x condition) per item (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the design and the noise (default 1)")
