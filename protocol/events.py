@@ -21,6 +21,10 @@ EXPECTS_ANSWER_KEY = "jarvis_expects_answer"
 """In the brain's ``handled`` context: the answer asks the user something (a confirmation, the
 onboarding question, an LLM's question). The brain also sets Home Assistant's name for it,
 ``continue_conversation``."""
+ALTERNATIVES_KEY = "jarvis_alternatives"
+"""In STT's ``transcript`` context, and the hub's transcript to the brain: the decoder's runners-up,
+best first (at most 4 strings). The brain tries them for a local intent only when the transcript
+itself is none (docs/stt.md, "Runners-up")."""
 FOLLOW_UP_KEY = "follow_up"
 """In a satellite's ``run-pipeline`` data: this turn is the reply to a :class:`FollowUp`, no wake word."""
 

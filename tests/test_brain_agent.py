@@ -204,6 +204,25 @@ async def test_a_question_to_the_user_expects_an_answer_and_nothing_else_does(me
     assert first.expects_answer and first.text.startswith("Hello.")
 
 
+async def test_the_stts_runner_up_answers_when_its_best_guess_is_no_command(memory: MemoryStore) -> None:
+    """ "console timer!" (the STT's best guess) is nothing; "cancel the timer." (its runner-up) is."""
+    from jarvis.server.brain.intents import IntentRecognizer
+    from jarvis.server.brain.timers import TimerManager
+
+    timers = TimerManager()
+    llm = ScriptedLLM(["From the model."], loop=True)
+    brain = make_brain(llm, memory, fast_paths=[IntentRecognizer(timers)])
+    timers.set(300, satellite_id="kitchen")
+    end = await ask(brain, "console timer!", satellite_id="kitchen", alternatives=("cancel the timer.",))
+    assert end.source == "intent" and end.text == "Timer cancelled." and timers.list() == []
+    # The best guess wins when it is a command itself, and the runners-up never reach the model.
+    end = await ask(brain, "what time is it", alternatives=("set a timer for 5 minutes",))
+    assert end.text.startswith("It's") and timers.list() == []
+    end = await ask(brain, "tell me a joke", alternatives=("tell me a joke?", "tell me a jug"))
+    assert end.source == "agent" and end.text == "From the model."
+    assert all("set a timer" not in str(messages) for messages in llm.calls)
+
+
 @pytest.mark.parametrize("answer", ["no", "Non.", "cancel"])
 async def test_sensitive_tool_no_drops_it(memory: MemoryStore, answer: str) -> None:
     unlock = UnlockTool()

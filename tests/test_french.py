@@ -164,6 +164,32 @@ async def test_one_encoder_pass_detects_and_decodes_like_two(base_model: Any) ->
         await two.close()
 
 
+async def test_the_beams_runners_up_come_with_the_transcript_and_leave_it_unchanged(base_model: Any) -> None:
+    """Asking the beam for its runners-up (NBestWhisper) keeps the best hypothesis as it was: the
+    two-pass path, which asks for none, decodes the same text; runners-up are distinct and bounded."""
+    import re
+
+    from jarvis.server.stt.engine import ALTERNATIVES, NBestWhisper
+
+    assert isinstance(base_model.model, NBestWhisper)
+    one = SttEngine(BASE, loader=ModelLoader.preloaded(BASE, base_model))
+    two = SttEngine(BASE, loader=ModelLoader.preloaded(BASE, base_model))
+    two._one_pass = False  # model.transcribe: no capture, so one hypothesis
+    words = lambda text: re.findall(r"[\w']+", text.casefold())  # noqa: E731
+    try:
+        for text in ("Hey Jarvis, set a timer for five minutes.", "How much is ten percent of eighty?"):
+            pcm = speak(text)
+            with_alternatives, plain = await one.transcribe(pcm), await two.transcribe(pcm)
+            assert with_alternatives.text == plain.text and plain.alternatives == ()
+            alternatives = with_alternatives.alternatives
+            assert 0 < len(alternatives) <= ALTERNATIVES, alternatives
+            keys = [words(a) for a in alternatives]
+            assert words(with_alternatives.text) not in keys and len({tuple(k) for k in keys}) == len(keys)
+    finally:
+        await one.close()
+        await two.close()
+
+
 async def test_english_wake_phrase_does_not_make_a_french_command_english(base_model: Any) -> None:
     """On the whole utterance, Whisper hears "Hey Jarvis" and calls this French command English;
     told where the wake phrase ends (the hub's wake hint), the STT detects on the command alone,

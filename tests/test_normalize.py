@@ -70,3 +70,24 @@ def test_the_brain_answers_the_command_not_the_wake_phrase(tmp_path) -> None:  #
     brain = Brain(NoLLM(), MemoryStore(tmp_path / "m.sqlite3"), ToolRegistry([]))
     ctx = brain.context_from(Transcript(text="Hey, Jarvis! What time is it?", language="en"))
     assert ctx.text == "What time is it?"
+
+
+def test_the_stts_runners_up_are_bounded_and_cleaned_like_the_transcript(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jarvis.server.brain.handler import MAX_ALTERNATIVE_CHARS, MAX_ALTERNATIVES, Brain
+    from jarvis.server.brain.llm.none import NoLLM
+    from jarvis.server.brain.memory import MemoryStore
+    from jarvis.server.brain.tools.registry import ToolRegistry
+    from jarvis.server.hub.pipeline import _alternatives_of
+
+    brain = Brain(NoLLM(), MemoryStore(tmp_path / "m.sqlite3"), ToolRegistry([]))
+    sent = ["Hey Jarvis, cancel the timer.", 5, {"x": 1}, "x" * 5000, "", "a", "b", "c"]
+    ctx = brain.context_from(Transcript(text="console timer", context={"jarvis_alternatives": sent}))
+    assert ctx.alternatives[0] == "cancel the timer."  # the wake phrase removed, as from the text
+    assert len(ctx.alternatives) <= MAX_ALTERNATIVES
+    assert all(len(a) <= MAX_ALTERNATIVE_CHARS for a in ctx.alternatives)
+    assert all(isinstance(a, str) and a for a in ctx.alternatives)
+    for junk in ("cancel the timer", {"jarvis_alternatives": "cancel"}, None):
+        context = junk if isinstance(junk, dict) else {"jarvis_alternatives": junk}
+        assert brain.context_from(Transcript(text="x", context=context)).alternatives == ()
+        assert _alternatives_of(context) == ()
+    assert _alternatives_of({"jarvis_alternatives": sent}) == ("Hey Jarvis, cancel the timer.", "x" * 300)

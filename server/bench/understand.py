@@ -703,6 +703,9 @@ def stt_settings(name: str) -> Any:
     elif name == "base-beam1":
         stt_settings("base")
         args = parser.parse_args(["--model", "base", "--language", "en,fr", "--beam-size", "1"])
+    elif name == "base-noalt":
+        stt_settings("base")
+        args = parser.parse_args(["--model", "base", "--language", "en,fr", "--no-alternatives"])
     elif name == "base-nohint":
         stt_settings("base")
         args = parser.parse_args(["--model", "base", "--language", "en,fr", "--ignore-wake-hint"])
@@ -713,7 +716,9 @@ def stt_settings(name: str) -> Any:
         stt_settings("base")  # raises if base itself is not there
         args = parser.parse_args(["--model", "base", "--language", "en,fr", option, BIAS_TEXT])
     else:
-        raise SttUnavailable(f"unknown --stt {name!r} (tiny.en, base, base-beam1, base-nohint or base+bias)")
+        raise SttUnavailable(
+            f"unknown --stt {name!r} (tiny.en, base, base-beam1, base-noalt, base-nohint or base+bias)"
+        )
     try:
         settings, _ = stt_main.settings_from_args(args)
     except (SystemExit, ValueError) as err:
@@ -1106,7 +1111,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stt",
         default="tiny.en,base,base+bias",
-        help="STT choices, comma-separated: tiny.en, base, base-beam1 (greedy decoding), base-nohint "
+        help="STT choices, comma-separated: tiny.en, base, base-beam1 (greedy decoding), base-noalt (no "
+        "runners-up sent to the brain), base-nohint "
         "(base ignoring the hub's wake hint), base+bias (unavailable ones are skipped)",
     )
     parser.add_argument("--reps", type=int, default=2, help="cells (voice x condition) per item (default 2)")

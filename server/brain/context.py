@@ -23,6 +23,9 @@ class TurnContext:
     area: str | None = None
     tz: tzinfo | None = None
     """The user's timezone (None = the server's local timezone)."""
+    alternatives: tuple[str, ...] = ()
+    """The STT's runners-up for ``text`` (best first): tried for a local intent only when ``text``
+    itself is none (docs/stt.md, "Runners-up"). Never shown to the LLM."""
 
     def now(self) -> datetime:
         return datetime.now(self.tz) if self.tz else datetime.now().astimezone()

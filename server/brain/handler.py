@@ -36,7 +36,7 @@ from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info
 
 from jarvis.protocol import __version__
 from jarvis.protocol.endpoint import IntentProbe, IntentVerdict
-from jarvis.protocol.events import EXPECTS_ANSWER_KEY
+from jarvis.protocol.events import ALTERNATIVES_KEY, EXPECTS_ANSWER_KEY
 from jarvis.protocol.logs import private
 from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, PeerAuth, PeerAuthed, secrets_match
 from jarvis.protocol.service import ServiceHandler, WyomingServer
@@ -82,6 +82,11 @@ class BrainSettings:
     timezone: str | None = None
     """IANA name of the users' timezone (None: the server's)."""
     agent: AgentSettings = field(default_factory=AgentSettings)
+
+
+MAX_ALTERNATIVES = 4
+MAX_ALTERNATIVE_CHARS = 300
+"""Bounds on the STT's runners-up a transcript may carry (``jarvis_alternatives``)."""
 
 
 @dataclass
@@ -168,6 +173,16 @@ class Brain:
             where = f"{UNVERIFIED_PREFIX}{where or 'default'}"
         conversation = _str_or_none(context.get("conversation_id")) or f"{user}:{where or 'default'}"
         language = transcript.language or "en"
+        found = context.get(ALTERNATIVES_KEY)
+        alternatives = (
+            tuple(
+                normalize_transcript(a[:MAX_ALTERNATIVE_CHARS], language)
+                for a in found[:MAX_ALTERNATIVES]
+                if isinstance(a, str) and a.strip()
+            )
+            if isinstance(found, list)
+            else ()
+        )
         return TurnContext(
             text=normalize_transcript(transcript.text or "", language),
             language=language,
@@ -176,6 +191,7 @@ class Brain:
             satellite_id=where or None,
             area=area or None,
             tz=self.tz,
+            alternatives=alternatives,
         )
 
     async def judge(self, text: str, language: str | None) -> IntentVerdict:
@@ -274,6 +290,13 @@ class Brain:
         for rest in wake_like_leads(ctx.text):
             reply = await self._first_fast_path(replace(ctx, text=rest))
             if reply is not None:
+                return reply
+        # Still nothing: what the STT nearly heard instead ("console timer!" was its best guess, "cancel
+        # the timer." its second). Only a whole local command in one of them counts; else the agent.
+        for alternative in ctx.alternatives:
+            reply = await self._first_fast_path(replace(ctx, text=alternative, alternatives=()))
+            if reply is not None:
+                _LOGGER.debug("Answered from the STT's runner-up %r", private(alternative, _LOGGER))
                 return reply
         return None
 

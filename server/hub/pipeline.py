@@ -45,7 +45,7 @@ from wyoming.tts import (
 
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormat
 from jarvis.protocol.endpoint import HYPOTHESES_KEY, IntentProbe, IntentVerdict, SttHypothesis
-from jarvis.protocol.events import EXPECTS_ANSWER_KEY
+from jarvis.protocol.events import ALTERNATIVES_KEY, EXPECTS_ANSWER_KEY
 from jarvis.protocol.logs import private
 from jarvis.protocol.service import Connection
 from jarvis.protocol.tasks import cancel_and_wait
@@ -221,6 +221,20 @@ async def _read(conn: Connection, timeout: float | None, what: str) -> Event:
     return event
 
 
+MAX_ALTERNATIVES = 4
+MAX_ALTERNATIVE_CHARS = 300
+
+
+def _alternatives_of(context: Any) -> tuple[str, ...]:
+    """The runners-up in a ``transcript``'s context, bounded; anything malformed is no runner-up."""
+    found = context.get(ALTERNATIVES_KEY) if isinstance(context, dict) else None
+    if not isinstance(found, list):
+        return ()
+    return tuple(
+        a[:MAX_ALTERNATIVE_CHARS] for a in found[:MAX_ALTERNATIVES] if isinstance(a, str) and a.strip()
+    )
+
+
 class PipelineRun:
     """One turn. Create, then ``await run()`` in its own task; cancel the task for barge-in."""
 
@@ -273,6 +287,8 @@ class PipelineRun:
         self.not_handled = False
         """The brain answered ``not-handled`` (the utterance was not for Jarvis)."""
         self.heard_language: str | None = None
+        self.alternatives: tuple[str, ...] = ()
+        """The STT's runners-up for the transcript (``jarvis_alternatives``), passed on to the brain."""
         """The language the STT decoded the utterance in (its ``transcript.language``), if it said."""
         self.endpoint_settings = (
             replace(services.endpoint, no_speech_timeout_s=no_speech_timeout_s)
@@ -611,6 +627,7 @@ class PipelineRun:
                 raise ConnectionError("STT closed the connection")
             if Transcript.is_type(event.type):
                 heard = Transcript.from_event(event)
+                self.alternatives = _alternatives_of(heard.context)
                 return heard.text or "", heard.language
             if Error.is_type(event.type):
                 raise SpeechToTextError("stt-failed", Error.from_event(event).text)
@@ -684,10 +701,11 @@ class PipelineRun:
             try:
                 async with self.services.brain.connect() as brain:
                     self.stamp("brain_request")
+                    context = self.info.context()
+                    if self.alternatives:  # the STT's runners-up, for the brain's intents only
+                        context[ALTERNATIVES_KEY] = list(self.alternatives)
                     await brain.write_event(
-                        Transcript(
-                            text=text, context=self.info.context(), language=self.answer_language
-                        ).event()
+                        Transcript(text=text, context=context, language=self.answer_language).event()
                     )
                     while True:
                         event = await _read(brain, self.services.service_timeout_s, "the brain")
@@ -703,8 +721,11 @@ class PipelineRun:
                             finished = True
                         elif Handled.is_type(event.type) or NotHandled.is_type(event.type):
                             self.not_handled = NotHandled.is_type(event.type)
-                            context = event.data.get("context")
-                            if isinstance(context, dict) and context.get(EXPECTS_ANSWER_KEY) is True:
+                            reply_context = event.data.get("context")
+                            if (
+                                isinstance(reply_context, dict)
+                                and reply_context.get(EXPECTS_ANSWER_KEY) is True
+                            ):
                                 await self.emit(PipelineEventType.EXPECTS_ANSWER)
                             # A streaming brain repeats the whole answer in `handled` (for Home
                             # Assistant) before `handled-stop`: speak it only if no chunk came.

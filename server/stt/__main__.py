@@ -95,6 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "prefix); for comparison only",
     )
     parser.add_argument(
+        "--no-alternatives",
+        action="store_true",
+        help="do not send the beam's runners-up with the transcript (for comparison only)",
+    )
+    parser.add_argument(
         "--beam-size",
         type=int,
         default=DEFAULT_BEAM_SIZE,
@@ -130,6 +135,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SttSettings, Streaming
         download_dir=args.download_dir,
         hotwords=args.hotwords or None,
         wake_hint=not args.ignore_wake_hint,
+        alternatives=not args.no_alternatives,
     )
     try:
         parse_languages(settings.language)

@@ -13,12 +13,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
 import os
+import re
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
@@ -89,6 +92,8 @@ class SttSettings:
     has a prefix, i.e. on a wake-word turn whose hub sent a wake hint."""
     wake_hint: bool = True
     """Use a client's wake hint (:class:`~jarvis.protocol.wake.WakeHint`); False only to compare."""
+    alternatives: bool = True
+    """Send the beam search's runners-up with the transcript (``jarvis_alternatives``, docs/stt.md)."""
 
     @property
     def model_path(self) -> str:
@@ -282,7 +287,71 @@ class ModelLoader:
             download_root=settings.download_dir,
         )
         _LOGGER.info("Model loaded in %.2f s", time.monotonic() - start)
+        model.model = NBestWhisper(model.model)
         return model
+
+
+ALTERNATIVES = 4
+"""Runners-up of the beam search sent with a transcript (``jarvis_alternatives``, docs/stt.md)."""
+
+
+class NBestWhisper:
+    """CTranslate2's Whisper model, whose beam search also returns its runners-up.
+
+    faster-whisper keeps only the best hypothesis of ``generate``; the beam holds ``beam_size`` of
+    them at no extra cost. While :meth:`capture` is active in a thread, a beam ``generate`` asks for
+    up to ``ALTERNATIVES + 1`` hypotheses (the best is unchanged: it stays first) and keeps the rest
+    for :meth:`runners_up`. Other threads (the other decode workers) are untouched; everything else
+    is the wrapped model's.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[None]:
+        self._local.results = []
+        try:
+            yield
+        finally:
+            self._local.results = None
+
+    def runners_up(self) -> list[list[int]]:
+        """The token ids of the runners-up, if exactly one beam ``generate`` ran (no fallback)."""
+        results = getattr(self._local, "results", [])
+        return [list(ids) for ids in results[0].sequences_ids[1:]] if len(results) == 1 else []
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        results = getattr(self._local, "results", None)
+        beam = int(kwargs.get("beam_size", 1))
+        if results is not None and beam > 1 and "num_hypotheses" not in kwargs:
+            kwargs["num_hypotheses"] = min(beam, ALTERNATIVES + 1)
+        out = self._model.generate(*args, **kwargs)
+        if results is not None:
+            results.append(out[0])  # a temperature fallback adds one more: then there are no runners-up
+        return out
+
+
+def _alternatives(text: str, candidates: Sequence[str]) -> tuple[str, ...]:
+    """Distinct runners-up, none the same words as ``text``, at most :data:`ALTERNATIVES`."""
+
+    def key(words: str) -> str:
+        return " ".join(re.findall(r"[\w']+", words.casefold()))
+
+    seen = {key(text)}
+    out: list[str] = []
+    for candidate in candidates:
+        if candidate and (k := key(candidate)) not in seen and len(out) < ALTERNATIVES:
+            seen.add(k)
+            out.append(candidate[:MAX_ALTERNATIVE_CHARS])
+    return tuple(out)
+
+
+MAX_ALTERNATIVE_CHARS = 300
 
 
 class Priority(IntEnum):
@@ -343,6 +412,8 @@ class TranscriptionResult:
     """Wall time of the decode itself (not the wait for a free worker)."""
     language: str | None = None
     """The language decoded: the pinned one, else the detected one (within the configured subset)."""
+    alternatives: tuple[str, ...] = ()
+    """The beam search's runners-up, best first (languages detected among several; docs/stt.md)."""
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Any) -> None:
@@ -485,16 +556,20 @@ class SttEngine:
         job = self._executor.submit(self._decode_sync, model, audio, languages, wake)
         # The slot is free when the *thread* is done (a cancelled caller does not stop CTranslate2).
         job.add_done_callback(lambda _job: _call_soon(loop, self._slots.release))
-        text, detected = await asyncio.wrap_future(job)
+        text, detected, alternatives = await asyncio.wrap_future(job)
         elapsed = time.monotonic() - start
         return TranscriptionResult(
-            text=text, audio_seconds=len(audio) / TARGET_RATE, decode_seconds=elapsed, language=detected
+            text=text,
+            audio_seconds=len(audio) / TARGET_RATE,
+            decode_seconds=elapsed,
+            language=detected,
+            alternatives=alternatives,
         )
 
     def _decode_sync(
         self, model: Any, audio: np.ndarray, languages: Sequence[str], wake: WakeHint | None = None
-    ) -> tuple[str, str | None]:
-        """Decode in a worker thread; returns the text and its language.
+    ) -> tuple[str, str | None, tuple[str, ...]]:
+        """Decode in a worker thread; returns the text, its language and the beam's runners-up.
 
         One language: pinned. None: Whisper detects any. Several: Whisper detects, and if its top
         language is not one of them, the audio is decoded again in the most probable one that is
@@ -518,11 +593,11 @@ class SttEngine:
                 "Detected %r, not one of %s: decoding as %r", detected, ",".join(languages), language
             )
             segments, info = self._start_decode(model, audio, language, prefix)
-        return " ".join(segment.text.strip() for segment in segments).strip(), language
+        return " ".join(segment.text.strip() for segment in segments).strip(), language, ()
 
     def _detect_then_decode(
         self, model: Any, audio: np.ndarray, languages: Sequence[str], wake: WakeHint | None = None
-    ) -> tuple[str, str | None]:
+    ) -> tuple[str, str | None, tuple[str, ...]]:
         """Detect among ``languages`` and decode with ONE encoder pass over the first 30 s window.
 
         ``WhisperModel.transcribe(language=None)`` encodes the window to detect the language, then
@@ -568,10 +643,16 @@ class SttEngine:
         tokenizer = Tokenizer(
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
         )
-        segments = model.generate_segments(
-            features, tokenizer, info.transcription_options, False, encoder_output
-        )
-        return " ".join(segment.text.strip() for segment in segments).strip(), language
+        nbest = model.model if isinstance(model.model, NBestWhisper) and self.settings.alternatives else None
+        with nbest.capture() if nbest is not None else contextlib.nullcontext():
+            segments = list(
+                model.generate_segments(
+                    features, tokenizer, info.transcription_options, False, encoder_output
+                )
+            )
+            runners_up = nbest.runners_up() if nbest is not None and len(segments) == 1 else []
+        text = " ".join(segment.text.strip() for segment in segments).strip()
+        return text, language, _alternatives(text, [tokenizer.decode(t).strip() for t in runners_up])
 
     def _start_decode(
         self, model: Any, audio: np.ndarray, language: str | None, prefix: str | None = None

@@ -46,6 +46,7 @@ from jarvis.protocol.audio import (
     validate_format,
 )
 from jarvis.protocol.endpoint import HYPOTHESES_KEY, SttHypothesis
+from jarvis.protocol.events import ALTERNATIVES_KEY
 from jarvis.protocol.logs import private
 from jarvis.protocol.service import ServiceHandler
 from jarvis.protocol.wake import WakeHint
@@ -205,6 +206,7 @@ class _Utterance:
     """Samples covered by the last finished decode."""
     decoded_text: str = ""
     decoded_language: str | None = None
+    decoded_alternatives: tuple[str, ...] = ()
     decode_task: asyncio.Task[None] | None = None
     decode_task_end: int = 0
     """Samples the in-flight decode covers."""
@@ -527,6 +529,7 @@ class SttHandler(ServiceHandler):
             utt.decoded_end = end
             utt.decoded_text = result.text
             utt.decoded_language = result.language
+            utt.decoded_alternatives = result.alternatives
         utt.last_decode_seconds = result.decode_seconds
         _LOGGER.debug(
             "%s: %s decode of %.2f s audio in %.2f s: %r",
@@ -607,7 +610,7 @@ class SttHandler(ServiceHandler):
                         await asyncio.wait([decode])
                 text, how = (result.text, "decoded") if utt.speech_seen else ("", "no speech")
                 self._log_final(utt, stopped, how, text)
-                await self._finish(utt, text, result.language)
+                await self._finish(utt, text, result.language, result.alternatives if text else ())
                 return
             await self._analyse(utt, final=True)
             task = utt.decode_task
@@ -621,13 +624,13 @@ class SttHandler(ServiceHandler):
                     await asyncio.wait([task])
             for stale in list(utt.superseded):
                 stale.cancel()
-            text, how, language = await self._final_text(utt)
+            text, how, language, alternatives = await self._final_text(utt)
         except SttModelError as err:
             _LOGGER.error("%s: %s", self.peer, err)
             await self.write_error(str(err), "stt-unavailable")
             return
         self._log_final(utt, stopped, how, text)
-        await self._finish(utt, text, language)
+        await self._finish(utt, text, language, alternatives)
 
     def _log_final(self, utt: _Utterance, stopped: float, how: str, text: str) -> None:
         _LOGGER.info(
@@ -639,23 +642,31 @@ class SttHandler(ServiceHandler):
             private(text, _LOGGER),  # the words: DEBUG or JARVIS_LOG_TRANSCRIPTS=1
         )
 
-    async def _final_text(self, utt: _Utterance) -> tuple[str, str, str | None]:
-        """The final text, how it was made, and its language (None if nothing was decoded)."""
+    async def _final_text(self, utt: _Utterance) -> tuple[str, str, str | None, tuple[str, ...]]:
+        """The final text, how it was made, its language (None if nothing was decoded) and runners-up."""
         if not utt.speech_seen:
-            return "", "no speech", None
+            return "", "no speech", None, ()
         if utt.decoded_end > 0 and utt.decoded_end >= utt.last_speech_end:
-            return utt.decoded_text, "reused last decode", utt.decoded_language
+            return utt.decoded_text, "reused last decode", utt.decoded_language, utt.decoded_alternatives
         result = await self.engine.transcribe(bytes(utt.pcm), self._language, Priority.FINAL, wake=self._wake)
-        return result.text, "decoded", result.language
+        return result.text, "decoded", result.language, result.alternatives
 
-    async def _finish(self, utt: _Utterance | None, text: str, language: str | None = None) -> None:
-        """Send ``transcript`` (its language: the decoded one, else the pinned or first configured one)."""
+    async def _finish(
+        self,
+        utt: _Utterance | None,
+        text: str,
+        language: str | None = None,
+        alternatives: tuple[str, ...] = (),
+    ) -> None:
+        """Send ``transcript`` (its language: the decoded one, else the pinned or first configured one;
+        the beam's runners-up in its ``context``, for the brain's intents: docs/stt.md)."""
         if utt is not None:
             await self._send_new_words(utt, text.split())
         if language is None:
             candidates = self.engine.resolve_languages(self._language)
             language = candidates[0] if candidates else None
-        await self.write_event(Transcript(text=text, language=language).event())
+        context = {ALTERNATIVES_KEY: list(alternatives)} if alternatives else None
+        await self.write_event(Transcript(text=text, language=language, context=context).event())
         await self.write_event(TranscriptStop().event())
         self._language = None
         self._hypotheses = False
