@@ -165,16 +165,16 @@ async def test_one_encoder_pass_detects_and_decodes_like_two(base_model: Any) ->
 
 
 async def test_the_beams_runners_up_come_with_the_transcript_and_leave_it_unchanged(base_model: Any) -> None:
-    """Asking the beam for its runners-up (NBestWhisper) keeps the best hypothesis as it was: the
-    two-pass path, which asks for none, decodes the same text; runners-up are distinct and bounded."""
+    """Asking the beam for its runners-up (NBestWhisper) keeps the best hypothesis as it was: an
+    engine that asks for none decodes the same text; runners-up are distinct and bounded."""
     import re
 
     from jarvis.server.stt.engine import ALTERNATIVES, NBestWhisper
 
     assert isinstance(base_model.model, NBestWhisper)
+    plain_settings = replace(BASE, alternatives=False)  # generate is asked for one hypothesis
     one = SttEngine(BASE, loader=ModelLoader.preloaded(BASE, base_model))
-    two = SttEngine(BASE, loader=ModelLoader.preloaded(BASE, base_model))
-    two._one_pass = False  # model.transcribe: no capture, so one hypothesis
+    two = SttEngine(plain_settings, loader=ModelLoader.preloaded(plain_settings, base_model))
     words = lambda text: re.findall(r"[\w']+", text.casefold())  # noqa: E731
     try:
         for text in ("Hey Jarvis, set a timer for five minutes.", "How much is ten percent of eighty?"):

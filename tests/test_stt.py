@@ -252,3 +252,34 @@ async def test_model_that_cannot_load_reports_stt_unavailable(tmp_path: Any) -> 
     finally:
         await server.stop()
         await engine.close()
+
+
+async def test_the_transcript_carries_the_beams_runners_up(stt_model: Any) -> None:
+    """tiny.en, language pinned: the final ``transcript``'s context has ``jarvis_alternatives``
+    (distinct from the text, at most 4); an engine with ``alternatives=False`` sends none and
+    decodes the same text."""
+    from dataclasses import replace
+
+    from jarvis.server.stt.engine import ALTERNATIVES
+
+    audio = speak("Hey Jarvis, set a timer for five minutes.") + silence(0.6)
+    server = await _server(stt_model)
+    plain_settings = replace(SttSettings(), alternatives=False)
+    plain = await start_stt(
+        "tcp://127.0.0.1:0",
+        engine=SttEngine(plain_settings, loader=ModelLoader.preloaded(plain_settings, stt_model)),
+    )
+    try:
+        with_runners_up = await transcribe(server.uri, audio, timeout=30)
+        without = await transcribe(plain.uri, audio, timeout=30)
+    finally:
+        for running in (server, plain):
+            await running.stop()
+            await running.engine.close()
+    final = next(e for e in with_runners_up.events if e.type == "transcript")
+    alternatives = (final.data.get("context") or {}).get("jarvis_alternatives")
+    assert isinstance(alternatives, list) and 0 < len(alternatives) <= ALTERNATIVES, final.data
+    assert all(isinstance(a, str) and a.strip() and a != final.data["text"] for a in alternatives)
+    assert without.text == with_runners_up.text
+    plain_final = next(e for e in without.events if e.type == "transcript")
+    assert "context" not in plain_final.data or not plain_final.data["context"]

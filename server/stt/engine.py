@@ -593,7 +593,29 @@ class SttEngine:
                 "Detected %r, not one of %s: decoding as %r", detected, ",".join(languages), language
             )
             segments, info = self._start_decode(model, audio, language, prefix)
-        return " ".join(segment.text.strip() for segment in segments).strip(), language, ()
+        text, runners_up = self._text_and_runners_up(model, segments, language)
+        return text, language, runners_up
+
+    def _text_and_runners_up(
+        self, model: Any, segments: Any, language: str | None
+    ) -> tuple[str, tuple[str, ...]]:
+        """Run the (lazy) decode; the text, and the beam's distinct runners-up when it was one window
+        decoded once (no temperature fallback) and ``alternatives`` is on."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        nbest = model.model if isinstance(model.model, NBestWhisper) and self.settings.alternatives else None
+        if nbest is None:
+            return " ".join(segment.text.strip() for segment in segments).strip(), ()
+        with nbest.capture():
+            done = list(segments)
+            runners_up = nbest.runners_up() if len(done) == 1 else []
+        text = " ".join(segment.text.strip() for segment in done).strip()
+        if not runners_up:
+            return text, ()
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language or "en"
+        )
+        return text, _alternatives(text, [tokenizer.decode(ids).strip() for ids in runners_up])
 
     def _detect_then_decode(
         self, model: Any, audio: np.ndarray, languages: Sequence[str], wake: WakeHint | None = None
@@ -643,16 +665,11 @@ class SttEngine:
         tokenizer = Tokenizer(
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
         )
-        nbest = model.model if isinstance(model.model, NBestWhisper) and self.settings.alternatives else None
-        with nbest.capture() if nbest is not None else contextlib.nullcontext():
-            segments = list(
-                model.generate_segments(
-                    features, tokenizer, info.transcription_options, False, encoder_output
-                )
-            )
-            runners_up = nbest.runners_up() if nbest is not None and len(segments) == 1 else []
-        text = " ".join(segment.text.strip() for segment in segments).strip()
-        return text, language, _alternatives(text, [tokenizer.decode(t).strip() for t in runners_up])
+        segments = model.generate_segments(
+            features, tokenizer, info.transcription_options, False, encoder_output
+        )
+        text, runners_up = self._text_and_runners_up(model, segments, language)
+        return text, language, runners_up
 
     def _start_decode(
         self, model: Any, audio: np.ndarray, language: str | None, prefix: str | None = None
