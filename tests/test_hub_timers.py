@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from wyoming.event import Event
@@ -82,3 +83,43 @@ async def test_close_cancels_running_countdowns() -> None:
     await book.close()
     assert book.active() == []
     assert inbox.received.empty()
+
+
+async def test_a_timer_ending_during_another_turn_rings_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The hub owns the ringing: the brain's own ``timer-finished``, relayed on the connection of a
+    turn that is running when the timer ends, is not passed on as a second ring (issue 13)."""
+    from jarvis.server.brain.handler import BrainSettings, start_brain
+    from jarvis.server.brain.llm.scripted import ScriptedLLM, ScriptedTurn
+    from jarvis.server.brain.memory import MemoryStore
+    from jarvis.server.config import HubSettings, Settings
+    from jarvis.server.hub.client import HubClient
+    from jarvis.server.hub.hub import Hub
+
+    gate = asyncio.Event()
+    llm = ScriptedLLM([ScriptedTurn(chunks=["A slow answer."], gate=gate, gate_before=0)])
+    memory = await MemoryStore.open(tmp_path / "memory.sqlite3")
+    brain = await start_brain(
+        "tcp://127.0.0.1:0", llm, memory=memory, settings=BrainSettings(onboarding=False), probe=False
+    )
+    dead = "tcp://127.0.0.1:1"
+    try:
+        async with Hub(Settings(hub=HubSettings(port=0)), "token-0123456789abcdef", stt=[dead], tts=[dead],
+                       brain=[brain.uri]) as hub:  # fmt: skip
+            async with await HubClient.connect(hub.uri, "token-0123456789abcdef", "kitchen") as sat:
+                started = await sat.text_turn("set a timer for 2 seconds", end_stage="handle")
+                assert started.first("timer-started") is not None, started.types()
+                slow = asyncio.create_task(sat.text_turn("tell me something slowly", end_stage="handle"))
+                await asyncio.sleep(3.0)  # the timer ends while the brain is still on this turn
+                gate.set()
+                during = await asyncio.wait_for(slow, 20)
+                after: list[str] = []
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        while (event := await sat.conn.read_event()) is not None:
+                            after.append(event.type)
+        rings = during.types().count("timer-finished") + after.count("timer-finished")
+        assert rings == 1, (during.types(), after)
+        assert during.sentences == ["A slow answer."]
+    finally:
+        await brain.stop()
+        await memory.close()

@@ -380,9 +380,9 @@ class Brain:
         """TimerManager callback: send the event on every open connection of that satellite."""
         handlers = list(self._subscribers.get(satellite_id, ()))
         if not handlers:
-            _LOGGER.warning(
-                "%s for satellite %s, but no connection to announce it on", event.type, satellite_id
-            )
+            # The usual case: the hub counts its satellites' timers down itself and rings them
+            # (server/hub/timers.py); the brain's countdown answers "how long is left".
+            _LOGGER.debug("%s for satellite %s: no connection of it open here", event.type, satellite_id)
             return
         for handler in handlers:
             task = asyncio.create_task(handler.write_event(event), name=f"{event.type}-{satellite_id}")

@@ -33,6 +33,7 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.pipeline import PipelineStage, RunPipeline
 from wyoming.snd import Played
+from wyoming.timer import TimerFinished
 from wyoming.tts import Synthesize
 from wyoming.vad import VoiceStarted, VoiceStopped
 from wyoming.wake import Detection
@@ -491,6 +492,10 @@ class SatelliteSession(ServiceHandler):
     async def _on_pipeline_event(self, pe: PipelineEvent) -> None:
         event = _to_wyoming(pe)
         if pe.type == PipelineEventType.BRAIN_EVENT and pe.event is not None:
+            if TimerFinished.is_type(pe.event.type):
+                # The hub's own countdown (TimerBook) rings this timer; the brain's, relayed on the
+                # connection of a turn that happens to be running, would ring it a second time.
+                return
             self.hub.timers.handle(self.satellite_id, pe.event)
         if pe.type == PipelineEventType.EXPECTS_ANSWER:
             event = self._follow_up_after()
