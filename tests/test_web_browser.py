@@ -286,7 +286,17 @@ async def test_push_to_talk_on_a_phone(stack: Stack, tmp_path: Path) -> None:
             assert "time" in transcript.lower(), transcript
             assert re.search(r"\d", answer), answer
             assert stats["audioBytesReceived"] > 16000
+            # A new user's first answer ends with the onboarding question: the page listens for the
+            # reply with no button (jarvis-follow-up); silence closes the window (outcome no-reply).
+            sub = await page.wait_for_function(
+                "() => window.jarvis.state === 'listening' && document.getElementById('state-sub')"
+                ".textContent",
+                timeout=15000,
+            )
+            assert "for your reply" in str(await sub.json_value())
             assert await wait_state(page, ("idle",)) == "idle"
+            metrics = await page.evaluate("window.jarvis.stats.lastTurnMetrics")
+            assert metrics["outcome"] == "no-reply", metrics
         finally:
             await browser.close()
 
