@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 from wyoming.event import Event
 from wyoming.timer import TimerCancelled, TimerStarted, TimerUpdated
@@ -123,3 +124,112 @@ async def test_a_timer_ending_during_another_turn_rings_once(tmp_path) -> None: 
     finally:
         await brain.stop()
         await memory.close()
+
+
+async def test_timers_survive_a_restart_of_the_book(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Running ones count on from the same wall-clock end, paused ones stay paused, one that ended
+    while the hub was down waits for its satellite; the file is 0600."""
+    import json
+    import stat
+
+    from jarvis.server.timer_file import TimerFile
+
+    path = tmp_path / "data" / "timers-hub.json"
+    inbox = Inbox()
+    book = TimerBook(inbox.deliver, TimerFile(path))
+    book.handle("kitchen", TimerStarted(id="run", total_seconds=60, name="pasta").event())
+    book.handle("office", TimerStarted(id="paused", total_seconds=120).event())
+    book.handle("office", TimerUpdated(id="paused", is_active=False, total_seconds=100).event())
+    await book.close()  # stops the countdown in memory; the file keeps the timers
+    saved = json.loads(path.read_text())["timers"]
+    assert {t["id"] for t in saved} == {"run", "paused"} and stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    later = TimerBook(inbox.deliver, TimerFile(path))
+    later.restore()
+    assert sorted(later.active()) == ["paused", "run"]
+    assert 58 < (later.remaining("run") or 0) <= 60 and later.remaining("paused") == 100
+    await later.close()
+
+    saved = json.loads(path.read_text())
+    saved["timers"][0]["ends_at"] = time.time() - 5  # it ended while the hub was down
+    saved["timers"] = [t for t in saved["timers"] if "ends_at" in t]
+    path.write_text(json.dumps(saved))
+    again = TimerBook(inbox.deliver, TimerFile(path))
+    again.restore()
+    assert again.active() == [] and [e.data["id"] for e in again.take_pending("kitchen")] == ["run"]
+    await again.close()
+
+
+async def test_an_unreadable_timers_file_starts_empty_and_an_unwritable_one_keeps_timers_running(
+    tmp_path,
+    caplog,  # type: ignore[no-untyped-def]
+) -> None:
+    from jarvis.server.timer_file import TimerFile
+
+    broken = tmp_path / "timers-hub.json"
+    broken.write_text("{not json")
+    inbox = Inbox()
+    inbox.connected = {"kitchen"}
+    book = TimerBook(inbox.deliver, TimerFile(broken))
+    book.restore()
+    assert book.active() == [] and "cannot be read" in caplog.text
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    stuck = TimerBook(inbox.deliver, TimerFile(blocked / "timers-hub.json"))  # its folder is a file
+    stuck.handle("kitchen", TimerStarted(id="t1", total_seconds=1).event())
+    async with asyncio.timeout(5):
+        sat, event, _ = await inbox.received.get()
+    assert (sat, event.type) == ("kitchen", "timer-finished")
+    await stuck.close()
+    assert caplog.text.count("Cannot save timers") == 1  # said once, not once per change
+    await book.close()
+
+
+async def test_a_timer_set_before_a_restart_rings_after_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``jarvis serve`` stopped and started again (same data dir): the hub rings the timer on time,
+    and the brain still knows it ("how long is left")."""
+    from jarvis.server.brain.handler import BrainSettings, start_brain
+    from jarvis.server.brain.llm.none import NoLLM
+    from jarvis.server.brain.memory import MemoryStore
+    from jarvis.server.config import HubSettings, Settings
+    from jarvis.server.hub.client import HubClient
+    from jarvis.server.hub.hub import Hub
+
+    token, dead = "token-0123456789abcdef", "tcp://127.0.0.1:1"
+    data = tmp_path / "data"
+    settings = Settings(data_dir=str(data), hub=HubSettings(port=0))
+
+    async def start() -> tuple[Any, Any, Hub]:
+        memory = await MemoryStore.open(data / "memory.sqlite3")
+        brain = await start_brain(
+            "tcp://127.0.0.1:0",
+            NoLLM(),
+            memory=memory,
+            settings=BrainSettings(onboarding=False),
+            probe=False,
+            peer_secret="s" * 32,
+        )
+        hub = Hub(settings, token, stt=[dead], tts=[dead], brain=[brain.uri], peer_secret="s" * 32)
+        await hub.start()
+        return memory, brain, hub
+
+    memory, brain, hub = await start()
+    async with await HubClient.connect(hub.uri, token, "kitchen") as sat:
+        set_at = time.monotonic()
+        started = await sat.text_turn("set a timer for 4 seconds", end_stage="handle")
+        assert started.first("timer-started") is not None, started.types()
+    for stop in (hub.stop, brain.stop, memory.close):
+        await stop()
+    memory, brain, hub = await start()  # the restart, a second or so later
+    try:
+        async with await HubClient.connect(hub.uri, token, "kitchen") as sat:
+            left = await sat.text_turn("how much time is left", end_stage="handle")
+            assert "second" in " ".join(left.sentences), left.sentences
+            async with asyncio.timeout(10):
+                while (event := await sat.conn.read_event()) is not None and event.type != "timer-finished":
+                    pass
+            assert event is not None and event.type == "timer-finished"
+            assert time.monotonic() - set_at >= 3.9
+    finally:
+        for stop in (hub.stop, brain.stop, memory.close):
+            await stop()

@@ -41,6 +41,7 @@ from jarvis.protocol.logs import private
 from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, PeerAuth, PeerAuthed, secrets_match
 from jarvis.protocol.service import ServiceHandler, WyomingServer
 
+from ..timer_file import TimerFile
 from .agent import Agent, AgentSettings, Output
 from .completeness import judge
 from .context import Reply, TurnContext
@@ -650,8 +651,10 @@ async def start_brain(
     brain_ref: list[Brain] = []
     if timers is None:
         timers = _default_timers(
-            lambda sat, event: brain_ref[0].timer_event(sat, event) if brain_ref else None
+            lambda sat, event: brain_ref[0].timer_event(sat, event) if brain_ref else None,
+            TimerFile(memory.path.parent / TIMERS_FILENAME),
         )
+        timers.restore()
     if fast_paths is None:  # compiling the intent templates takes a moment: not on the loop
         fast_paths = await asyncio.to_thread(_default_fast_paths, timers, memory)
     fast_paths = [*fast_paths, *extra_fast_paths]
@@ -676,8 +679,12 @@ async def start_brain(
     return server
 
 
-def _default_timers(on_event: Any) -> TimerManager:
-    return TimerManager(on_event=on_event)
+TIMERS_FILENAME = "timers-brain.json"
+"""The brain's timers, kept across restarts beside its memory (server/timer_file.py)."""
+
+
+def _default_timers(on_event: Any, store: TimerFile | None = None) -> TimerManager:
+    return TimerManager(on_event=on_event, store=store)
 
 
 def _default_fast_paths(timers: TimerManager, memory: MemoryStore) -> list[FastPath]:

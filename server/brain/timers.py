@@ -9,7 +9,8 @@ announced with the Wyoming ``timer-*`` events (``wyoming.timer``):
 - ``timer-finished`` happens later, on its own: it goes to ``on_event(satellite_id, event)``.
 - :meth:`TimerManager.adjust`, :meth:`pause` and :meth:`resume` return ``timer-updated``.
 
-Timers do not survive a restart (like Home Assistant's voice timers).
+With a store (``<data dir>/timers-brain.json``, server/timer_file.py) they survive a restart; the hub
+keeps its own copy and is the one that rings them (server/hub/timers.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 
 from wyoming.event import Event
 from wyoming.timer import TimerCancelled, TimerFinished, TimerStarted, TimerUpdated
+
+from ..timer_file import TimerFile, left_of, record
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -76,9 +79,53 @@ def _normalize_name(name: str | None) -> str | None:
 class TimerManager:
     """All timers of the brain. Methods that start tasks need a running event loop."""
 
-    def __init__(self, on_event: TimerEventCallback | None = None) -> None:
+    def __init__(self, on_event: TimerEventCallback | None = None, store: TimerFile | None = None) -> None:
+        """``store``: where the timers are kept across restarts (None: in memory only)."""
         self._on_event = on_event
+        self._store = store
         self._timers: dict[str, Timer] = {}
+
+    def restore(self) -> None:
+        """Take up the timers of the last run (needs the running loop). One that ended while the
+        brain was down is dropped here: the hub, which rings timers, rings it."""
+        if self._store is None:
+            return
+        loop = asyncio.get_running_loop()
+        for entry in self._store.load():
+            left = left_of(entry)
+            if left is None or entry["id"] in self._timers:
+                continue
+            seconds, running = left
+            if running and seconds <= 0:
+                continue
+            try:
+                total = float(entry.get("total_s") or seconds)
+            except (TypeError, ValueError):
+                total = seconds
+            satellite = entry.get("satellite_id")
+            timer = Timer(
+                id=entry["id"],
+                total_seconds=total,
+                name=_normalize_name(entry["name"]) if isinstance(entry.get("name"), str) else None,
+                satellite_id=satellite if isinstance(satellite, str) else None,
+                deadline=time.monotonic() + seconds,
+                paused_remaining=None if running else seconds,
+            )
+            self._timers[timer.id] = timer
+            if running:
+                timer.task = loop.create_task(self._run(timer), name=f"timer-{timer.id}")
+        if self._timers:
+            _LOGGER.info("Restored %d timer(s) from %s", len(self._timers), self._store.path)
+        self._save()
+
+    def _save(self) -> None:
+        if self._store is not None:
+            self._store.save(
+                [
+                    record(t.id, t.satellite_id, t.name, t.total_seconds, self.remaining(t), t.is_active)
+                    for t in self._timers.values()
+                ]
+            )
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -123,6 +170,7 @@ class TimerManager:
         )
         self._timers[timer.id] = timer
         timer.task = loop.create_task(self._run(timer), name=f"timer-{timer.id}")
+        self._save()
         hours, minutes, secs = _split(seconds)
         _LOGGER.debug("Timer %s (%s) set for %.1f s on %s", timer.id, timer.name, seconds, satellite_id)
         started = TimerStarted(
@@ -153,6 +201,8 @@ class TimerManager:
             self._remove(timer)
             _LOGGER.debug("Timer %s (%s) cancelled", timer.id, timer.name)
             events.append(TimerCancelled(id=timer.id).event())
+        if events:
+            self._save()
         return events
 
     def adjust(self, timer: Timer, delta_seconds: float) -> Event:
@@ -169,6 +219,7 @@ class TimerManager:
             timer.paused_remaining = left
         else:
             self._restart(timer, left)
+        self._save()
         return TimerUpdated(id=timer.id, is_active=timer.is_active, total_seconds=math.ceil(left)).event()
 
     def pause(self, timer: Timer) -> Event:
@@ -180,6 +231,7 @@ class TimerManager:
             if timer.task is not None:
                 timer.task.cancel()
                 timer.task = None
+            self._save()
         return TimerUpdated(
             id=timer.id, is_active=False, total_seconds=math.ceil(timer.paused_remaining)
         ).event()
@@ -192,17 +244,20 @@ class TimerManager:
             left = timer.paused_remaining
             timer.paused_remaining = None
             self._restart(timer, left)
+            self._save()
         left = math.ceil(self.remaining(timer))
         return TimerUpdated(id=timer.id, is_active=True, total_seconds=left).event()
 
     async def close(self) -> None:
         """Cancel every timer task and wait for them (no events are emitted)."""
         tasks = [t.task for t in self._timers.values() if t.task is not None]
-        self._timers.clear()
+        self._timers.clear()  # in memory only: the file keeps them for the next start
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -224,6 +279,7 @@ class TimerManager:
         if self._timers.get(timer.id) is not timer:
             return
         self._remove(timer)
+        self._save()
         _LOGGER.debug("Timer %s (%s) finished on %s", timer.id, timer.name, timer.satellite_id)
         if self._on_event is None:
             return

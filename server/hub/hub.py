@@ -25,6 +25,7 @@ from jarvis.protocol.wire import DEFAULT_LIMITS, WireLimits
 from ..config import Settings
 from ..devices import DeviceError, DeviceRegistry, devices_path
 from ..metrics import REGISTRY, MetricsServer
+from ..timer_file import TimerFile
 from .endpoint import EndpointPolicy
 from .pipeline import PipelineServices
 from .services import ServicePool
@@ -37,6 +38,8 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_PORT = 10600
 ZEROCONF_TYPE = HUB_TYPE
+TIMERS_FILENAME = "timers-hub.json"
+"""The hub's timers, kept across restarts (server/timer_file.py)."""
 """The hub's DNS-SD type (defined once, in :mod:`jarvis.protocol.discovery`)."""
 
 _SESSIONS = REGISTRY.gauge("jarvis_hub_sessions", "Satellites connected to the hub")
@@ -101,7 +104,7 @@ class Hub:
         self.sessions: dict[str, SatelliteSession] = {}
         self._device_sessions: set[SatelliteSession] = set()
         """Every open session of a paired device (an older one of a reconnected device too)."""
-        self.timers = TimerBook(self._deliver)
+        self.timers = TimerBook(self._deliver, TimerFile(settings.resolved_data_dir() / TIMERS_FILENAME))
         self.fingerprint: str | None = None
         """SHA-256 of the certificate satellites pin, with ``hub.tls`` (:mod:`jarvis.protocol.tls`)."""
         context = None
@@ -222,6 +225,7 @@ class Hub:
         return True
 
     async def start(self) -> None:
+        self.timers.restore()  # before satellites connect: a timer that ended meanwhile rings on connect
         await self.server.start()
         if self.device_poll_s > 0:
             self._device_watch = asyncio.create_task(self._watch_devices(), name="hub-device-watch")

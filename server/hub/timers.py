@@ -3,7 +3,8 @@
 The brain sends ``timer-started`` / ``timer-updated`` / ``timer-cancelled`` during a turn; the hub
 relays them to the satellite and keeps its own countdown here. When a timer ends, ``timer-finished``
 goes to that satellite's current session; if it is not connected, the event waits and is delivered
-when it reconnects (and is logged).
+when it reconnects (and is logged). With a store (``<data dir>/timers-hub.json``, server/timer_file.py)
+the timers survive a restart of the hub.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 from wyoming.event import Event
 from wyoming.timer import TimerCancelled, TimerFinished, TimerStarted, TimerUpdated
+
+from ..timer_file import TimerFile, left_of, record
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,8 +38,10 @@ class _Timer:
 
 
 class TimerBook:
-    def __init__(self, deliver: Deliver) -> None:
+    def __init__(self, deliver: Deliver, store: TimerFile | None = None) -> None:
+        """``store``: where the timers are kept across restarts (None: in memory only)."""
         self._deliver = deliver
+        self._store = store
         self._timers: dict[str, _Timer] = {}
         self._pending: dict[str, list[Event]] = {}
         """satellite_id -> finished events waiting for it to reconnect."""
@@ -54,8 +59,60 @@ class TimerBook:
             return timer.remaining_s
         return max(0.0, timer.ends_at - time.monotonic())
 
+    def restore(self) -> None:
+        """Take up the timers of the last run: running ones count on, paused ones stay paused, and
+        one that ended while the hub was down rings when its satellite connects."""
+        if self._store is None:
+            return
+        for entry in self._store.load():
+            left = left_of(entry)
+            satellite_id = entry.get("satellite_id")
+            if left is None or not isinstance(satellite_id, str) or entry["id"] in self._timers:
+                continue
+            seconds, running = left
+            name = entry.get("name") if isinstance(entry.get("name"), str) else None
+            if running and seconds <= 0:
+                _LOGGER.info(
+                    "Timer %s on %s ended while the hub was down: ringing", entry["id"], satellite_id
+                )
+                self._pending.setdefault(satellite_id, []).append(TimerFinished(id=entry["id"]).event())
+                continue
+            timer = _Timer(
+                entry["id"], satellite_id, name, time.monotonic() + seconds if running else None, seconds
+            )
+            self._timers[timer.id] = timer
+            if running:
+                self._schedule(timer)
+        if self._timers or self._pending:
+            _LOGGER.info(
+                "Restored %d timer(s) from %s", len(self._timers) + len(self._pending), self._store.path
+            )
+        self._save()
+
+    def _save(self) -> None:
+        if self._store is None:
+            return
+        self._store.save(
+            [
+                record(
+                    t.id,
+                    t.satellite_id,
+                    t.name,
+                    t.remaining_s,
+                    self.remaining(t.id) or 0.0,
+                    t.ends_at is not None,
+                )
+                for t in self._timers.values()
+            ]
+        )
+
     def handle(self, satellite_id: str, event: Event) -> None:
-        """Track a ``timer-*`` event from the brain (other events are ignored)."""
+        """Track a ``timer-*`` event from the brain (other events are ignored); saved at once."""
+        if any(kind.is_type(event.type) for kind in (TimerStarted, TimerCancelled, TimerUpdated)):
+            self._handle(satellite_id, event)
+            self._save()
+
+    def _handle(self, satellite_id: str, event: Event) -> None:
         if TimerStarted.is_type(event.type):
             started = TimerStarted.from_event(event)
             self._cancel(started.id)
@@ -99,6 +156,7 @@ class TimerBook:
         assert timer.ends_at is not None
         await asyncio.sleep(max(0.0, timer.ends_at - time.monotonic()))
         self._timers.pop(timer.id, None)
+        self._save()
         event = TimerFinished(id=timer.id).event()
         if not await self._deliver(timer.satellite_id, event):
             _LOGGER.warning(
@@ -119,4 +177,6 @@ class TimerBook:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        self._timers.clear()
+        self._timers.clear()  # in memory only: the file keeps them for the next start
+        if self._store is not None:
+            self._store.close()
