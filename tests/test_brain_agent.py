@@ -223,6 +223,17 @@ async def test_the_stts_runner_up_answers_when_its_best_guess_is_no_command(memo
     assert all("set a timer" not in str(messages) for messages in llm.calls)
 
 
+async def test_the_model_flags_its_own_question_with_expect_reply(memory: MemoryStore) -> None:
+    """The LLM's way to say its answer asks something: it calls ``expect_reply`` before asking."""
+    llm = ScriptedLLM([call("expect_reply"), "Which room do you mean?", "The kitchen light is on."])
+    brain = make_brain(llm, memory)
+    asked = await ask(brain, "turn on the light")
+    assert asked.text == "Which room do you mean?" and asked.expects_answer
+    assert "expect_reply" in str(llm.calls[0])  # offered to the model like any tool
+    answered = await ask(brain, "the kitchen")
+    assert answered.text == "The kitchen light is on." and not answered.expects_answer
+
+
 @pytest.mark.parametrize("answer", ["no", "Non.", "cancel"])
 async def test_sensitive_tool_no_drops_it(memory: MemoryStore, answer: str) -> None:
     unlock = UnlockTool()

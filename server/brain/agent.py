@@ -34,6 +34,7 @@ from .llm import LLMBackend, LLMError, Message, ToolCall, complete
 from .memory import MemoryStore, Pending, UserSnapshot
 from .persona import PROFILE_PROMPT, SUMMARY_PROMPT, parse_introduction, say, system_prompt, yes_no
 from .tools.base import Tool, ToolError, ToolResult
+from .tools.conversation import EXPECT_REPLY
 from .tools.registry import ToolRegistry
 
 _LOGGER = logging.getLogger(__name__)
@@ -146,6 +147,8 @@ class Agent:
         messages = self.build_messages(ctx, snap)
         trace.memory = str(messages[0]["content"])
         spoken = False
+        asks = False
+        """The model called ``expect_reply``: what it says next asks the user something."""
         for step in range(self.settings.max_steps + 1):
             final_round = step == self.settings.max_steps
             tools = [] if final_round else self.tools.llm_tools()
@@ -158,7 +161,7 @@ class Agent:
                         text_parts.append(delta.text)
                         for sentence in detector.add_chunk(delta.text):
                             spoken = True
-                            yield Output(text=sentence)
+                            yield Output(text=sentence, expects_answer=asks)
                     calls.extend(delta.tool_calls)
             except LLMError as err:
                 _LOGGER.error("LLM %s failed: %s", llm.name, err)
@@ -167,7 +170,7 @@ class Agent:
                 return
             if tail := detector.finish():
                 spoken = True
-                yield Output(text=tail)
+                yield Output(text=tail, expects_answer=asks)
             text = "".join(text_parts)
             if not calls:
                 return
@@ -181,6 +184,7 @@ class Agent:
             )
             for call in calls:
                 trace.tools.append({"name": call.name, "arguments": call.arguments})
+                asks = asks or call.name == EXPECT_REPLY
                 tool = self.tools.get(call.name)
                 if tool is not None and self.tools.needs_confirmation(tool, call.arguments):
                     action = describe_action(tool, call.arguments)

@@ -604,12 +604,20 @@ class BrainServer(WyomingServer):
 
 
 def default_tools(memory: MemoryStore, timers: Any = None) -> list[Tool]:
-    """Time, date, calculator, memory, and timers when a TimerManager is given."""
+    """Time, date, calculator, memory, ``expect_reply``, and timers when a TimerManager is given."""
     from .tools.calculator_tool import CalculatorTool
+    from .tools.conversation import ExpectReplyTool
     from .tools.memory_tools import ForgetTool, RememberTool
     from .tools.time_date import DateTool, TimeTool
 
-    tools: list[Tool] = [TimeTool(), DateTool(), CalculatorTool(), RememberTool(memory), ForgetTool(memory)]
+    tools: list[Tool] = [
+        TimeTool(),
+        DateTool(),
+        CalculatorTool(),
+        RememberTool(memory),
+        ForgetTool(memory),
+        ExpectReplyTool(),
+    ]
     if timers is not None:
         from .tools.timer_tools import timer_tools
 
