@@ -81,6 +81,8 @@ def test_default_file_in_data_dir(_isolated_data_dir: Path) -> None:
         ("[hub\n", "invalid TOML"),
         ("[web]\nenabled = 'maybe'\n", "true/false"),
         ("[hub]\nwake_engine = 'porcupine'\n", "wake_engine 'porcupine': one of auto, micro"),
+        ("[hub]\nfollow_up_s = 45\n", "follow_up_s 45.0: 0 .off. to 30 seconds"),
+        ("[hub]\nfollow_up_s = -1\n", "follow_up_s -1.0: 0 .off. to 30 seconds"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, needle: str) -> None:
