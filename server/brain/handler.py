@@ -45,7 +45,7 @@ from ..timer_file import TimerFile
 from .agent import Agent, AgentSettings, Output
 from .completeness import judge
 from .context import Reply, TurnContext
-from .intents import IntentRecognizer
+from .intents import IntentRecognizer, is_stop
 from .llm import LLMBackend, complete
 from .memory import MemoryStore, MemoryWriteError, UserSnapshot
 from .memory_intents import MemoryIntents
@@ -296,7 +296,8 @@ class Brain:
         # the timer." its second). Only a whole local command in one of them counts; else the agent.
         for alternative in ctx.alternatives:
             reply = await self._first_fast_path(replace(ctx, text=alternative, alternatives=()))
-            if reply is not None:
+            # A bare "stop" / « c'est tout » is what noise turns into most often: never from a runner-up.
+            if reply is not None and not is_stop(reply):
                 _LOGGER.debug("Answered from the STT's runner-up %r", private(alternative, _LOGGER))
                 return reply
         return None
