@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "satellite": ("jarvis.satellite.__main__", "a satellite: microphone, wake word, speaker"),
     "token": ("jarvis.server.token_cli", "show the master token (printed only when it is created)"),
     "devices": ("jarvis.server.devices_cli", "pair, list or revoke satellites' per-device credentials"),
+    "announce": ("jarvis.server.announce_cli", "speak a text on satellites (an area, one, or all)"),
     "memory": ("jarvis.server.brain.memory_cli", "show, edit or export what Jarvis remembers"),
     "docs": ("jarvis.server.knowledge.cli", "the household's documents: add, list, search, remove, reindex"),
     "feedback": ("jarvis.server.brain.feedback_cli", "export the rated turns as JSONL, or report per model"),

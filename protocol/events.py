@@ -175,6 +175,79 @@ class FollowUp(Eventable):
         return FollowUp(float(seconds))
 
 
+_ANNOUNCE_TYPE = "jarvis-announce"
+_ANNOUNCED_TYPE = "jarvis-announced"
+MAX_ANNOUNCE_CHARS = 1000
+
+
+@dataclass
+class Announce(Eventable):
+    """Admin -> hub (a session authenticated with the master token): speak ``text`` on satellites.
+
+    Exactly one target: ``satellite_id``, ``area`` (every satellite in it), or ``everywhere``. The
+    hub answers :class:`Announced` once each target has played it or failed (``jarvis announce``)."""
+
+    text: str
+    satellite_id: str | None = None
+    area: str | None = None
+    everywhere: bool = False
+
+    @staticmethod
+    def is_type(event_type: str) -> bool:
+        return event_type == _ANNOUNCE_TYPE
+
+    def event(self) -> Event:
+        data: dict[str, Any] = {"text": self.text}
+        if self.satellite_id is not None:
+            data["satellite_id"] = self.satellite_id
+        if self.area is not None:
+            data["area"] = self.area
+        if self.everywhere:
+            data["all"] = True
+        return Event(type=_ANNOUNCE_TYPE, data=data)
+
+    @staticmethod
+    def from_event(event: Event) -> Announce:
+        """Raises ValueError for a missing or too long text, or not exactly one target."""
+        data = event.data or {}
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("jarvis-announce needs a non-empty 'text'")
+        if len(text) > MAX_ANNOUNCE_CHARS:
+            raise ValueError(f"announcement longer than {MAX_ANNOUNCE_CHARS} characters")
+        satellite_id, area, everywhere = data.get("satellite_id"), data.get("area"), data.get("all") is True
+        targets = [satellite_id is not None, area is not None, everywhere]
+        if sum(targets) != 1:
+            raise ValueError("jarvis-announce needs exactly one of 'satellite_id', 'area' or 'all'")
+        for name, value in (("satellite_id", satellite_id), ("area", area)):
+            if value is not None and (not isinstance(value, str) or not value or len(value) > 128):
+                raise ValueError(f"bad {name} {value!r}")
+        return Announce(text.strip(), satellite_id, area, everywhere)
+
+
+@dataclass
+class Announced(Eventable):
+    """Hub -> admin: where the announcement was played (``played``) and where it failed (``failed``)."""
+
+    played: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def is_type(event_type: str) -> bool:
+        return event_type == _ANNOUNCED_TYPE
+
+    def event(self) -> Event:
+        return Event(type=_ANNOUNCED_TYPE, data={"played": list(self.played), "failed": list(self.failed)})
+
+    @staticmethod
+    def from_event(event: Event) -> Announced:
+        data = event.data or {}
+        return Announced(
+            [str(x) for x in data.get("played") or [] if isinstance(x, str)],
+            [str(x) for x in data.get("failed") or [] if isinstance(x, str)],
+        )
+
+
 @dataclass
 class Feedback(Eventable):
     """Satellite (web page) -> hub: thumbs up/down on a turn's answer."""

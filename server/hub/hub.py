@@ -19,6 +19,7 @@ from wyoming.info import Attribution, Info, Satellite
 from jarvis.protocol import __version__
 from jarvis.protocol.backoff import FailureBackoff
 from jarvis.protocol.discovery import HUB_TYPE
+from jarvis.protocol.events import Announce
 from jarvis.protocol.service import WyomingServer
 from jarvis.protocol.wire import DEFAULT_LIMITS, WireLimits
 
@@ -162,6 +163,18 @@ class Hub:
             del self.sessions[session.satellite_id]
         self._device_sessions.discard(session)
         _SESSIONS.set(len(self.sessions))
+
+    def announce_targets(
+        self, request: Announce, exclude: SatelliteSession | None = None
+    ) -> list[SatelliteSession]:
+        """The connected sessions an announcement is for: one satellite, an area's, or every one."""
+        sessions = [s for s in self.sessions.values() if s is not exclude]
+        if request.satellite_id is not None:
+            return [s for s in sessions if s.satellite_id == request.satellite_id]
+        if request.area is not None:
+            wanted = request.area.casefold()
+            return [s for s in sessions if (s.area or "").casefold() == wanted]
+        return sessions
 
     def warn_master_token(self, satellite_id: str) -> None:
         """Say once per hub that a satellite logs in with the master token, not its own credential."""

@@ -41,6 +41,8 @@ from wyoming.wake import Detection
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormatError
 from jarvis.protocol.events import (
     FOLLOW_UP_KEY,
+    Announce,
+    Announced,
     Auth,
     AuthOk,
     Feedback,
@@ -54,6 +56,7 @@ from jarvis.protocol.tasks import cancel_and_wait
 
 from ..tokens import tokens_match
 from .pipeline import PipelineEvent, PipelineEventType, PipelineRun, TurnInfo
+from .services import ServiceUnavailable
 from .vad import VadModel, make_vad
 
 if TYPE_CHECKING:
@@ -191,6 +194,8 @@ class SatelliteSession(ServiceHandler):
             if self._follow_up and self._wake_mode and self.turn is None:
                 # The hub hears for this client: listen for the reply now that the question was heard.
                 await self._start_run("asr", self._end_stage, follow_up=True)
+        elif Announce.is_type(event.type):
+            await self._on_announce(event)
         elif Feedback.is_type(event.type):
             feedback = Feedback.from_event(event)
             _LOGGER.info("Feedback from %s on %s: %+d", self.satellite_id, feedback.turn_id, feedback.rating)
@@ -505,6 +510,62 @@ class SatelliteSession(ServiceHandler):
             await self.write_event(event)
         except (ConnectionError, RuntimeError) as err:
             _LOGGER.debug("%s: cannot send %s: %s", self.satellite_id, event.type, err)
+
+    # -- announcements -------------------------------------------------------------------------
+
+    async def _on_announce(self, event: Event) -> None:
+        """``jarvis-announce`` from an administrator (the master token): speak it on the targets."""
+        if not self.master_token:
+            await self.write_error("announcements need the master token (jarvis announce)", "unauthorized")
+            return
+        try:
+            request = Announce.from_event(event)
+        except ValueError as err:
+            await self.write_error(str(err), "bad-event")
+            return
+        targets = self.hub.announce_targets(request, exclude=self)
+        if not targets:
+            where = request.satellite_id or (f"area {request.area}" if request.area else "any satellite")
+            await self.write_error(f"no connected satellite for {where}", "not-found")
+            return
+        results = await asyncio.gather(
+            *(target.announce(request.text) for target in targets), return_exceptions=True
+        )
+        played = [t.satellite_id for t, ok in zip(targets, results, strict=True) if ok is True]
+        failed = [t.satellite_id for t, ok in zip(targets, results, strict=True) if ok is not True]
+        _LOGGER.info("Announcement on %s (failed: %s)", played, failed)
+        await self.write_event(Announced(played, failed).event())
+
+    async def announce(self, text: str) -> bool:
+        """Speak ``text`` here now: a running turn is cut (like a barge-in), then the hub's TTS audio
+        is relayed as an answer is (``synthesize``, ``audio-*``). False if it could not be spoken."""
+        await self._barge_in("announcement")
+        timeout = self.hub.services.service_timeout_s
+        started = False
+        try:
+            await self.write_event(Synthesize(text=text).event())
+            async with self.hub.services.tts.connect() as tts:
+                await tts.write_event(Synthesize(text=text).event())
+                while True:
+                    event = await tts.read_event(timeout=timeout)
+                    if event is None:
+                        raise ConnectionError("TTS closed the connection")
+                    if Error.is_type(event.type):
+                        raise ConnectionError(f"TTS failed: {Error.from_event(event).text}")
+                    if AudioStart.is_type(event.type) or AudioChunk.is_type(event.type):
+                        started = True
+                        await self.write_event(event)
+                    elif AudioStop.is_type(event.type):
+                        started = False
+                        await self.write_event(event)
+                        return True
+        except (ServiceUnavailable, ConnectionError, TimeoutError, RuntimeError) as err:
+            _LOGGER.warning("Satellite %s: announcement failed: %s", self.satellite_id, err)
+            return False
+        finally:
+            if started:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self.write_event(AudioStop().event())
 
     def _follow_up_after(self) -> Event | None:
         """The answer asks something: open the follow-up window (if configured, for a spoken answer)."""

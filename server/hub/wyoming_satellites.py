@@ -189,7 +189,7 @@ class WyomingSatelliteSession(SatelliteSession):
         """turn_id -> the serial of the ``run-pipeline`` in force when that turn started."""
         self._transcribed: dict[str, bool] = {}
         """turn_id -> a transcript went to the satellite in that turn."""
-        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._side_tasks: set[asyncio.Task[Any]] = set()
         """Restarts, chimes and announcements: cancelled and awaited when the session ends."""
 
     # -- connection -----------------------------------------------------------------------------
@@ -242,12 +242,12 @@ class WyomingSatelliteSession(SatelliteSession):
         finally:
             self.hub.unregister(self)  # (idempotent) also when the turn's cancellation re-raised
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.create_task(coro, name=f"{name} {self.satellite_id}")
         self._side_tasks.add(task)
         task.add_done_callback(self._side_done)
 
-    def _side_done(self, task: asyncio.Task[None]) -> None:
+    def _side_done(self, task: asyncio.Task[Any]) -> None:
         self._side_tasks.discard(task)
         if not task.cancelled() and (err := task.exception()) is not None:
             _LOGGER.warning("Wyoming satellite %s: %s failed: %r", self.satellite_id, task.get_name(), err)
@@ -390,8 +390,9 @@ class WyomingSatelliteSession(SatelliteSession):
             await self.write_event(AudioChunk(rate, width, channels, pcm[i : i + step]).event())
         await self.write_event(AudioStop().event())
 
-    async def announce(self, text: str) -> None:
-        """Speak ``text`` on the satellite (``synthesize`` on the hub's TTS, audio relayed)."""
+    async def announce(self, text: str) -> bool:
+        """Speak ``text`` on the satellite (``synthesize`` on the hub's TTS, audio relayed); False if
+        it could not be spoken."""
         timeout = self.hub.services.service_timeout_s
         await self._send(Synthesize(text=text).event())
         started = False
@@ -411,10 +412,11 @@ class WyomingSatelliteSession(SatelliteSession):
                     elif AudioStop.is_type(event.type):
                         started = False
                         await self.write_event(event)
-                        return
+                        return True
         except (ServiceUnavailable, ConnectionError, TimeoutError) as err:
             _LOGGER.warning("Wyoming satellite %s: announcement failed: %s", self.satellite_id, err)
             await self.write_error(f"announcement failed: {err}", "tts-unavailable")
+            return False
         finally:
             if started:
                 with contextlib.suppress(ConnectionError, RuntimeError):
