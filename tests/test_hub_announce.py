@@ -131,3 +131,47 @@ async def test_jarvis_announce_speaks_on_a_satellite(hub: Hub, _isolated_data_di
     assert cli.returncode == 0, err.decode()
     assert out.decode().strip() == "Announced on kitchen-pi."
     assert [e.data["text"] for e in events if e.type == "synthesize"] == ["The laundry is done"]
+
+
+async def test_post_api_announce_with_the_master_token(hub: Hub, _isolated_data_dir: Path) -> None:
+    """``POST /api/announce``: the master token as a Bearer speaks; a wrong one, a device's login or a
+    bad body do not."""
+    import aiohttp
+
+    from jarvis.server.web.__main__ import start_web
+
+    web = await start_web(token=hub.token, hub_uri=hub.uri, port=0, data_dir=_isolated_data_dir)
+    registry = DeviceRegistry(devices_path(hub.settings.data_dir))
+    _, credential = registry.pair("phone", "ann", "hall")
+    url = web.url + "api/announce"
+    try:
+        async with (
+            await HubClient.connect(hub.uri, hub.token, "kitchen-pi", area="kitchen") as kitchen,
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http,
+        ):
+            admin = {"Authorization": f"Bearer {hub.token}"}
+            async with http.post(
+                url, json={"text": "Dinner is ready", "area": "kitchen"}, headers=admin
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+                assert await resp.json() == {"played": ["kitchen-pi"], "failed": []}
+            events = await heard(kitchen)
+            assert [e.data["text"] for e in events if e.type == "synthesize"] == ["Dinner is ready"]
+            async with http.post(
+                url, json={"text": "hi", "all": True}, headers={"Authorization": "Bearer nope"}
+            ) as resp:
+                assert resp.status == 401
+            async with http.post(url, json={"text": "hi"}, headers=admin) as resp:
+                assert resp.status == 400 and (await resp.json())["error"] == "bad-request"
+            async with http.post(url, json={"text": "hi", "satellite_id": "nobody"}, headers=admin) as resp:
+                assert resp.status == 404
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(
+                cookie_jar=jar, connector=aiohttp.TCPConnector(ssl=False)
+            ) as phone:
+                async with phone.post(web.url + "api/login", json={"token": credential}) as resp:
+                    assert resp.status == 200
+                async with phone.post(url, json={"text": "hi", "all": True}) as resp:
+                    assert resp.status == 403
+    finally:
+        await web.stop()

@@ -343,6 +343,47 @@ async def post_feedback(request: web.Request) -> web.Response:
     return web.json_response(record, status=201)
 
 
+async def post_announce(request: web.Request) -> web.Response:
+    """``POST /api/announce {text, area | satellite_id | all}``: speak a text on satellites (docs/hub.md).
+
+    Only an administrator: the master token as a Bearer, or a page logged in with it (not a device's
+    credential). The hub is asked as ``jarvis announce`` asks it."""
+    from wyoming.event import Event
+
+    from jarvis.protocol.events import Announce, Announced
+    from jarvis.protocol.wire import ProtocolError
+
+    from ..hub.client import HubClient, HubRefused
+
+    session = request.get(SESSION_KEY)
+    if session is not None and session.device_id is not None:
+        return _json_error(403, "forbidden", "announcements need the master token, not a device's credential")
+    body = await read_json(request)
+    try:
+        announce = Announce.from_event(Event("jarvis-announce", dict(body)))
+    except ValueError as err:
+        return _json_error(400, "bad-request", str(err))
+    config = request.app[CONFIG_KEY]
+    try:
+        async with await HubClient.connect(
+            config.hub_uri, config.token, "jarvis-announce-web", fingerprint=config.bridge.hub_fingerprint
+        ) as hub:
+            await hub.send(announce.event())
+            async with asyncio.timeout(60):
+                while (event := await hub.conn.read_event()) is not None:
+                    if Announced.is_type(event.type) or event.type == "error":
+                        break
+    except (HubRefused, OSError, TimeoutError, ValueError, ProtocolError) as err:
+        return _json_error(503, "hub-unavailable", f"the hub cannot be reached: {err or type(err).__name__}")
+    if event is None:
+        return _json_error(503, "hub-unavailable", "the hub closed the connection")
+    if event.type == "error":
+        code = str(event.data.get("code"))
+        return _json_error(404 if code == "not-found" else 400, code, str(event.data.get("text")))
+    done = Announced.from_event(event)
+    return web.json_response({"played": done.played, "failed": done.failed})
+
+
 async def list_feedback(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     return web.json_response({"feedback": await store.list_feedback(request[SESSION_KEY].user_id)})
@@ -487,6 +528,7 @@ def create_app(config: WebAppConfig, store: WebStore | None = None) -> web.Appli
     app.router.add_delete("/api/memory/facts/{fact_id}", delete_fact)
     app.router.add_post("/api/feedback", post_feedback)
     app.router.add_get("/api/feedback", list_feedback)
+    app.router.add_post("/api/announce", post_announce)
     app.router.add_get("/api/ws", websocket)
     add_document_routes(app, config.data_dir)  # /api/documents: jarvis.server.knowledge.web
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

@@ -192,6 +192,10 @@ def session_still_valid(session: Session, devices: DeviceRegistry | None) -> boo
     return device is not None and device.device_id == session.device_id
 
 
+BEARER_PATHS = frozenset({"/metrics", "/api/announce"})
+"""Paths a script may call with ``Authorization: Bearer <master token>`` and no login."""
+
+
 def bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -287,8 +291,8 @@ def make_auth_middleware(
             _LOGGER.info("Web session of device %s ended: its credential was revoked", session.device_id)
             sessions.drop(session.session_id)
             session = None
-        if session is None and request.path == "/metrics" and tokens_match(token, bearer_token(request)):
-            return await handler(request)
+        if session is None and request.path in BEARER_PATHS and tokens_match(token, bearer_token(request)):
+            return await handler(request)  # an administrator's script: the master token as a Bearer
         if session is None:
             if request.path.startswith("/api/") or request.path == "/metrics":
                 return web.json_response(
