@@ -175,3 +175,36 @@ async def test_post_api_announce_with_the_master_token(hub: Hub, _isolated_data_
                     assert resp.status == 403
     finally:
         await web.stop()
+
+
+async def test_the_brains_announce_tool_speaks_in_the_area_after_a_yes(
+    tts: Any,  # noqa: F811
+    _isolated_data_dir: Path,
+) -> None:
+    """ "Tell the kitchen dinner is ready": the model calls ``announce``; it reaches another room, so
+    the brain asks first; after "yes" the hub speaks it in the kitchen, not where it was asked."""
+    from test_brain_agent import call
+
+    llm = ScriptedLLM([call("announce", text="Dinner is ready", area="kitchen")])
+    brain = await start_brain("tcp://127.0.0.1:0", llm, settings=BrainSettings(onboarding=False), probe=False)
+    token, _ = load_or_create_token(_isolated_data_dir)
+    try:
+        async with (
+            Hub(
+                Settings(hub=HubSettings(port=0)), token, stt=[DEAD], tts=[tts.uri], brain=[brain.uri]
+            ) as hub,
+            await HubClient.connect(hub.uri, token, "kitchen-pi", area="kitchen") as kitchen,
+            await HubClient.connect(hub.uri, token, "hall-pi", area="hall") as hall,
+        ):
+            asked = await hall.text_turn("tell the kitchen dinner is ready", end_stage="handle")
+            assert asked.sentences == [
+                "Are you sure you want me to announce “Dinner is ready” in the kitchen?"
+            ]
+            with pytest.raises(TimeoutError):
+                await kitchen.conn.read_event(timeout=1.0)  # nothing before the yes
+            done = await hall.text_turn("yes", end_stage="handle")
+            assert done.sentences == ["Done."] and done.first("jarvis-announce") is None  # not relayed
+            events = await heard(kitchen)
+            assert [e.data["text"] for e in events if e.type == "synthesize"] == ["Dinner is ready"]
+    finally:
+        await brain.stop()

@@ -607,7 +607,7 @@ class BrainServer(WyomingServer):
 def default_tools(memory: MemoryStore, timers: Any = None) -> list[Tool]:
     """Time, date, calculator, memory, ``expect_reply``, and timers when a TimerManager is given."""
     from .tools.calculator_tool import CalculatorTool
-    from .tools.conversation import ExpectReplyTool
+    from .tools.conversation import AnnounceTool, ExpectReplyTool
     from .tools.memory_tools import ForgetTool, RememberTool
     from .tools.time_date import DateTool, TimeTool
 
@@ -618,6 +618,7 @@ def default_tools(memory: MemoryStore, timers: Any = None) -> list[Tool]:
         RememberTool(memory),
         ForgetTool(memory),
         ExpectReplyTool(),
+        AnnounceTool(),
     ]
     if timers is not None:
         from .tools.timer_tools import timer_tools

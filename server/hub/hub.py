@@ -10,8 +10,9 @@ import contextlib
 import functools
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from wyoming.event import Event
 from wyoming.info import Attribution, Info, Satellite
@@ -163,6 +164,12 @@ class Hub:
             del self.sessions[session.satellite_id]
         self._device_sessions.discard(session)
         _SESSIONS.set(len(self.sessions))
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """A background task of the hub (announcements): kept until done, cancelled at stop."""
+        task = asyncio.create_task(coro, name=name)
+        self._touches.add(task)
+        task.add_done_callback(self._touches.discard)
 
     def announce_targets(
         self, request: Announce, exclude: SatelliteSession | None = None

@@ -501,6 +501,9 @@ class SatelliteSession(ServiceHandler):
                 # The hub's own countdown (TimerBook) rings this timer; the brain's, relayed on the
                 # connection of a turn that happens to be running, would ring it a second time.
                 return
+            if Announce.is_type(pe.event.type):
+                self._announce_for_the_brain(pe.event)  # its announce tool, after the spoken "yes"
+                return
             self.hub.timers.handle(self.satellite_id, pe.event)
         if pe.type == PipelineEventType.EXPECTS_ANSWER:
             event = self._follow_up_after()
@@ -535,6 +538,19 @@ class SatelliteSession(ServiceHandler):
         failed = [t.satellite_id for t, ok in zip(targets, results, strict=True) if ok is not True]
         _LOGGER.info("Announcement on %s (failed: %s)", played, failed)
         await self.write_event(Announced(played, failed).event())
+
+    def _announce_for_the_brain(self, event: Event) -> None:
+        """The brain's ``announce`` tool ran (it asked for a yes first): speak it on the targets but
+        this satellite, in the background (the answer here goes on)."""
+        try:
+            request = Announce.from_event(event)
+        except ValueError as err:
+            _LOGGER.warning("Ignoring the brain's bad jarvis-announce: %s", err)
+            return
+        targets = self.hub.announce_targets(request, exclude=self)
+        _LOGGER.info("The brain announces on %s", [t.satellite_id for t in targets])
+        for target in targets:
+            self.hub.spawn(target.announce(request.text), f"announce {target.satellite_id}")
 
     async def announce(self, text: str) -> bool:
         """Speak ``text`` here now: a running turn is cut (like a barge-in), then the hub's TTS audio
