@@ -32,8 +32,10 @@ TIMEOUT = 60.0
 
 @pytest.fixture(scope="session")
 def engine() -> Iterator[PiperEngine]:
-    """The bundled voice, loaded once for the whole session."""
-    loaded = PiperEngine.load(VoiceSettings())
+    """The bundled voice, loaded once for the whole session. Without the sentence cache: these tests
+    measure synthesis itself (the same sentence twice must run the model twice); the cache has its
+    own test below."""
+    loaded = PiperEngine.load(VoiceSettings(cache=False))
     yield loaded
     loaded.close()
 
@@ -415,3 +417,26 @@ async def test_async_with_on_a_started_server_does_not_bind_twice(engine: PiperE
         assert_speech(reply, 3)
     with pytest.raises(OSError):
         await Connection.open(f"tcp://127.0.0.1:{port}", timeout=5)
+
+
+async def test_a_short_sentence_said_again_comes_from_the_cache_and_the_cache_is_bounded() -> None:
+    from jarvis.server.tts import engine as tts_engine
+
+    cached = await asyncio.to_thread(PiperEngine.load, VoiceSettings(workers=1))
+    try:
+        first = await cached.synthesize("I need a language model for that.")
+        again = await cached.synthesize("I need a language model for that.")
+        assert again == first and len(first) > 16000 and cached.cache_hits == 1
+        long_text = (
+            "This sentence is longer than the cache keeps, so it is synthesized every time it is said."
+        )
+        assert len(long_text) > tts_engine.CACHE_TEXT_CHARS
+        await cached.synthesize(long_text)
+        await cached.synthesize(long_text)
+        assert cached.cache_hits == 1  # not kept
+        for n in range(tts_engine.CACHE_ENTRIES + 5):  # bounded: the oldest go first
+            cached._remember((f"sentence {n}", None), b"\0\0" * 10)
+        assert len(cached._cache) == tts_engine.CACHE_ENTRIES
+        assert ("I need a language model for that.", cached.default_speaker_id) not in cached._cache
+    finally:
+        cached.close()

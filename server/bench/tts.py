@@ -190,7 +190,8 @@ async def _servers(args: argparse.Namespace, log_dir: Path) -> AsyncIterator[lis
             ours.append(("jarvis, no clause split", ["--no-split-first-clause"]))
         for name, extra in ours:
             uri = f"tcp://127.0.0.1:{free_port()}"
-            argv = jarvis_argv("tts", "--uri", uri, "--voice", str(voice), *extra)
+            # --no-cache: each run synthesizes, as wyoming-piper does (a cache hit measures nothing)
+            argv = jarvis_argv("tts", "--uri", uri, "--voice", str(voice), "--no-cache", *extra)
             log = log_dir / f"{name.split(',')[0]}{'-nosplit' if extra else ''}.log"
             proc = await stack.enter_async_context(run_server(name, argv, uri, log))
             targets.append(Target(name, proc, streaming=True))

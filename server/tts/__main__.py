@@ -167,6 +167,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-text-chars", type=int, default=5000, help="longest text spoken per request")
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="synthesize every sentence, even one said before (benchmarks; default: short ones are kept)",
+    )
+    parser.add_argument(
         "--split-first-clause",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -196,6 +201,7 @@ def settings_from_args(
         use_cuda=args.use_cuda,
         workers=args.workers,
         threads=args.threads,
+        cache=not args.no_cache,
     )
     handler = HandlerSettings(
         samples_per_chunk=args.samples_per_chunk,

@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,8 @@ class VoiceSettings:
     """Sentences synthesized at once across all clients; 0 = number of CPU cores."""
     threads: int = 0
     """ONNX intra-op threads per inference; 0 = number of CPU cores."""
+    cache: bool = True
+    """Keep the audio of short sentences once spoken (``--no-cache``: every sentence synthesized)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,13 @@ def _voice_info(model: Path, raw_config: dict[str, Any], config: PiperConfig) ->
     )
 
 
+CACHE_TEXT_CHARS = 80
+"""Sentences up to this long are kept once spoken: the fixed replies and the short answers repeat."""
+CACHE_ENTRIES = 256
+CACHE_BYTES = 32 * 1024 * 1024
+"""Bounds of the audio cache (about 12 minutes of 22 kHz speech)."""
+
+
 class PiperEngine:
     """One loaded piper voice; :meth:`synthesize` speaks one sentence. Create with :meth:`load`."""
 
@@ -135,6 +145,11 @@ class PiperEngine:
         self.peak_in_flight = 0
         """Most inferences that ever ran at the same time."""
         self.default_speaker_id = self.resolve_speaker(settings.speaker)
+        self._cache: OrderedDict[tuple[str, int | None], bytes] = OrderedDict()
+        """Audio of short sentences said before ("Done.", "Timer cancelled.", "I need a language model
+        for that."), most recent last; bounded by :data:`CACHE_ENTRIES` and :data:`CACHE_BYTES`."""
+        self._cache_bytes = 0
+        self.cache_hits = 0
 
     @property
     def sample_rate(self) -> int:
@@ -205,6 +220,27 @@ class PiperEngine:
         """
         if speaker_id is None:
             speaker_id = self.default_speaker_id
+        key = (text, speaker_id)
+        if (cached := self._cache.get(key)) is not None:
+            self._cache.move_to_end(key)
+            self.cache_hits += 1
+            return cached
+        pcm = await self._synthesize_now(text, speaker_id)
+        if self.settings.cache and len(text) <= CACHE_TEXT_CHARS and pcm:
+            self._remember(key, pcm)
+        return pcm
+
+    def _remember(self, key: tuple[str, int | None], pcm: bytes) -> None:
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._cache_bytes -= len(old)
+        self._cache[key] = pcm
+        self._cache_bytes += len(pcm)
+        while len(self._cache) > CACHE_ENTRIES or self._cache_bytes > CACHE_BYTES:
+            _, evicted = self._cache.popitem(last=False)
+            self._cache_bytes -= len(evicted)
+
+    async def _synthesize_now(self, text: str, speaker_id: int | None) -> bytes:
         run_options = onnxruntime.RunOptions()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
