@@ -208,21 +208,29 @@ class Announce(Eventable):
 
     @staticmethod
     def from_event(event: Event) -> Announce:
-        """Raises ValueError for a missing or too long text, or not exactly one target."""
+        """The request as sent (wrong types become empty); :meth:`problem` says if it can be done."""
         data = event.data or {}
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("jarvis-announce needs a non-empty 'text'")
-        if len(text) > MAX_ANNOUNCE_CHARS:
-            raise ValueError(f"announcement longer than {MAX_ANNOUNCE_CHARS} characters")
-        satellite_id, area, everywhere = data.get("satellite_id"), data.get("area"), data.get("all") is True
-        targets = [satellite_id is not None, area is not None, everywhere]
-        if sum(targets) != 1:
-            raise ValueError("jarvis-announce needs exactly one of 'satellite_id', 'area' or 'all'")
-        for name, value in (("satellite_id", satellite_id), ("area", area)):
-            if value is not None and (not isinstance(value, str) or not value or len(value) > 128):
-                raise ValueError(f"bad {name} {value!r}")
-        return Announce(text.strip(), satellite_id, area, everywhere)
+        text, satellite_id, area = data.get("text"), data.get("satellite_id"), data.get("area")
+        return Announce(
+            text if isinstance(text, str) else "",
+            satellite_id if isinstance(satellite_id, str) else None,
+            area if isinstance(area, str) else None,
+            data.get("all") is True,
+        )
+
+    def problem(self) -> str | None:
+        """Why this request cannot be announced (None: it can): no text, a text too long, or not
+        exactly one target."""
+        if not self.text.strip():
+            return "jarvis-announce needs a non-empty 'text'"
+        if len(self.text) > MAX_ANNOUNCE_CHARS:
+            return f"announcement longer than {MAX_ANNOUNCE_CHARS} characters"
+        if sum([self.satellite_id is not None, self.area is not None, self.everywhere]) != 1:
+            return "jarvis-announce needs exactly one of 'satellite_id', 'area' or 'all'"
+        for name, value in (("satellite_id", self.satellite_id), ("area", self.area)):
+            if value is not None and not 0 < len(value) <= 128:
+                return f"bad {name} {value!r}"
+        return None
 
 
 @dataclass

@@ -521,10 +521,9 @@ class SatelliteSession(ServiceHandler):
         if not self.master_token:
             await self.write_error("announcements need the master token (jarvis announce)", "unauthorized")
             return
-        try:
-            request = Announce.from_event(event)
-        except ValueError as err:
-            await self.write_error(str(err), "bad-event")
+        request = Announce.from_event(event)
+        if (problem := request.problem()) is not None:
+            await self.write_error(problem, "bad-event")
             return
         targets = self.hub.announce_targets(request, exclude=self)
         if not targets:
@@ -542,10 +541,9 @@ class SatelliteSession(ServiceHandler):
     def _announce_for_the_brain(self, event: Event) -> None:
         """The brain's ``announce`` tool ran (it asked for a yes first): speak it on the targets but
         this satellite, in the background (the answer here goes on)."""
-        try:
-            request = Announce.from_event(event)
-        except ValueError as err:
-            _LOGGER.warning("Ignoring the brain's bad jarvis-announce: %s", err)
+        request = Announce.from_event(event)
+        if (problem := request.problem()) is not None:
+            _LOGGER.warning("Ignoring the brain's bad jarvis-announce: %s", problem)
             return
         targets = self.hub.announce_targets(request, exclude=self)
         _LOGGER.info("The brain announces on %s", [t.satellite_id for t in targets])

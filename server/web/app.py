@@ -359,10 +359,9 @@ async def post_announce(request: web.Request) -> web.Response:
     if session is not None and session.device_id is not None:
         return _json_error(403, "forbidden", "announcements need the master token, not a device's credential")
     body = await read_json(request)
-    try:
-        announce = Announce.from_event(Event("jarvis-announce", dict(body)))
-    except ValueError as err:
-        return _json_error(400, "bad-request", str(err))
+    announce = Announce.from_event(Event("jarvis-announce", dict(body)))
+    if (problem := announce.problem()) is not None:
+        return _json_error(400, "bad-request", problem)
     config = request.app[CONFIG_KEY]
     try:
         async with await HubClient.connect(
