@@ -527,8 +527,13 @@ class SatelliteSession(ServiceHandler):
             return
         targets = self.hub.announce_targets(request, exclude=self)
         if not targets:
-            where = request.satellite_id or (f"area {request.area}" if request.area else "any satellite")
-            await self.write_error(f"no connected satellite for {where}", "not-found")
+            if request.satellite_id is not None:
+                missing = f"satellite {request.satellite_id} is not connected"
+            elif request.area is not None:
+                missing = f"no satellite of area {request.area} is connected"
+            else:
+                missing = "no satellite is connected"
+            await self.write_error(missing, "not-found")
             return
         results = await asyncio.gather(
             *(target.announce(request.text) for target in targets), return_exceptions=True
