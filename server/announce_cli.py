@@ -1,9 +1,9 @@
 """``jarvis announce "Dinner is ready" [--area kitchen | --satellite ID | --all]``: speak it on satellites.
 
 It connects to the hub with the master token (``<data dir>/token``: only an administrator announces)
-and sends ``jarvis-announce``; the hub speaks the text with its TTS on each target, cutting what it
-was saying, as Home Assistant's ``assist_satellite.announce`` does, and answers where it was played.
-Jarvis satellites, the web page and standard Wyoming satellites all play it (docs/hub.md).
+and sends ``jarvis-announce``; the hub speaks the text with its TTS on each target and answers where
+it was played. Jarvis satellites and the web page cut what they were saying first, as Home Assistant's
+``assist_satellite.announce`` does; standard Wyoming satellites play it too (docs/hub.md).
 """
 
 from __future__ import annotations

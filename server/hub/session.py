@@ -559,6 +559,11 @@ class SatelliteSession(ServiceHandler):
         """Speak ``text`` here now: a running turn is cut (like a barge-in), then the hub's TTS audio
         is relayed as an answer is (``synthesize``, ``audio-*``). False if it could not be spoken."""
         await self._barge_in("announcement")
+        return await self._speak_announcement(text) is None
+
+    async def _speak_announcement(self, text: str) -> str | None:
+        """``synthesize`` then the hub's TTS audio for ``text``, relayed here; None when spoken, else
+        why not (logged). An interrupted stream is still closed with ``audio-stop``."""
         timeout = self.hub.services.service_timeout_s
         started = False
         try:
@@ -577,10 +582,10 @@ class SatelliteSession(ServiceHandler):
                     elif AudioStop.is_type(event.type):
                         started = False
                         await self.write_event(event)
-                        return True
+                        return None
         except (ServiceUnavailable, ConnectionError, TimeoutError, RuntimeError) as err:
             _LOGGER.warning("Satellite %s: announcement failed: %s", self.satellite_id, err)
-            return False
+            return str(err) or type(err).__name__
         finally:
             if started:
                 with contextlib.suppress(ConnectionError, RuntimeError):

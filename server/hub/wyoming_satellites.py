@@ -54,7 +54,6 @@ from urllib.parse import urlparse
 import numpy as np
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
-from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
@@ -62,7 +61,6 @@ from wyoming.pipeline import PipelineStage, RunPipeline
 from wyoming.satellite import PauseSatellite, RunSatellite
 from wyoming.snd import Played
 from wyoming.timer import TimerFinished
-from wyoming.tts import Synthesize
 from wyoming.wake import Detect, Detection
 
 from jarvis.protocol.tasks import cancel_and_wait
@@ -70,7 +68,6 @@ from jarvis.protocol.wire import ProtocolError, read_event, write_event
 
 from ..config import WyomingSatelliteSettings
 from .pipeline import PipelineEvent, PipelineEventType
-from .services import ServiceUnavailable
 from .session import SatelliteSession
 
 if TYPE_CHECKING:
@@ -392,35 +389,12 @@ class WyomingSatelliteSession(SatelliteSession):
 
     async def announce(self, text: str) -> bool:
         """Speak ``text`` on the satellite (``synthesize`` on the hub's TTS, audio relayed); False if
-        it could not be spoken."""
-        timeout = self.hub.services.service_timeout_s
-        await self._send(Synthesize(text=text).event())
-        started = False
-        try:
-            async with self.hub.services.tts.connect() as tts:
-                await tts.write_event(Synthesize(text=text).event())
-                while True:
-                    event = await tts.read_event(timeout=timeout)
-                    if event is None:
-                        raise ConnectionError("TTS closed the connection")
-                    if Error.is_type(event.type):
-                        raise ConnectionError(f"TTS failed: {Error.from_event(event).text}")
-                    if AudioStart.is_type(event.type):
-                        started = True
-                    if AudioStart.is_type(event.type) or AudioChunk.is_type(event.type):
-                        await self.write_event(event)
-                    elif AudioStop.is_type(event.type):
-                        started = False
-                        await self.write_event(event)
-                        return True
-        except (ServiceUnavailable, ConnectionError, TimeoutError) as err:
-            _LOGGER.warning("Wyoming satellite %s: announcement failed: %s", self.satellite_id, err)
-            await self.write_error(f"announcement failed: {err}", "tts-unavailable")
-            return False
-        finally:
-            if started:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await self.write_event(AudioStop().event())
+        it could not be spoken, which the satellite is told with an ``error``. Its own turn is not
+        cut: wyoming-satellite restarts its pipeline itself (``_after_turn``)."""
+        problem = await self._speak_announcement(text)
+        if problem is not None:
+            await self.write_error(f"announcement failed: {problem}", "tts-unavailable")
+        return problem is None
 
 
 class WyomingSatelliteLink:
