@@ -25,6 +25,21 @@ ALTERNATIVES_KEY = "jarvis_alternatives"
 """In STT's ``transcript`` context, and the hub's transcript to the brain: the decoder's runners-up,
 best first (at most 4 strings). The brain tries them for a local intent only when the transcript
 itself is none (docs/stt.md, "Runners-up")."""
+MAX_ALTERNATIVES = 4
+MAX_ALTERNATIVE_CHARS = 300
+"""Bounds on the runners-up one transcript may carry, at every hop (STT, hub, brain)."""
+
+
+def alternatives_of(context: object) -> tuple[str, ...]:
+    """The runners-up in a ``transcript``'s context, bounded; anything malformed is no runner-up."""
+    found = context.get(ALTERNATIVES_KEY) if isinstance(context, dict) else None
+    if not isinstance(found, list):
+        return ()
+    return tuple(
+        a[:MAX_ALTERNATIVE_CHARS] for a in found[:MAX_ALTERNATIVES] if isinstance(a, str) and a.strip()
+    )
+
+
 FOLLOW_UP_KEY = "follow_up"
 """In a satellite's ``run-pipeline`` data: this turn is the reply to a :class:`FollowUp`, no wake word."""
 

@@ -169,7 +169,8 @@ async def test_the_beams_runners_up_come_with_the_transcript_and_leave_it_unchan
     engine that asks for none decodes the same text; runners-up are distinct and bounded."""
     import re
 
-    from jarvis.server.stt.engine import ALTERNATIVES, NBestWhisper
+    from jarvis.protocol.events import MAX_ALTERNATIVES as ALTERNATIVES
+    from jarvis.server.stt.engine import NBestWhisper
 
     assert isinstance(base_model.model, NBestWhisper)
     plain_settings = replace(BASE, alternatives=False)  # generate is asked for one hypothesis

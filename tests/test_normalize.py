@@ -73,11 +73,11 @@ def test_the_brain_answers_the_command_not_the_wake_phrase(tmp_path) -> None:  #
 
 
 def test_the_stts_runners_up_are_bounded_and_cleaned_like_the_transcript(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from jarvis.server.brain.handler import MAX_ALTERNATIVE_CHARS, MAX_ALTERNATIVES, Brain
+    from jarvis.protocol.events import MAX_ALTERNATIVE_CHARS, MAX_ALTERNATIVES, alternatives_of
+    from jarvis.server.brain.handler import Brain
     from jarvis.server.brain.llm.none import NoLLM
     from jarvis.server.brain.memory import MemoryStore
     from jarvis.server.brain.tools.registry import ToolRegistry
-    from jarvis.server.hub.pipeline import _alternatives_of
 
     brain = Brain(NoLLM(), MemoryStore(tmp_path / "m.sqlite3"), ToolRegistry([]))
     sent = ["Hey Jarvis, cancel the timer.", 5, {"x": 1}, "x" * 5000, "", "a", "b", "c"]
@@ -89,5 +89,5 @@ def test_the_stts_runners_up_are_bounded_and_cleaned_like_the_transcript(tmp_pat
     for junk in ("cancel the timer", {"jarvis_alternatives": "cancel"}, None):
         context = junk if isinstance(junk, dict) else {"jarvis_alternatives": junk}
         assert brain.context_from(Transcript(text="x", context=context)).alternatives == ()
-        assert _alternatives_of(context) == ()
-    assert _alternatives_of({"jarvis_alternatives": sent}) == ("Hey Jarvis, cancel the timer.", "x" * 300)
+        assert alternatives_of(context) == ()
+    assert alternatives_of({"jarvis_alternatives": sent}) == ("Hey Jarvis, cancel the timer.", "x" * 300)

@@ -260,7 +260,7 @@ async def test_the_transcript_carries_the_beams_runners_up(stt_model: Any) -> No
     decodes the same text."""
     from dataclasses import replace
 
-    from jarvis.server.stt.engine import ALTERNATIVES
+    from jarvis.protocol.events import MAX_ALTERNATIVES as ALTERNATIVES
 
     audio = speak("Hey Jarvis, set a timer for five minutes.") + silence(0.6)
     server = await _server(stt_model)

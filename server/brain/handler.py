@@ -36,7 +36,7 @@ from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info
 
 from jarvis.protocol import __version__
 from jarvis.protocol.endpoint import IntentProbe, IntentVerdict
-from jarvis.protocol.events import ALTERNATIVES_KEY, EXPECTS_ANSWER_KEY
+from jarvis.protocol.events import EXPECTS_ANSWER_KEY, alternatives_of
 from jarvis.protocol.logs import private
 from jarvis.protocol.peer_auth import UNVERIFIED_PREFIX, PeerAuth, PeerAuthed, secrets_match
 from jarvis.protocol.service import ServiceHandler, WyomingServer
@@ -83,11 +83,6 @@ class BrainSettings:
     timezone: str | None = None
     """IANA name of the users' timezone (None: the server's)."""
     agent: AgentSettings = field(default_factory=AgentSettings)
-
-
-MAX_ALTERNATIVES = 4
-MAX_ALTERNATIVE_CHARS = 300
-"""Bounds on the STT's runners-up a transcript may carry (``jarvis_alternatives``)."""
 
 
 @dataclass
@@ -174,16 +169,7 @@ class Brain:
             where = f"{UNVERIFIED_PREFIX}{where or 'default'}"
         conversation = _str_or_none(context.get("conversation_id")) or f"{user}:{where or 'default'}"
         language = transcript.language or "en"
-        found = context.get(ALTERNATIVES_KEY)
-        alternatives = (
-            tuple(
-                normalize_transcript(a[:MAX_ALTERNATIVE_CHARS], language)
-                for a in found[:MAX_ALTERNATIVES]
-                if isinstance(a, str) and a.strip()
-            )
-            if isinstance(found, list)
-            else ()
-        )
+        alternatives = tuple(normalize_transcript(a, language) for a in alternatives_of(context))
         return TurnContext(
             text=normalize_transcript(transcript.text or "", language),
             language=language,

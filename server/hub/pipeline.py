@@ -45,7 +45,7 @@ from wyoming.tts import (
 
 from jarvis.protocol.audio import TARGET_FORMAT, AudioConverter, AudioFormat
 from jarvis.protocol.endpoint import HYPOTHESES_KEY, IntentProbe, IntentVerdict, SttHypothesis
-from jarvis.protocol.events import ALTERNATIVES_KEY, EXPECTS_ANSWER_KEY
+from jarvis.protocol.events import ALTERNATIVES_KEY, EXPECTS_ANSWER_KEY, alternatives_of
 from jarvis.protocol.logs import private
 from jarvis.protocol.service import Connection
 from jarvis.protocol.tasks import cancel_and_wait
@@ -219,20 +219,6 @@ async def _read(conn: Connection, timeout: float | None, what: str) -> Event:
     if event is None:
         raise ConnectionError(f"{what} closed the connection")
     return event
-
-
-MAX_ALTERNATIVES = 4
-MAX_ALTERNATIVE_CHARS = 300
-
-
-def _alternatives_of(context: Any) -> tuple[str, ...]:
-    """The runners-up in a ``transcript``'s context, bounded; anything malformed is no runner-up."""
-    found = context.get(ALTERNATIVES_KEY) if isinstance(context, dict) else None
-    if not isinstance(found, list):
-        return ()
-    return tuple(
-        a[:MAX_ALTERNATIVE_CHARS] for a in found[:MAX_ALTERNATIVES] if isinstance(a, str) and a.strip()
-    )
 
 
 class PipelineRun:
@@ -627,7 +613,7 @@ class PipelineRun:
                 raise ConnectionError("STT closed the connection")
             if Transcript.is_type(event.type):
                 heard = Transcript.from_event(event)
-                self.alternatives = _alternatives_of(heard.context)
+                self.alternatives = alternatives_of(heard.context)
                 return heard.text or "", heard.language
             if Error.is_type(event.type):
                 raise SpeechToTextError("stt-failed", Error.from_event(event).text)

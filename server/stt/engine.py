@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from jarvis.protocol.audio import TARGET_RATE, pcm16_to_float
+from jarvis.protocol.events import MAX_ALTERNATIVE_CHARS, MAX_ALTERNATIVES
 from jarvis.protocol.language import base_language
 from jarvis.protocol.wake import WakeHint
 
@@ -291,16 +292,12 @@ class ModelLoader:
         return model
 
 
-ALTERNATIVES = 4
-"""Runners-up of the beam search sent with a transcript (``jarvis_alternatives``, docs/stt.md)."""
-
-
 class NBestWhisper:
     """CTranslate2's Whisper model, whose beam search also returns its runners-up.
 
     faster-whisper keeps only the best hypothesis of ``generate``; the beam holds ``beam_size`` of
     them at no extra cost. While :meth:`capture` is active in a thread, a beam ``generate`` asks for
-    up to ``ALTERNATIVES + 1`` hypotheses (the best is unchanged: it stays first) and keeps the rest
+    up to ``MAX_ALTERNATIVES + 1`` hypotheses (the best is unchanged: it stays first) and keeps the rest
     for :meth:`runners_up`. Other threads (the other decode workers) are untouched; everything else
     is the wrapped model's.
     """
@@ -329,7 +326,7 @@ class NBestWhisper:
         results = getattr(self._local, "results", None)
         beam = int(kwargs.get("beam_size", 1))
         if results is not None and beam > 1 and "num_hypotheses" not in kwargs:
-            kwargs["num_hypotheses"] = min(beam, ALTERNATIVES + 1)
+            kwargs["num_hypotheses"] = min(beam, MAX_ALTERNATIVES + 1)
         out = self._model.generate(*args, **kwargs)
         if results is not None:
             results.append(out[0])  # a temperature fallback adds one more: then there are no runners-up
@@ -337,7 +334,7 @@ class NBestWhisper:
 
 
 def _alternatives(text: str, candidates: Sequence[str]) -> tuple[str, ...]:
-    """Distinct runners-up, none the same words as ``text``, at most :data:`ALTERNATIVES`."""
+    """Distinct runners-up, none the same words as ``text``, at most ``MAX_ALTERNATIVES``."""
 
     def key(words: str) -> str:
         return " ".join(re.findall(r"[\w']+", words.casefold()))
@@ -345,13 +342,10 @@ def _alternatives(text: str, candidates: Sequence[str]) -> tuple[str, ...]:
     seen = {key(text)}
     out: list[str] = []
     for candidate in candidates:
-        if candidate and (k := key(candidate)) not in seen and len(out) < ALTERNATIVES:
+        if candidate and (k := key(candidate)) not in seen and len(out) < MAX_ALTERNATIVES:
             seen.add(k)
             out.append(candidate[:MAX_ALTERNATIVE_CHARS])
     return tuple(out)
-
-
-MAX_ALTERNATIVE_CHARS = 300
 
 
 class Priority(IntEnum):
