@@ -111,9 +111,11 @@ def _pair(args: argparse.Namespace, settings: Settings, registry: DeviceRegistry
 
 def hub_fingerprint(settings: Settings) -> str:
     """The fingerprint of the hub's certificate (made now if missing: the hub will use the same)."""
-    from .hub.hub import hub_tls
+    from jarvis.protocol.tls import fingerprint_of_file
 
-    return hub_tls(settings)[1]
+    from .hub.hub import hub_certificate
+
+    return fingerprint_of_file(hub_certificate(settings)[0])
 
 
 def server_arguments(settings: Settings, server: str | None = None, port: int | None = None) -> str:

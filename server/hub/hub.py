@@ -285,14 +285,21 @@ class Hub:
         await self.stop()
 
 
+def hub_certificate(settings: Settings) -> tuple[Path, Path]:
+    """The hub's certificate and key: the web page's self-signed pair in ``<data dir>/tls/`` (made
+    if missing or about to expire)."""
+    from ..web.tls import ensure_certificate
+
+    return ensure_certificate(settings.resolved_data_dir() / "tls")
+
+
 def hub_tls(settings: Settings) -> tuple[ssl.SSLContext, str]:
-    """The hub's TLS context and the fingerprint satellites pin: the self-signed certificate in
-    ``<data dir>/tls/`` (the web page's; made if missing or about to expire)."""
+    """The hub's TLS context and the fingerprint satellites pin (:func:`hub_certificate`)."""
     from jarvis.protocol.tls import fingerprint_of_file
 
-    from ..web.tls import ensure_certificate, server_ssl_context
+    from ..web.tls import server_ssl_context
 
-    cert, key = ensure_certificate(Path(settings.resolved_data_dir()) / "tls")
+    cert, key = hub_certificate(settings)
     return server_ssl_context(cert, key), fingerprint_of_file(cert)
 
 

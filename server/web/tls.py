@@ -17,6 +17,7 @@ import ssl
 from pathlib import Path
 
 from jarvis.protocol.discovery import lan_ipv4
+from jarvis.protocol.tls import FINGERPRINT_PREFIX, fingerprint_of_file
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -122,9 +123,7 @@ def server_ssl_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
 
 
 def certificate_fingerprint(cert_path: Path) -> str:
-    """SHA-256 fingerprint (AA:BB:…) so a user can check the certificate their phone is shown."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
+    """SHA-256 fingerprint (AA:BB:…) so a user can check the certificate their phone is shown: the
+    pin satellites use (:func:`jarvis.protocol.tls.fingerprint_of_file`), the way browsers show it."""
+    digest = fingerprint_of_file(cert_path).removeprefix(FINGERPRINT_PREFIX).upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
