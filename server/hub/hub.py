@@ -76,7 +76,7 @@ class Hub:
         self.device_poll_s = device_poll_s
         self._device_watch: asyncio.Task[None] | None = None
         self._warned_master: bool = False
-        self._touches: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self.limits = limits
         if peer_secret is None:
             from ..tokens import load_or_create_peer_secret
@@ -152,9 +152,7 @@ class Hub:
         if session.device_id is not None:
             self._device_sessions.add(session)
             # last_seen is written in the background (an fsync must not delay the session)
-            touch = asyncio.create_task(self._touch(session.device_id), name=f"touch {session.device_id}")
-            self._touches.add(touch)
-            touch.add_done_callback(self._touches.discard)
+            self.spawn(self._touch(session.device_id), f"touch {session.device_id}")
         for event in self.timers.take_pending(session.satellite_id):
             _LOGGER.info("Delivering a timer that finished while %s was away", session.satellite_id)
             await session.write_event(event)
@@ -166,10 +164,11 @@ class Hub:
         _SESSIONS.set(len(self.sessions))
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        """A background task of the hub (announcements): kept until done, cancelled at stop."""
+        """A background task of the hub (a device's last_seen write, an announcement): kept until
+        done, and awaited by :meth:`stop`."""
         task = asyncio.create_task(coro, name=name)
-        self._touches.add(task)
-        task.add_done_callback(self._touches.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def announce_targets(
         self, request: Announce, exclude: SatelliteSession | None = None
@@ -270,8 +269,8 @@ class Hub:
                 await watch
         await self.wyoming_satellites.stop()
         await self.server.stop()
-        if self._touches:
-            await asyncio.gather(*self._touches, return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         await self.timers.close()
         if self.metrics is not None:
             await self.metrics.stop()
