@@ -85,7 +85,9 @@ class TimerBook:
                 self._schedule(timer)
         if self._timers or self._pending:
             _LOGGER.info(
-                "Restored %d timer(s) from %s", len(self._timers) + len(self._pending), self._store.path
+                "Restored %d timer(s) from %s",
+                len(self._timers) + sum(len(rings) for rings in self._pending.values()),
+                self._store.path,
             )
         self._save()
 
@@ -179,4 +181,4 @@ class TimerBook:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._timers.clear()  # in memory only: the file keeps them for the next start
         if self._store is not None:
-            self._store.close()
+            await asyncio.to_thread(self._store.close)  # waits for the last write: not on the loop
