@@ -206,12 +206,13 @@ class Brain:
         ambient = settings.always_listening if always_listening is None else always_listening
         snap = await self.memory.snapshot(ctx.user_id, ctx.conversation_id, settings.agent.history_turns)
         spoken: list[str] = []
-        asks: list[bool] = []
+        asks = False  # the last sentence said asks the user something (only the last one decides)
 
         def out(item: Output) -> Output:
+            nonlocal asks
             if item.text:
                 spoken.append(item.text)
-                asks.append(item.expects_answer)  # only the last sentence said decides
+                asks = item.expects_answer
             return item
 
         source = ""
@@ -266,7 +267,7 @@ class Brain:
             ctx.user_id, ctx.conversation_id, ctx.text, text, ctx.language, source
         )
         self._maybe_refresh(ctx.user_id, snap.user_turns + 1)
-        yield TurnEnd(True, text, turn_id, source, expects_answer=bool(asks and asks[-1]))
+        yield TurnEnd(True, text, turn_id, source, expects_answer=asks)
 
     async def _fast_path(self, ctx: TurnContext) -> Reply | None:
         reply = await self._first_fast_path(ctx)

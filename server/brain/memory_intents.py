@@ -100,7 +100,7 @@ _NOT_NAMES = frozenset(
 )
 
 
-_NOT_I_AM = frozenset(
+_NOT_I_AM = _NOT_NAMES | frozenset(
     {
         "ready", "done", "fine", "good", "okay", "ok", "home", "hungry", "cold", "hot", "bored", "sick",
         "late", "leaving", "going", "new", "alone", "awake", "listening", "serious", "joking", "kidding",
@@ -110,7 +110,8 @@ _NOT_I_AM = frozenset(
         "désolé", "desole", "désolée", "occupé", "occupe", "malade", "français", "francaise", "française",
     }
 )  # fmt: skip
-"""Words that follow "I'm" / « je suis » without being a name, even capitalized at a sentence start."""
+"""Words that follow "I'm" / « je suis » without being a name, even capitalized at a sentence start
+(and every word of :data:`_NOT_NAMES`)."""
 
 
 def _compile(table: dict[str, list[str]]) -> dict[str, list[re.Pattern[str]]]:
@@ -153,7 +154,7 @@ def parse_name(text: str, language: str) -> str | None:
     i_am = _I_AM_PATTERNS.get(lang)
     if i_am is not None and (match := i_am.match(cleaned)) is not None:
         name = match.group("name")
-        if name[:1].isupper() and name[1:].islower() and name.casefold() not in _NOT_NAMES | _NOT_I_AM:
+        if name[:1].isupper() and name[1:].islower() and name.casefold() not in _NOT_I_AM:
             return name
     return None
 
