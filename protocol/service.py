@@ -580,10 +580,7 @@ class WyomingServer:
                     self.connection_limits.probation_s, self._end_probation, handler, task, state
                 )
             await handler.run()
-        except (
-            OSError,
-            TimeoutError,
-        ) as err:  # ssl.SSLError is an OSError: a plain-TCP client, a bad handshake
+        except OSError as err:  # also ssl.SSLError and TimeoutError: a plain-TCP client, a slow handshake
             _LOGGER.debug("%s: connection from %s failed: %s", self.uri, address, err)
             conn.close()
         finally:

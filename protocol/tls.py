@@ -70,9 +70,9 @@ def check_pin(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, pin: str) -> Non
     der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not der:
         raise PinMismatch("the server presented no certificate")
-    got = fingerprint_of_der(der)
-    if not hmac.compare_digest(got.encode(), normalize_fingerprint(pin).encode()):
+    got, wanted = fingerprint_of_der(der), normalize_fingerprint(pin)
+    if not hmac.compare_digest(got.encode(), wanted.encode()):
         raise PinMismatch(
-            f"the server's certificate {got} is not the pinned {normalize_fingerprint(pin)}; "
+            f"the server's certificate {got} is not the pinned {wanted}; "
             "nothing was sent (re-pair the device if the hub's certificate really changed)"
         )
