@@ -544,10 +544,7 @@ class Satellite:
         _LOGGER.info("Hub heard the wake word %s", detection.name or "")
         if self.state is State.PLAYING:
             self._stop_playback()
-        self._turn_started = time.monotonic()
-        self._turn_marks = {"wake": self._turn_started}
-        self._metrics_seen.clear()
-        self._set_state(State.STREAMING)
+        self._begin_turn()
         if self._awake_sound is not None:
             self._speaker_queue.put_nowait(("sound", self._awake_sound))
 
@@ -629,10 +626,7 @@ class Satellite:
         want = (int(self.settings.wake.preroll_s * TARGET_FORMAT.rate) + behind) * TARGET_FORMAT.width
         preroll = bytes(self._preroll[-want:]) if want > 0 else b""
         self._preroll.clear()
-        self._turn_started = time.monotonic()
-        self._turn_marks = {"wake": self._turn_started}
-        self._metrics_seen.clear()
-        self._set_state(State.STREAMING)
+        self._begin_turn()
         _LOGGER.info("Wake word %r detected; streaming to the hub", detector.wake_word)
         await self._send(Detection(name=detector.model, timestamp=None).event())
         run = RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event()
@@ -646,6 +640,14 @@ class Satellite:
         if self._awake_sound is not None:
             self._speaker_queue.put_nowait(("sound", self._awake_sound))
 
+    def _begin_turn(self) -> None:
+        """A turn starts here (a wake word, here or at the hub, or a follow-up): time it from now
+        and stream."""
+        self._turn_started = time.monotonic()
+        self._turn_marks = {"wake": self._turn_started}
+        self._metrics_seen.clear()
+        self._set_state(State.STREAMING)
+
     async def _start_follow_up(self, seconds: float) -> None:
         """The answer asked something and has been played: listen for the reply, no wake word.
 
@@ -654,10 +656,7 @@ class Satellite:
         ends it after ``seconds`` without speech (outcome ``no-reply``)."""
         if self.state not in (State.IDLE, State.WAITING):
             return  # a barge-in or a new wake word came first
-        self._turn_started = time.monotonic()
-        self._turn_marks = {"wake": self._turn_started}
-        self._metrics_seen.clear()
-        self._set_state(State.STREAMING)
+        self._begin_turn()
         self.printer(f"follow-up: listening {seconds:g} s for the reply")
         _LOGGER.info("Listening %.0f s for the reply (no wake word)", seconds)
         if self._awake_sound is not None:
