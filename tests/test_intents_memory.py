@@ -64,6 +64,31 @@ def test_sentences_that_give_no_name(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "lang"),
+    [("call me a taxi", "en"), ("appelle-moi un taxi", "fr"), ("je m'appelle comment déjà", "fr")],
+)
+def test_a_determiner_or_a_question_word_is_no_name(text: str, lang: str) -> None:
+    assert parse_name(text, lang) is None
+
+
+async def test_asking_ones_name_in_the_shape_of_an_introduction_reads_it_back(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    await say(paths, "je m'appelle Noé", lang="fr")
+    assert await say(paths, "je m'appelle comment déjà", lang="fr") == "Vous vous appelez Noé."
+    assert (await memory.get_profile("camille")).name == "Noé"
+
+
+async def test_what_have_i_told_you_is_a_recall(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    await say(paths, "remember that the spare key is under the mat")
+    assert await say(paths, "what have I told you") == "You told me: the spare key is under the mat."
+    assert (
+        await say(paths, "qu'est-ce que je t'ai dit", lang="fr")
+        == "Vous m'avez dit : the spare key is under the mat."
+    )
+
+
+@pytest.mark.parametrize(
     ("text", "lang", "name"),
     [
         ("Call me Ann", "en", "Ann"),

@@ -211,3 +211,87 @@ def test_an_arithmetic_question_that_is_only_a_number_is_unfinished(
     from jarvis.server.brain.completeness import judge
 
     assert judge(recognizer, text, lang).verdict == verdict
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "intent"),
+    [
+        ("can you put a timer on for 20 minutes", "en", "JarvisStartTimer"),
+        ("set an alarm for 10 minutes", "en", "JarvisStartTimer"),
+        ("time 8 minutes for me", "en", "JarvisStartTimer"),
+        ("let me know in 10 minutes", "en", "JarvisStartTimer"),
+        ("tell me when 5 minutes are up", "en", "JarvisStartTimer"),
+        ("I'd like a timer for 4 minutes", "en", "JarvisStartTimer"),
+        ("give me a timer for the cookies, 12 minutes", "en", "JarvisStartTimer"),
+        ("je voudrais un minuteur de douze minutes", "fr", "JarvisStartTimer"),
+        ("what time have you got", "en", "JarvisGetTime"),
+        ("tu peux me dire l'heure", "fr", "JarvisGetTime"),
+        ("which day of the week is it", "en", "JarvisGetDate"),
+        ("what month is it", "en", "JarvisGetDate"),
+        ("is it monday today", "en", "JarvisGetDate"),
+        ("en quel mois sommes-nous", "fr", "JarvisGetDate"),
+        ("what's half of 64", "en", "JarvisCalculate"),
+        ("la moitié de 64", "fr", "JarvisCalculate"),
+        ("quelle est la racine carrée de quatre-vingt-un", "fr", "JarvisCalculate"),
+        ("shh", "en", "JarvisStop"),
+        ("no that's all", "en", "JarvisStop"),
+        ("non rien", "fr", "JarvisStop"),
+    ],
+)
+async def test_everyday_wordings_without_a_timer_running(
+    recognizer: IntentRecognizer, text: str, lang: str, intent: str
+) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == intent, reply
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "intent"),
+    [
+        ("cancel that timer", "en", "JarvisCancelTimer"),
+        ("I don't need the timer anymore", "en", "JarvisCancelTimer"),
+        ("what's left on my timer", "en", "JarvisTimerStatus"),
+        ("how's my timer doing", "en", "JarvisTimerStatus"),
+        ("how many minutes are left", "en", "JarvisTimerStatus"),
+        ("check the timer", "en", "JarvisTimerStatus"),
+        ("il reste combien de minutes", "fr", "JarvisTimerStatus"),
+        ("are any timers running", "en", "JarvisListTimers"),
+        ("put the timer on hold", "en", "JarvisPauseTimer"),
+        ("add another minute", "en", "JarvisAddTimerTime"),
+        ("give it two more minutes", "en", "JarvisAddTimerTime"),
+        ("rajoute deux minutes", "fr", "JarvisAddTimerTime"),
+    ],
+)
+async def test_everyday_wordings_about_a_running_timer(
+    recognizer: IntentRecognizer, text: str, lang: str, intent: str
+) -> None:
+    setup = "set a timer for 10 minutes" if lang == "en" else "mets un minuteur de dix minutes"
+    assert await ask(recognizer, setup, lang) is not None
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == intent, reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "time to go",
+        "put the kettle on",
+        "check the weather",
+        "how's it going",
+        "let me know what you think",
+        "tell me when the store opens",
+        "set the alarm for 7 am",
+        "I don't need that anymore",
+        "give me a hug",
+        "how many minutes in an hour",
+        "is it monday or tuesday that the bins go out",
+        "half of the people left",
+        "I'd like a coffee",
+    ],
+)
+async def test_near_misses_of_everyday_wordings_go_to_the_agent(
+    recognizer: IntentRecognizer, text: str
+) -> None:
+    setup = await ask(recognizer, "set a timer for 10 minutes")
+    assert setup is not None
+    assert await ask(recognizer, text) is None

@@ -57,6 +57,15 @@ def test_fillers_go_in_both_languages() -> None:
     assert normalize_transcript("the umbrella is here") == "the umbrella is here"  # not inside words
 
 
+def test_a_filler_word_capitalized_inside_a_clause_is_a_name() -> None:
+    assert normalize_transcript("tu peux m'appeler Ben", "fr") == "tu peux m'appeler Ben"
+    assert normalize_transcript("Ben, mets un minuteur", "fr") == "mets un minuteur"
+    assert (
+        normalize_transcript("Hey Jarvis, Um, set a timer for um ten minutes.")
+        == "set a timer for ten minutes."
+    )
+
+
 def test_bare_wake_phrase_is_left_for_the_prefilter() -> None:
     assert normalize_transcript("Hey Jarvis.") == "Hey Jarvis."
 

@@ -130,6 +130,11 @@ _VERB_FIRST = {
         (re.compile(r"^\s*subtract (.+?) from (.+)$", re.I), r"\2 minus \1"),
         # "square 9" -> "9 squared", but "square root of 144" is a root
         (re.compile(r"^\s*(?:square|squared) (?!roots?\b)(.+)$", re.I), r"\1 squared"),
+        # "half of 64" -> "64 divided by 2"; "twice 21" -> "21 times 2"
+        (re.compile(r"^\s*(?:a |one )?half (?:of )?(.+)$", re.I), r"\1 divided by 2"),
+        (re.compile(r"^\s*(?:a|one) third of (.+)$", re.I), r"\1 divided by 3"),
+        (re.compile(r"^\s*(?:a|one) quarter of (.+)$", re.I), r"\1 divided by 4"),
+        (re.compile(r"^\s*(?:double|twice) (.+)$", re.I), r"\1 times 2"),
         # "20% off 150" (a discount) -> "150 minus 20 percent of 150"
         (re.compile(r"^\s*(.+?)\s*(?:%|\bper ?cent\b)\s+off\s+(.+)$", re.I), r"\2 minus \1 percent of \2"),
     ],
@@ -141,6 +146,11 @@ _VERB_FIRST = {
             r"\1 plus \2",
         ),
         (re.compile(r"^\s*soustra(?:is|yez|ire) (.+?) de (.+)$", re.I), r"\2 moins \1"),
+        # « la moitié de 64 » -> « 64 divisé par 2 », « le double de 21 » -> « 21 fois 2 »
+        (re.compile(r"^\s*(?:la )?moiti[ée] de (.+)$", re.I), r"\1 divisé par 2"),
+        (re.compile(r"^\s*(?:le )?tiers de (.+)$", re.I), r"\1 divisé par 3"),
+        (re.compile(r"^\s*(?:le )?quart de (.+)$", re.I), r"\1 divisé par 4"),
+        (re.compile(r"^\s*(?:le )?double de (.+)$", re.I), r"\1 fois 2"),
     ],
 }
 

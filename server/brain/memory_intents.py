@@ -75,11 +75,14 @@ _RECALL_PATTERNS = {
         r"^what do you (?:remember|know) about me$",
         r"^what have you remembered(?: about me)?$",
         r"^what do you remember$",
+        r"^what have i told you(?: about (?:me|myself))?$",
+        r"^what do you know about me so far$",
     ],
     "fr": [
         r"^qu'?est[- ]ce que tu (?:sais|retiens|te rappelles) (?:sur|de) moi$",
         r"^que sais[- ]tu (?:sur|de) moi$",
         r"^de quoi tu te souviens$",
+        r"^qu'?est[- ]ce que je t'ai dit(?: sur moi)?$",
     ],
 }
 _NOT_NAMES = frozenset(
@@ -96,8 +99,11 @@ _NOT_NAMES = frozenset(
         "secret",
         "pas",
         "fatigue",
+        # a determiner or a question word is no name: "call me a taxi", « je m'appelle comment déjà »
+        "a", "an", "the", "some", "un", "une", "le", "la", "les", "des", "my", "your", "mon", "ton",
+        "what", "who", "how", "again", "comment", "quoi", "qui", "deja", "déjà", "encore",
     }
-)
+)  # fmt: skip
 
 
 _NOT_I_AM = _NOT_NAMES | frozenset(

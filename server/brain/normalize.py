@@ -243,7 +243,11 @@ def strip_fillers(text: str, language: str = "en") -> str:
     out: list[str] = []
     last = 0
     for match in _WORD.finditer(text):
-        if _plain(match.group()) in fillers:
+        word = match.group()
+        before = text[: match.start()].rstrip()
+        if word[:1].isupper() and before[-1:].isalnum():
+            continue  # capitalized inside a clause: a name ("call me Ben", « appelle-moi Ben »)
+        if _plain(word) in fillers:
             out.append(text[last : match.start()])
             last = match.end()
             while last < len(text) and text[last] in ",.…":
