@@ -295,3 +295,35 @@ async def test_near_misses_of_everyday_wordings_go_to_the_agent(
     setup = await ask(recognizer, "set a timer for 10 minutes")
     assert setup is not None
     assert await ask(recognizer, text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "intent"),
+    [
+        ("Set a 5-minute timer.", "en", "JarvisStartTimer"),
+        ("Set a 10-minute timer for the pasta.", "en", "JarvisStartTimer"),
+        ("What's 3/4 of 100?", "en", "JarvisCalculate"),
+        ("What is 2 to the 10th power?", "en", "JarvisCalculate"),
+    ],
+)
+async def test_how_whisper_writes_numbers_and_units(
+    recognizer: IntentRecognizer, text: str, lang: str, intent: str
+) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == intent, reply
+
+
+async def test_which_timer_by_its_duration_for_the_time_left(recognizer: IntentRecognizer) -> None:
+    await ask(recognizer, "set a timer for 5 minutes")
+    await ask(recognizer, "set a timer for 10 minutes")
+    five = await ask(recognizer, "How much time is left on the 5-minute timer?")
+    assert five is not None and five.speech.endswith("left on the timer for 5 minutes."), five
+    assert "10 minutes" not in five.speech
+    none = await ask(recognizer, "how long is left on the 3 minute timer")
+    assert none is not None and none.speech == "There is no timer for 3 minutes."
+    await ask(recognizer, "mets un minuteur de 7 minutes", "fr")
+    french = await ask(recognizer, "il reste combien de temps sur le minuteur de 7 minutes", "fr")
+    assert french is not None and "7 minutes" in french.speech and "10" not in french.speech, french
+    cancelled = await ask(recognizer, "Cancel the 5-minute timer.")
+    assert cancelled is not None and cancelled.intent == "JarvisCancelTimer"
+    assert sorted(t.total_seconds for t in recognizer.timers.list("kitchen")) == [420, 600]

@@ -674,6 +674,14 @@ class Bench:
 BIAS_OPTIONS = ("--hotwords", "--prompt", "--initial-prompt")
 """The STT's biasing option, whichever this tree has."""
 BIAS_TEXT = "Hey Jarvis"
+PROMPTS = (
+    "en=Hey Jarvis, start a soup timer, eight minutes. Cancel my timers. Give me the time, then the day. "
+    "Nine times three. Call me Alex. Remember my bike is in the garage. Stop.",
+    "fr=Hey Jarvis, lance un minuteur riz, huit minutes. Annule mes minuteurs. Donne-moi l'heure, puis le "
+    "jour. Neuf fois trois. Appelle-moi Alex. Souviens-toi que mon vélo est au garage. Arrête.",
+)
+"""``base+prompt``: the decoder's initial prompt, a few ordinary commands per language (the intents'
+vocabulary, in none of the benchmark's wordings)."""
 """What the biased column passes: only the wake phrase (no command words: that would tune to the test)."""
 
 
@@ -709,6 +717,11 @@ def stt_settings(name: str) -> Any:
     elif name == "base-nohint":
         stt_settings("base")
         args = parser.parse_args(["--model", "base", "--language", "en,fr", "--ignore-wake-hint"])
+    elif name == "base+prompt":
+        stt_settings("base")
+        args = parser.parse_args(
+            ["--model", "base", "--language", "en,fr", *(f"--initial-prompt={p}" for p in PROMPTS)]
+        )
     elif name == "base+bias":
         option = next((o for o in BIAS_OPTIONS if o in parser._option_string_actions), None)
         if option is None:
@@ -717,7 +730,8 @@ def stt_settings(name: str) -> Any:
         args = parser.parse_args(["--model", "base", "--language", "en,fr", option, BIAS_TEXT])
     else:
         raise SttUnavailable(
-            f"unknown --stt {name!r} (tiny.en, base, base-beam1, base-noalt, base-nohint or base+bias)"
+            f"unknown --stt {name!r} (tiny.en, base, base-beam1, base-noalt, base-nohint, base+prompt or "
+            "base+bias)"
         )
     try:
         settings, _ = stt_main.settings_from_args(args)

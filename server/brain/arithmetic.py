@@ -130,6 +130,10 @@ _VERB_FIRST = {
         (re.compile(r"^\s*subtract (.+?) from (.+)$", re.I), r"\2 minus \1"),
         # "square 9" -> "9 squared", but "square root of 144" is a root
         (re.compile(r"^\s*(?:square|squared) (?!roots?\b)(.+)$", re.I), r"\1 squared"),
+        # "2 to the 10th power", "2 to the 10th" -> "2 to the power of 10"
+        (re.compile(r"\bto the (\d+)(?:st|nd|rd|th)(?: power)?\b", re.I), r"to the power of \1"),
+        # "3/4 of 100" -> "3/4 times 100"
+        (re.compile(r"^\s*(\d+)\s*/\s*(\d+) of (.+)$", re.I), r"\1 / \2 times \3"),
         # "half of 64" -> "64 divided by 2"; "twice 21" -> "21 times 2"
         (re.compile(r"^\s*(?:a |one )?half (?:of )?(.+)$", re.I), r"\1 divided by 2"),
         (re.compile(r"^\s*(?:a|one) third of (.+)$", re.I), r"\1 divided by 3"),

@@ -59,7 +59,12 @@ _EN_BEFORE = [
     (re.compile(r"\b(?:an|a) (hour|minute|second)\b", re.I), r"1 \1"),
     (re.compile(r"\b(another|an extra) (hour|minute|second)\b", re.I), r"\1 1 \2"),
 ]
+_UNIT_HYPHEN = re.compile(
+    r"\b(\d+(?:\.\d+)?)-(hours?|hrs?|minutes?|mins?|seconds?|secs?|heures?|secondes?)\b", re.I
+)
+"""Whisper writes "a 5-minute timer": the number and its unit, as two words."""
 _EN_AFTER: list[tuple[re.Pattern[str], Any]] = [
+    (_UNIT_HYPHEN, r"\1 \2"),
     (re.compile(rf"\b({_NUMBER}) hours? and (?:a half|0\.5)(?!\d)", re.I), _plus_half(3600, 0.5, "minutes")),
     (re.compile(rf"\b({_NUMBER}) minutes? and (?:a half|0\.5)(?!\d)", re.I), _plus_half(60, 0.5, "seconds")),
     # "add 2 more minutes", "one more minute": "more" / "extra" before a unit changes no duration
@@ -75,6 +80,7 @@ _FR_BEFORE = [
     (re.compile(r"\btrois quarts d['’ ]heure\b", re.I), "45 minutes"),
 ]
 _FR_AFTER: list[tuple[re.Pattern[str], Any]] = [
+    (_UNIT_HYPHEN, r"\1 \2"),
     (re.compile(r"\b(?:une|un)\s+(heure|minute|seconde)\b", re.I), r"1 \1"),
     (re.compile(rf"\b({_NUMBER}) heures? et demie?\b", re.I), _plus_half(3600, 0.5, "minutes")),
     (re.compile(rf"\b({_NUMBER}) heures? et quart\b", re.I), _plus_half(3600, 0.25, "minutes")),

@@ -574,6 +574,18 @@ class IntentRecognizer:
         if not ok:
             return None
         timers = self._matching_timers(ctx, name)
+        if (result.intent_metadata or {}).get("by_duration"):
+            # "how much time is left on the 5 minute timer": the timer set for 5 minutes
+            wanted = self._duration(result)
+            timers = [t for t in timers if abs(t.total_seconds - wanted) < 1]
+            if not timers:
+                duration = speak_duration(wanted, lang)
+                speech = (
+                    f"Il n'y a pas de minuteur de {duration}."
+                    if lang == "fr"
+                    else f"There is no timer for {duration}."
+                )
+                return IntentReply(speech=speech, intent=TIMER_STATUS)
         if not timers:
             return IntentReply(speech=self._no_timer(name, lang), intent=TIMER_STATUS)
         return IntentReply(speech=self._describe(timers, lang), intent=TIMER_STATUS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import re
 
 from jarvis.protocol import discovery
 from jarvis.protocol.service import WyomingServer, stop_signal
@@ -89,6 +90,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="words to bias the decoder toward, e.g. 'Hey Jarvis' (default: none)",
     )
     parser.add_argument(
+        "--initial-prompt",
+        action="append",
+        default=[],
+        metavar="[LANG=]TEXT",
+        help="text the decoder reads as said before the audio, to bias it toward a vocabulary "
+        "(faster-whisper initial_prompt); LANG= for one language, repeat for several (default: none)",
+    )
+    parser.add_argument(
         "--ignore-wake-hint",
         action="store_true",
         help="ignore the hub's wake-phrase hint (language detected on the whole utterance, no decoder "
@@ -119,6 +128,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     discovery.add_zeroconf_argument(parser, "stt")
 
 
+def parse_initial_prompts(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """``["en=Set a timer.", "Bonjour"]`` -> ``(("en", "Set a timer."), ("*", "Bonjour"))``."""
+    prompts: dict[str, str] = {}
+    for value in values:
+        lang, sep, text = value.partition("=")
+        if not sep or not re.fullmatch(r"[a-z]{2,3}|\*", lang.strip()):
+            lang, text = "*", value
+        if not text.strip():
+            raise SystemExit(f"--initial-prompt {value!r}: no text")
+        prompts[lang.strip()] = text.strip()
+    return tuple(prompts.items())
+
+
 def settings_from_args(args: argparse.Namespace) -> tuple[SttSettings, StreamingSettings]:
     if args.workers < 1 or args.beam_size < 1 or args.cpu_threads < 0:
         raise SystemExit("--workers and --beam-size must be at least 1, --cpu-threads not negative")
@@ -134,6 +156,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SttSettings, Streaming
         cpu_threads=args.cpu_threads,
         download_dir=args.download_dir,
         hotwords=args.hotwords or None,
+        initial_prompts=parse_initial_prompts(args.initial_prompt),
         wake_hint=not args.ignore_wake_hint,
         alternatives=not args.no_alternatives,
     )

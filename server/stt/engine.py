@@ -91,6 +91,10 @@ class SttSettings:
     """Words the decoder is nudged toward (faster-whisper ``hotwords``: a prompt before each
     decode, e.g. ``Hey Jarvis``); None = no biasing. faster-whisper ignores them when the decode
     has a prefix, i.e. on a wake-word turn whose hub sent a wake hint."""
+    initial_prompts: tuple[tuple[str, str], ...] = ()
+    """(language, text) pairs: text the decoder reads as what was said before (faster-whisper
+    ``initial_prompt``), to bias it toward a vocabulary; language ``*`` for any. Unlike
+    ``hotwords`` it is kept on a decode with a prefix (a wake-word turn)."""
     wake_hint: bool = True
     """Use a client's wake hint (:class:`~jarvis.protocol.wake.WakeHint`); False only to compare."""
     alternatives: bool = True
@@ -676,8 +680,14 @@ class SttEngine:
             without_timestamps=True,
             vad_filter=False,
             hotwords=self.settings.hotwords or None,
+            initial_prompt=self.initial_prompt(language),
             prefix=prefix,
         )
+
+    def initial_prompt(self, language: str | None) -> str | None:
+        """The configured prompt for ``language`` (else the one for ``*``), or None."""
+        prompts = dict(self.settings.initial_prompts)
+        return prompts.get(language or "*") or prompts.get("*")
 
     async def close(self) -> None:
         if self._load_task is not None and not self._load_task.done():
