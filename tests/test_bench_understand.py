@@ -121,6 +121,40 @@ async def test_runner_judges_two_turns_end_to_end(tmp_path: Path) -> None:
     assert "–" not in und.render(results, ["clean"]).split("| tiny.en | en |")[1].split("\n")[0][:20]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not _has("flite"), reason="flite not installed")
+async def test_endpoint_choice_measures_the_wait_and_catches_a_cut_off(tmp_path: Path) -> None:
+    """``tiny.en@fixed``: a hub with the fixed 0.6 s endpoint. A command said whole is not cut off;
+    the same words with 1.5 s of silence after "set a timer for" are, and the report counts it."""
+    voice = vo.VOICES_BY_NAME["flite-awb"]
+    whole = und.Item("t-1", "en", "time", "what time is it", "(?i)\\d")
+    paused = und.Item("t-2", "en", "timer_set", "set a timer for… ten minutes", "(?i)timer", timer_s=600)
+    trials = [und.Trial(whole, voice, "clean"), und.Trial(paused, voice, "clean")]
+
+    def audio_for(v: vo.Voice, text: str, condition: str) -> bytes:
+        head, _, tail = text.partition("… ")
+        pcm = vo.synthesize(v, und.WAKE_PHRASE + head, cache=tmp_path)
+        if tail:
+            pcm += b"\0\0" * int(1.5 * vo.RATE) + vo.synthesize(v, tail, cache=tmp_path)
+        return vo.apply_condition(pcm, condition, und.LEAD_S, und.TAIL_S, 1)
+
+    results = await und.run_bench(trials, ["tiny.en@fixed"], audio_for)
+    said, cut = results.outcomes
+    assert said.utterance.woke and cut.utterance.woke
+    assert said.utterance.endpoint_s is not None and not said.utterance.cut_off, said.utterance
+    assert cut.utterance.cut_off and not cut.success, cut.utterance
+    report = und.render_endpoint(results)
+    row = report.split("| tiny.en@fixed |")[1].split("\n")[0]
+    assert "50% (1/2)" in row and "100% (1/1)" in row, row  # cut off: of all, of those with a pause
+
+
+def test_an_unknown_endpoint_setting_is_refused() -> None:
+    with pytest.raises(und.SttUnavailable):
+        und.split_choice("base@smart-turn")
+    assert und.split_choice("base@semantic") == ("base", "semantic")
+    assert und.split_choice("tiny.en") == ("tiny.en", None)
+
+
 def test_judging_wake_misses_and_false_accepts() -> None:
     """A missed wake word fails the trial; an open question answered locally is a false accept."""
     voice = vo.VOICES_BY_NAME["flite-awb"]

@@ -352,11 +352,18 @@ def _satellite_class() -> type:
         """The real satellite, counting its local wake word detections."""
 
         wakes = 0
+        streaming_ended = 0.0
+        """Monotonic time the satellite last stopped streaming (the hub's ``voice-stopped``)."""
 
         async def _start_turn(self) -> None:
             self.wakes += 1
             self._notify()
             await super()._start_turn()
+
+        def _set_state(self, state: Any) -> None:
+            if self.state.value == "streaming" and state.value != "streaming":
+                self.streaming_ended = time.monotonic()
+            super()._set_state(state)
 
     return CountingSatellite
 
@@ -377,6 +384,13 @@ class Utterance:
     latency_s: float | None = None
     """Acoustic end of speech (last speech sample sent) -> first answer audio at the satellite."""
     extra_wakes: int = 0
+    endpoint_s: float | None = None
+    """Acoustic end of speech -> the hub stopped listening (``voice-stopped``); negative: cut off."""
+
+    @property
+    def cut_off(self) -> bool:
+        """The hub stopped listening before the last speech sample was sent."""
+        return self.endpoint_s is not None and self.endpoint_s < 0
 
 
 @dataclass
@@ -485,9 +499,11 @@ class Bench:
             )
             stack.push_async_callback(brain.stop)
             self.token = generate_token()
+            endpoint = split_choice(self.stt_name)[1]
+            hub_settings = HubSettings(port=0) if endpoint is None else HubSettings(port=0, endpoint=endpoint)
             hub = Hub(
                 # the hub asks the STT for the languages it was started with, as `jarvis serve` does
-                Settings(hub=HubSettings(port=0), stt=SttSettings(language=engine_settings.language or "en")),
+                Settings(hub=hub_settings, stt=SttSettings(language=engine_settings.language or "en")),
                 self.token,
                 stt=[stt.uri],
                 tts=[tts.uri],
@@ -634,7 +650,7 @@ class Bench:
         pcm = await asyncio.to_thread(self.audio_for, trial.voice, text, trial.condition)
         speech_end = len(pcm) - int(TAIL_S * RATE) * 2
         utt = Utterance(text)
-        start_line, wakes = len(lines), sat.wakes
+        start_line, wakes, started = len(lines), sat.wakes, time.monotonic()
         speaker.first_audio = None
         spoken = mic.say(pcm, speech_end)
         if not await self._woke(sat, mic, wakes):
@@ -668,12 +684,15 @@ class Bench:
         utt.extra_wakes = sat.wakes - wakes - 1
         if speaker.first_audio is not None and spoken.done():
             utt.latency_s = speaker.first_audio - spoken.result()
+        if sat.streaming_ended > started and spoken.done():
+            utt.endpoint_s = sat.streaming_ended - spoken.result()
         return utt
 
 
 BIAS_OPTIONS = ("--hotwords", "--prompt", "--initial-prompt")
 """The STT's biasing option, whichever this tree has."""
 BIAS_TEXT = "Hey Jarvis"
+"""What the ``base+bias`` column passes as hotwords: only the wake phrase."""
 PROMPTS = (
     "en=Hey Jarvis, start a soup timer, eight minutes. Cancel my timers. Give me the time, then the day. "
     "Nine times three. Call me Alex. Remember my bike is in the garage. Stop.",
@@ -682,16 +701,30 @@ PROMPTS = (
 )
 """``base+prompt``: the decoder's initial prompt, a few ordinary commands per language (the intents'
 vocabulary, in none of the benchmark's wordings)."""
-"""What the biased column passes: only the wake phrase (no command words: that would tune to the test)."""
 
 
 class SttUnavailable(Exception):
     """The STT choice cannot run in this tree (yet)."""
 
 
+ENDPOINTS = ("fixed", "semantic")
+"""The hub's endpoint settings a choice may name after ``@`` (``base@fixed``); docs/hub.md."""
+
+
+def split_choice(name: str) -> tuple[str, str | None]:
+    """``"base@fixed"`` -> ``("base", "fixed")``; ``"base"`` -> ``("base", None)`` (the hub's default)."""
+    stt, sep, endpoint = name.partition("@")
+    if sep and endpoint not in ENDPOINTS:
+        raise SttUnavailable(f"unknown endpoint {endpoint!r} in {name!r} (one of {', '.join(ENDPOINTS)})")
+    return stt, endpoint or None
+
+
 def stt_settings(name: str) -> Any:
-    """The engine settings for ``tiny.en`` (bundled) or ``base`` (multilingual, en+fr)."""
+    """The engine settings for ``tiny.en`` (bundled) or ``base`` (multilingual, en+fr); an
+    ``@endpoint`` suffix is the hub's, not the STT's (:func:`split_choice`)."""
     from jarvis.server.stt import __main__ as stt_main
+
+    name = split_choice(name)[0]
 
     parser = argparse.ArgumentParser()
     stt_main.add_arguments(parser)
@@ -775,6 +808,10 @@ class Results:
 ENGLISH_ONLY = {"tiny.en"}
 
 
+def english_only(name: str) -> bool:
+    return split_choice(name)[0] in ENGLISH_ONLY
+
+
 async def _ceiling(
     bench: Bench, name: str, trials: Sequence[Trial], per_voice: int, results: Results
 ) -> None:
@@ -811,7 +848,7 @@ async def run_bench(
             _LOGGER.warning("Skipping STT %s: %s", name, err)
             results.skipped[name] = str(err)
             continue
-        mine = [t for t in trials if name not in ENGLISH_ONLY or t.item.lang == "en"]
+        mine = [t for t in trials if not english_only(name) or t.item.lang == "en"]
         try:
             bench = await Bench(name, audio_for, speed).__aenter__()
         except Exception as err:  # e.g. the base model cannot be assembled here
@@ -855,7 +892,7 @@ async def run_bench(
         try:
             await asyncio.gather(*(worker() for _ in range(max(1, parallel))))
             results.stt_wall_s[name] = time.monotonic() - t0
-            if ceiling and name not in ENGLISH_ONLY:
+            if ceiling and not english_only(name):
                 await _ceiling(bench, name, mine, ceiling, results)
         finally:
             await bench.__aexit__(None, None, None)
@@ -1086,6 +1123,101 @@ def render(results: Results, conditions: Sequence[str]) -> str:
     return "\n".join(body)
 
 
+LATENCY_GOAL_S = 0.3
+CUT_OFF_GOAL = 0.02
+"""Issue goals: median end of speech -> first answer audio for a local intent; turns cut off."""
+
+
+def _ms(values: Sequence[float], q: float | None = None) -> str:
+    if not values:
+        return "–"
+    return f"{(median(values) if q is None else percentile(values, q)) * 1000:.0f}"
+
+
+def render_endpoint(results: Results) -> str:
+    """The endpoint settings side by side: cut-offs and the time from end of speech to the answer."""
+    outs = results.outcomes
+    names = [s for s in results.stt_names if s not in results.skipped]
+    rows, goals = [], []
+    for name in names:
+        woke = [o for o in outs if o.stt == name and o.woke]
+        paused = [o for o in woke if PAUSE_MARK.search(o.trial.item.text)]
+        measured = [o for o in woke if o.utterance.endpoint_s is not None]
+        waits = [o.utterance.endpoint_s for o in measured if not o.utterance.cut_off]
+        local_ok = [
+            o.utterance.latency_s
+            for o in woke
+            if o.success and o.trial.item.kind == "local" and o.utterance.latency_s is not None
+        ]
+        every = [o.utterance.latency_s for o in woke if o.utterance.latency_s is not None]
+        cut = [o.utterance.cut_off for o in measured]
+        paused_cut = [o.utterance.cut_off for o in paused if o.utterance.endpoint_s is not None]
+        rows.append(
+            [
+                name,
+                len(woke),
+                _pct([o.success for o in woke]),
+                f"{_pct(cut)} ({sum(cut)}/{len(cut)})",
+                f"{_pct(paused_cut)} ({sum(paused_cut)}/{len(paused_cut)})",
+                _ms([w for w in waits if w is not None]),
+                _ms(local_ok),
+                _ms(local_ok, 95),
+                _ms(every),
+            ]
+        )
+        if local_ok:
+            value = median(local_ok)
+            verdict = "met" if value <= LATENCY_GOAL_S else "NOT met"
+            goals.append(
+                f"{name}: median {value * 1000:.0f} ms for a local intent "
+                f"(goal ≤ {LATENCY_GOAL_S * 1000:.0f} ms: {verdict})"
+            )
+        if cut:
+            rate = sum(cut) / len(cut)
+            verdict = "met" if rate <= CUT_OFF_GOAL else "NOT met"
+            goals.append(f"{name}: {rate:.1%} cut off (goal ≤ {CUT_OFF_GOAL:.0%}: {verdict})")
+    body = [
+        "## Endpointing: cut-offs and end of speech → answer, spoken commands",
+        "",
+        "`jarvis bench understand --endpoint …`: the same path as the understanding benchmark (an "
+        "in-process `jarvis.satellite` with its own wake word, hub, real STT, brain without a language "
+        f"model, TTS), fed at {results.speed:g}× real time, {results.parallel} satellite(s) at once; "
+        "one hub per setting, the settings run one after the other on the same trials. The hub's "
+        "endpoint settings (docs/hub.md): `fixed` waits 0.6 s of silence; `semantic` asks the brain "
+        "whether the words so far are a complete local command (0.2 s) or unfinished (1.0 s). The "
+        "end-of-turn audio model (smart-turn) is not a setting: measured and not adopted (docs/hub.md).",
+        "",
+        "- **cut off**: the hub stopped listening (`voice-stopped`) before the last speech sample was "
+        "sent; *with a pause*: the commands said with a mid-sentence pause (“set a timer for… ten "
+        "minutes”).",
+        "- **speech end → stop**: last speech sample sent → the satellite stops streaming (turns not "
+        "cut off).",
+        "- **→ first audio**: last speech sample sent → first answer audio at the satellite; *local "
+        "intent*: over the commands answered right.",
+        "",
+        markdown_table(
+            [
+                "setting",
+                "trials (woke)",
+                "success e2e",
+                "cut off",
+                "cut off, with a pause",
+                "speech end → stop, median ms",
+                "→ first audio, local intent, median ms",
+                "p95 ms",
+                "→ first audio, every turn, median ms",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    if goals:
+        body += ["Goals: " + "; ".join(goals) + ".", ""]
+    walls = ", ".join(f"{s} {t:.0f} s" for s, t in results.stt_wall_s.items())
+    body.append(f"Command: `jarvis bench understand --endpoint …` ({results.trials} trials; {walls}).")
+    return "\n".join(body)
+
+
 def dump(results: Results, path: Path) -> None:
     rows = [
         {
@@ -1104,6 +1236,7 @@ def dump(results: Results, path: Path) -> None:
             "timers_s": o.utterance.timers_s,
             "error": o.utterance.error,
             "latency_s": o.utterance.latency_s,
+            "endpoint_s": o.utterance.endpoint_s,
             "wer": o.wer,
             "success": o.success,
             "reason": o.reason,
@@ -1139,6 +1272,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ceiling", type=int, default=15, help="per voice, clean files decoded whole (source WER; 0: none)"
     )
     parser.add_argument("--parallel", type=int, default=2, help="satellites at once (default 2)")
+    parser.add_argument(
+        "--endpoint",
+        help="compare the hub's endpoint settings instead (comma-separated: fixed, semantic); writes the "
+        "endpointing section of docs/benchmarks.md (latency and cut-offs); run it with --speed 1",
+    )
     parser.add_argument("--json", type=Path, help="also write every trial to this JSON file")
     parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
 
@@ -1153,6 +1291,11 @@ async def run(args: argparse.Namespace) -> int:
     items = [i for i in items if any(v.lang == i.lang for v in voices)]
     trials = design(items, voices, conditions, args.reps, args.seed, args.limit or None)
     stt_names = [s.strip() for s in args.stt.split(",") if s.strip()]
+    endpoints = [e.strip() for e in (args.endpoint or "").split(",") if e.strip()]
+    if unknown := [e for e in endpoints if e not in ENDPOINTS]:
+        raise SystemExit(f"unknown endpoint(s) {', '.join(unknown)}; known: {', '.join(ENDPOINTS)}")
+    if endpoints:
+        stt_names = [f"{s}@{e}" for s in stt_names for e in endpoints]
     _LOGGER.info(
         "%d trials x %d STT, %d voices, %d conditions",
         len(trials),
@@ -1164,10 +1307,13 @@ async def run(args: argparse.Namespace) -> int:
         trials, stt_names, speed=args.speed, parallel=args.parallel, ceiling=args.ceiling
     )
     results.speed, results.parallel = args.speed, args.parallel
-    body = render(results, conditions)
+    if endpoints:
+        section, body = "endpoint", render_endpoint(results)
+    else:
+        section, body = "understand", render(results, conditions)
     print(body)
     if args.json:
         dump(results, args.json)
     if not args.no_write and results.outcomes:
-        write_section("understand", body)
+        write_section(section, body)
     return 0 if results.outcomes else 1
