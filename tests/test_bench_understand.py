@@ -152,6 +152,9 @@ def test_an_unknown_endpoint_setting_is_refused() -> None:
     with pytest.raises(und.SttUnavailable):
         und.split_choice("base@smart-turn")
     assert und.split_choice("base@semantic") == ("base", "semantic")
+    assert und.hub_endpoint_settings("semantic:1.0") == {"endpoint": "semantic", "verdict_wait_s": 1.0}
+    with pytest.raises(und.SttUnavailable):
+        und.split_choice("base@fixed:1.0")
     assert und.split_choice("tiny.en") == ("tiny.en", None)
 
 

@@ -1,4 +1,4 @@
-"""STT engine pieces that need no model: the priority worker slots, settings, language rules."""
+"""STT engine pieces: the priority worker slots, settings, language rules, the decode options (tiny.en)."""
 
 from __future__ import annotations
 
@@ -115,3 +115,44 @@ def test_command_line_flags() -> None:
         args = build_parser(["stt", *bad]).parse_args(["stt", *bad])
         with pytest.raises(SystemExit):
             settings_from_args(args)
+
+
+async def test_initial_prompts_per_language_from_the_command_line() -> None:
+    from jarvis.protocol.cli import build_parser
+    from jarvis.server.stt.__main__ import settings_from_args
+
+    argv = [
+        "stt",
+        "--initial-prompt",
+        "en=Set a timer.",
+        "--initial-prompt",
+        "Bonjour=salut",
+        "--language",
+        "en,fr",
+    ]
+    settings, _ = settings_from_args(build_parser(argv).parse_args(argv))
+    # "Bonjour=salut" names no language code: the whole text is the prompt for every language
+    assert settings.initial_prompts == (("en", "Set a timer."), ("*", "Bonjour=salut"))
+    engine = SttEngine(settings)
+    assert engine.initial_prompt("en") == "Set a timer."
+    assert engine.initial_prompt("fr") == "Bonjour=salut"
+    plain = SttEngine(SttSettings())
+    assert plain.initial_prompt("en") is None
+    await engine.close()
+    await plain.close()
+    for bad in (["--initial-prompt", "fr="], ["--initial-prompt", " "]):
+        args = build_parser(["stt", *bad]).parse_args(["stt", *bad])
+        with pytest.raises(SystemExit):
+            settings_from_args(args)
+
+
+async def test_the_initial_prompt_reaches_the_decoder_with_a_wake_prefix() -> None:
+    """The bundled tiny.en: the decode's options carry the prompt, and the prefix beside it."""
+    import numpy as np
+
+    engine = SttEngine(SttSettings(initial_prompts=(("en", "Set a timer."),)))
+    model = await engine.model()
+    _, info = engine._start_decode(model, np.zeros(16000, np.float32), "en", "Hey Jarvis,")
+    assert info.transcription_options.initial_prompt == "Set a timer."
+    assert info.transcription_options.prefix == "Hey Jarvis,"
+    await engine.close()

@@ -499,8 +499,7 @@ class Bench:
             )
             stack.push_async_callback(brain.stop)
             self.token = generate_token()
-            endpoint = split_choice(self.stt_name)[1]
-            hub_settings = HubSettings(port=0) if endpoint is None else HubSettings(port=0, endpoint=endpoint)
+            hub_settings = HubSettings(port=0, **hub_endpoint_settings(split_choice(self.stt_name)[1]))
             hub = Hub(
                 # the hub asks the STT for the languages it was started with, as `jarvis serve` does
                 Settings(hub=hub_settings, stt=SttSettings(language=engine_settings.language or "en")),
@@ -708,15 +707,28 @@ class SttUnavailable(Exception):
 
 
 ENDPOINTS = ("fixed", "semantic")
-"""The hub's endpoint settings a choice may name after ``@`` (``base@fixed``); docs/hub.md."""
+"""The hub's endpoint settings a choice may name after ``@`` (``base@fixed``; ``semantic:1.0`` is the
+semantic one waiting at most 1.0 s of silence for its verdict); docs/hub.md."""
+_ENDPOINT = re.compile(r"(fixed|semantic)(?::(\d+(?:\.\d+)?))?")
 
 
 def split_choice(name: str) -> tuple[str, str | None]:
     """``"base@fixed"`` -> ``("base", "fixed")``; ``"base"`` -> ``("base", None)`` (the hub's default)."""
     stt, sep, endpoint = name.partition("@")
-    if sep and endpoint not in ENDPOINTS:
-        raise SttUnavailable(f"unknown endpoint {endpoint!r} in {name!r} (one of {', '.join(ENDPOINTS)})")
+    match = _ENDPOINT.fullmatch(endpoint)
+    if sep and (match is None or (match.group(1) == "fixed" and match.group(2))):
+        raise SttUnavailable(
+            f"unknown endpoint {endpoint!r} in {name!r} (fixed, semantic or semantic:SECONDS)"
+        )
     return stt, endpoint or None
+
+
+def hub_endpoint_settings(endpoint: str | None) -> dict[str, Any]:
+    """The :class:`~jarvis.server.config.HubSettings` fields an endpoint choice sets."""
+    if endpoint is None:
+        return {}
+    kind, _, wait = endpoint.partition(":")
+    return {"endpoint": kind, **({"verdict_wait_s": float(wait)} if wait else {})}
 
 
 def stt_settings(name: str) -> Any:
@@ -1274,7 +1286,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parallel", type=int, default=2, help="satellites at once (default 2)")
     parser.add_argument(
         "--endpoint",
-        help="compare the hub's endpoint settings instead (comma-separated: fixed, semantic); writes the "
+        help="compare the hub's endpoint settings instead (comma-separated: fixed, semantic, semantic:S "
+        "= waiting at most S seconds of silence for the verdict); writes the "
         "endpointing section of docs/benchmarks.md (latency and cut-offs); run it with --speed 1",
     )
     parser.add_argument("--json", type=Path, help="also write every trial to this JSON file")
@@ -1292,8 +1305,10 @@ async def run(args: argparse.Namespace) -> int:
     trials = design(items, voices, conditions, args.reps, args.seed, args.limit or None)
     stt_names = [s.strip() for s in args.stt.split(",") if s.strip()]
     endpoints = [e.strip() for e in (args.endpoint or "").split(",") if e.strip()]
-    if unknown := [e for e in endpoints if e not in ENDPOINTS]:
-        raise SystemExit(f"unknown endpoint(s) {', '.join(unknown)}; known: {', '.join(ENDPOINTS)}")
+    if unknown := [e for e in endpoints if not _ENDPOINT.fullmatch(e) or e.startswith("fixed:")]:
+        raise SystemExit(
+            f"unknown endpoint(s) {', '.join(unknown)}; known: fixed, semantic, semantic:SECONDS"
+        )
     if endpoints:
         stt_names = [f"{s}@{e}" for s in stt_names for e in endpoints]
     _LOGGER.info(
