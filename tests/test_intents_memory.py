@@ -78,6 +78,18 @@ async def test_asking_ones_name_in_the_shape_of_an_introduction_reads_it_back(me
     assert (await memory.get_profile("camille")).name == "Noé"
 
 
+async def test_a_note_is_a_fact_and_c_est_gives_a_name(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    assert await say(paths, "make a note that the plumber comes on Friday") == "Okay, I'll remember that."
+    assert await say(paths, "note que le code est 1234", lang="fr") == "C'est noté."
+    assert [f.fact for f in await memory.list_facts("camille")] == [
+        "the plumber comes on Friday",
+        "le code est 1234",
+    ]
+    assert parse_name("mon prénom c'est Hugo", "fr") == "Hugo"
+    assert parse_name("note that", "en") is None
+
+
 async def test_what_have_i_told_you_is_a_recall(memory: MemoryStore) -> None:
     paths = _default_fast_paths(TimerManager(), memory)
     await say(paths, "remember that the spare key is under the mat")

@@ -327,3 +327,64 @@ async def test_which_timer_by_its_duration_for_the_time_left(recognizer: IntentR
     cancelled = await ask(recognizer, "Cancel the 5-minute timer.")
     assert cancelled is not None and cancelled.intent == "JarvisCancelTimer"
     assert sorted(t.total_seconds for t in recognizer.timers.list("kitchen")) == [420, 600]
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "intent"),
+    [
+        ("would you mind setting a timer for 5 minutes", "en", "JarvisStartTimer"),
+        ("go ahead and set a timer for 10 minutes", "en", "JarvisStartTimer"),
+        ("can I get a timer for 6 minutes", "en", "JarvisStartTimer"),
+        ("could you let me know what time it is", "en", "JarvisGetTime"),
+        ("can you tell me what day it is", "en", "JarvisGetDate"),
+        ("what do you get if you multiply 6 by 7", "en", "JarvisCalculate"),
+        ("mets-moi un minuteur de 3 minutes", "fr", "JarvisStartTimer"),
+        ("tu peux me mettre un minuteur de 4 minutes", "fr", "JarvisStartTimer"),
+        ("tu sais quel jour on est", "fr", "JarvisGetDate"),
+        ("on est quel jour de la semaine", "fr", "JarvisGetDate"),
+        ("annule-le", "fr", "JarvisStop"),
+    ],
+)
+async def test_a_request_wrapped_around_the_command(
+    recognizer: IntentRecognizer, text: str, lang: str, intent: str
+) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == intent, reply
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "intent"),
+    [
+        ("is my timer still running", "en", "JarvisTimerStatus"),
+        ("when will my timer go off", "en", "JarvisTimerStatus"),
+        ("when does the timer end", "en", "JarvisTimerStatus"),
+        ("turn the timer off", "en", "JarvisCancelTimer"),
+        ("quand est-ce que le minuteur sonne", "fr", "JarvisTimerStatus"),
+    ],
+)
+async def test_more_wordings_about_a_running_timer(
+    recognizer: IntentRecognizer, text: str, lang: str, intent: str
+) -> None:
+    setup = "set a timer for 10 minutes" if lang == "en" else "mets un minuteur de dix minutes"
+    assert await ask(recognizer, setup, lang) is not None
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == intent, reply
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("would you mind telling me a joke", "en"),
+        ("go ahead and tell me about Paris", "en"),
+        ("can I get a pizza delivered", "en"),
+        ("let me know what you think", "en"),
+        ("when does the bakery open", "en"),
+        ("turn the lights off", "en"),
+        ("tu sais faire des crêpes", "fr"),
+        ("mets-moi de la musique", "fr"),
+    ],
+)
+async def test_near_misses_of_request_wrappers_go_to_the_agent(
+    recognizer: IntentRecognizer, text: str, lang: str
+) -> None:
+    assert await ask(recognizer, text, lang) is None

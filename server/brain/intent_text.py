@@ -116,10 +116,61 @@ _HOUR_MINUTES = re.compile(r"\b(\d+)\s*h\s*(\d{1,2})\b(?!\s*(?:min|mn|minutes?)\
 _HOURS_ONLY = re.compile(r"\b(\d+)\s*h\b", re.I)
 
 
+_GERUNDS = {
+    "setting": "set", "starting": "start", "cancelling": "cancel", "canceling": "cancel",
+    "stopping": "stop", "pausing": "pause", "resuming": "resume", "adding": "add", "giving": "give",
+    "putting": "put", "telling": "tell", "checking": "check", "reminding": "remind", "making": "make",
+    "creating": "create", "calculating": "calculate", "removing": "remove", "deleting": "delete",
+    "clearing": "clear", "listing": "list", "showing": "show", "working": "work",
+}  # fmt: skip
+
+
+def _mind_doing(match: re.Match[str]) -> str:
+    """ "would you mind setting" -> "set" (a gerund this table does not know is left as it was)."""
+    verb = _GERUNDS.get(match.group(1).casefold())
+    return verb if verb is not None else match.group(0)
+
+
+# How a request is wrapped around the command ("would you mind setting a timer", "go ahead and set a
+# timer", "can I get a timer", "could you let me know what time it is", « mets-moi un minuteur », « tu
+# peux me mettre un minuteur »): the wrapper is dropped, the command stays. Only at the start.
+_REQUEST_FRAMES = {
+    "en": [
+        (re.compile(r"^(?:(?:would|could|do) you mind|mind) (\w+ing)\b", re.I), _mind_doing),
+        (
+            re.compile(
+                r"^(?:go ahead and|i need you to|i want you to|i'?d like you to|i would like you to) ", re.I
+            ),
+            "",
+        ),
+        (re.compile(r"^(?:can|could|may) i (?:get|have) (?=(?:a|an|one|another) )", re.I), "give me "),
+        (
+            re.compile(
+                r"^(?:(?:could|can|would|will) you (?:please )?)?let me know (?=(?:what|how|when|which)\b)",
+                re.I,
+            ),
+            "",
+        ),
+    ],
+    "fr": [
+        (
+            re.compile(
+                r"\b(mets|mettez|lance|lancez|programme|programmez|r[eè]gle|r[ée]glez|d[ée]marre)[- ]moi\b",
+                re.I,
+            ),
+            r"\1",
+        ),
+        (re.compile(r"\bme (mettre|lancer|programmer|r[ée]gler|d[ée]marrer)\b", re.I), r"\1"),
+    ],
+}
+
+
 def prepare(text: str, language: str) -> str:
     """The text the templates see before accents are removed (numbers as digits, idioms expanded)."""
     lang = base_language(language)
     text = " ".join(text.replace("’", "'").split())
+    for pattern, replacement in _REQUEST_FRAMES.get(lang, []):
+        text = pattern.sub(replacement, text)
     before, after = (_FR_BEFORE, _FR_AFTER) if lang == "fr" else (_EN_BEFORE, _EN_AFTER)
     for pattern, replacement in [*before, *_VERB_FORMS.get(lang, [])]:
         text = pattern.sub(replacement, text)

@@ -44,7 +44,7 @@ _NAME_PATTERNS = {
         rf"^(?:tu peux |vous pouvez )?m'appeler {_NAME}$",
         rf"^appelle[- ]moi {_NAME}$",
         rf"^appelez[- ]moi {_NAME}$",
-        rf"^mon (?:pr[ée])?nom est {_NAME}$",
+        rf"^mon (?:pr[ée])?nom (?:est|c'est) {_NAME}$",
     ],
 }
 _POLITE_EN = r"(?:(?:can|could|would|will) you (?:please )?|please )?"
@@ -56,9 +56,12 @@ _REMEMBER_PATTERNS = {
         r"^(?:please )?remember (?:that )?(?P<fact>.{3,200})$",
         rf"^{_POLITE_EN}remember that (?P<fact>.{{3,200}})$",
         r"^don'?t forget (?:that )?(?P<fact>.{3,200})$",
+        r"^(?:please )?(?:make|take) a note (?:that )?(?P<fact>.{3,200})$",
+        r"^(?:please )?note (?:down )?that (?P<fact>.{3,200})$",
     ],
     "fr": [
         r"^(?:souviens[- ]toi|rappelle[- ]toi|retiens|n'oublie pas) (?:que |qu')?(?P<fact>.{3,200})$",
+        r"^(?:note|notez|prends note|prenez note) (?:que |qu')(?P<fact>.{3,200})$",
         rf"^{_POLITE_FR}(?:te souvenir|retenir|noter|vous souvenir) (?:que |qu')(?P<fact>.{{3,200}})$",
     ],
 }
