@@ -388,3 +388,32 @@ async def test_near_misses_of_request_wrappers_go_to_the_agent(
     recognizer: IntentRecognizer, text: str, lang: str
 ) -> None:
     assert await ask(recognizer, text, lang) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "speech"),
+    [
+        ("set a timer for five, no, ten minutes", "en", "Timer set for 10 minutes."),
+        ("set a timer for five minutes, sorry, six minutes", "en", "Timer set for 6 minutes."),
+        ("set a timer for 3 minutes, I mean 4 minutes", "en", "Timer set for 4 minutes."),
+        ("what's a quarter... no, twenty five percent of four hundred", "en", "25 percent of 400 is 100."),
+        ("mets un minuteur de cinq, non, dix minutes", "fr", "Minuteur réglé sur 10 minutes."),
+        ("set a timer for a couple of minutes", "en", "Timer set for 2 minutes."),
+        ("timer for pasta 10 min", "en", "Pasta timer set for 10 minutes."),
+    ],
+)
+async def test_a_speaker_correcting_themselves_gets_the_correction(
+    recognizer: IntentRecognizer, text: str, lang: str, speech: str
+) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.speech == speech, reply
+    assert len(recognizer.timers.list("kitchen")) <= 1  # one timer, never the corrected one too
+
+
+async def test_a_correction_to_something_that_is_no_command_does_nothing(
+    recognizer: IntentRecognizer,
+) -> None:
+    assert await ask(recognizer, "set a timer for ten minutes, no, don't") is None
+    assert recognizer.timers.list("kitchen") == []
+    reply = await ask(recognizer, "what time is it? No, what day is it?")
+    assert reply is not None and reply.intent == "JarvisGetDate"

@@ -56,6 +56,7 @@ _EN_BEFORE = [
     (re.compile(r"\bthree quarters of an hour\b", re.I), "45 minutes"),
     (re.compile(r"\b(?:an|a|one) hour and a half\b", re.I), "90 minutes"),
     (re.compile(r"\b(?:an|a|one) minute and a half\b", re.I), "90 seconds"),
+    (re.compile(r"\ba couple (?:of )?(?=(?:hours?|minutes?|seconds?)\b)", re.I), "2 "),
     (re.compile(r"\b(?:an|a) (hour|minute|second)\b", re.I), r"1 \1"),
     (re.compile(r"\b(another|an extra) (hour|minute|second)\b", re.I), r"\1 1 \2"),
 ]

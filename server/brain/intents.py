@@ -100,6 +100,39 @@ GET_NAME = "JarvisGetName"
 STOP = "JarvisStop"
 
 _LEFTOVER_LEAD = re.compile(r"^\s*[^\W\d_]+(?:\s+[^\W\d_]+)?\s*,\s+", re.UNICODE)
+_SELF_REPAIR = {
+    "en": re.compile(
+        r"\s*(?:[,.…!?]|\.\.\.)\s*(?:no|sorry|i mean|wait|actually|make that|make it|or rather|rather)"
+        r"(?:\s*(?:[,.…!?]|\.\.\.)\s*|\s+)",
+        re.I,
+    ),
+    "fr": re.compile(
+        r"\s*(?:[,.…!?]|\.\.\.)\s*(?:non|pardon|enfin|je veux dire|plut[ôo]t|attends|euh non)"
+        r"(?:\s*(?:[,.…!?]|\.\.\.)\s*|\s+)",
+        re.I,
+    ),
+}
+"""A speaker correcting themselves mid-command: "set a timer for five, no, ten minutes"."""
+MAX_REPAIRED_WORDS = 3
+
+
+def _self_repairs(text: str, lang: str) -> list[str]:
+    """Readings of a self-corrected command: what follows the last correction alone ("…, no, what
+    day is it"), then it in place of the 1-3 words before the correction ("set a timer for five, no,
+    ten minutes" -> "set a timer for ten minutes"). The caller acts only on a whole command."""
+    marker = _SELF_REPAIR.get(lang)
+    found = list(marker.finditer(text)) if marker is not None else []
+    if not found:
+        return []
+    last = found[-1]
+    before, after = text[: last.start()].split(), text[last.end() :].strip()
+    if not after or not before:
+        return []
+    return [after] + [
+        " ".join([*before[:-k], after]) for k in range(1, min(MAX_REPAIRED_WORDS, len(before) - 1) + 1)
+    ]
+
+
 MAX_COMPOUND_PARTS = 3
 MAX_FALLBACKS = 24
 """Alternative readings of one transcript tried at most (wake-like leads, one-word repairs)."""
@@ -343,6 +376,7 @@ class IntentRecognizer:
             await self._is_request(sentence, lang, vocab) for sentence in said[:-1] if sentence != said[-1]
         ]  # "Stop. Stop." or "What time is it? What time is it?": said twice, asked once
         leads += discourse_leads(ctx.text, lang, vocab, last_sentence=not any(earlier))
+        leads += _self_repairs(ctx.text, lang)
         # Then one STT slip repaired (repair.py): in the whole text, then after a wake-like lead.
         tried = {ctx.text}
         for text in [*leads, *(r for base in [ctx.text, *leads] for r in repairs(base, lang, vocab))]:
