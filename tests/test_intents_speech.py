@@ -417,3 +417,26 @@ async def test_a_correction_to_something_that_is_no_command_does_nothing(
     assert recognizer.timers.list("kitchen") == []
     reply = await ask(recognizer, "what time is it? No, what day is it?")
     assert reply is not None and reply.intent == "JarvisGetDate"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "speech"),
+    [
+        ("start a timer for the pizza for 12 minutes", "en", "Pizza timer set for 12 minutes."),
+        ("set a timer for my tea for 4 minutes", "en", "Tea timer set for 4 minutes."),
+        ("12 minute timer for pizza", "en", "Pizza timer set for 12 minutes."),
+        ("set a timer called fish and chips for 9 minutes", "en", "Fish and chips timer set for 9 minutes."),
+        ("mets un minuteur pour le poulet pendant une heure", "fr", "Minuteur poulet réglé sur 1 heure."),
+    ],
+)
+async def test_a_named_timer_keeps_only_its_name(
+    recognizer: IntentRecognizer, text: str, lang: str, speech: str
+) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.speech == speech, reply
+
+
+async def test_how_long_left_on_a_named_timer(recognizer: IntentRecognizer) -> None:
+    await ask(recognizer, "set a pizza timer for 12 minutes")
+    reply = await ask(recognizer, "how long left on the pizza")
+    assert reply is not None and reply.intent == "JarvisTimerStatus" and "pizza" in reply.speech, reply

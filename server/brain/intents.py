@@ -262,6 +262,9 @@ SHARED_VERB_TAIL_WORDS = 3
 """Words at most of a part that may borrow the first part's verb ("the day", « la date du jour »)."""
 
 
+_TRAILING_PREPOSITIONS = frozenset({"for", "of", "to", "at", "on", "pour", "de", "d'", "sur", "pendant"})
+
+
 def _clean_name(name: str, lang: str) -> str | None:
     cleaned = name.strip(" .,!?;:\"'«»")
     changed = True
@@ -271,7 +274,10 @@ def _clean_name(name: str, lang: str) -> str | None:
             if cleaned.casefold().startswith(article) and len(cleaned) > len(article):
                 cleaned = cleaned[len(article) :].lstrip()
                 changed = True
-    cleaned = " ".join(cleaned.split())
+    words = cleaned.split()
+    while len(words) > 1 and words[-1].casefold() in _TRAILING_PREPOSITIONS:
+        words.pop()  # "a timer for the pizza for 12 minutes": the name is "pizza", not "pizza for"
+    cleaned = " ".join(words)
     if not cleaned or cleaned.casefold() in _BAD_NAMES or any(ch.isdigit() for ch in cleaned):
         return None
     return cleaned
