@@ -440,3 +440,18 @@ async def test_how_long_left_on_a_named_timer(recognizer: IntentRecognizer) -> N
     await ask(recognizer, "set a pizza timer for 12 minutes")
     reply = await ask(recognizer, "how long left on the pizza")
     assert reply is not None and reply.intent == "JarvisTimerStatus" and "pizza" in reply.speech, reply
+
+
+@pytest.mark.parametrize(
+    ("text", "speech"),
+    [
+        ("set a timer for an hour and a quarter", "Timer set for 1 hour and 15 minutes."),
+        ("set a timer for 2 hours and a quarter", "Timer set for 2 hours and 15 minutes."),
+        ("set a timer for 2 and a half minutes", "Timer set for 2 minutes and 30 seconds."),
+        ("what's 3 quarters of 80", "3 divided by 4 times 80 is 60."),
+        ("what's two thirds of ninety", "2 divided by 3 times 90 is 60."),
+    ],
+)
+async def test_quarters_halves_and_thirds(recognizer: IntentRecognizer, text: str, speech: str) -> None:
+    reply = await ask(recognizer, text)
+    assert reply is not None and reply.speech == speech, reply

@@ -132,6 +132,9 @@ _VERB_FIRST = {
         (re.compile(r"^\s*(?:square|squared) (?!roots?\b)(.+)$", re.I), r"\1 squared"),
         # "2 to the 10th power", "2 to the 10th" -> "2 to the power of 10"
         (re.compile(r"\bto the (\d+)(?:st|nd|rd|th)(?: power)?\b", re.I), r"to the power of \1"),
+        # "3 quarters of 80" -> "3 / 4 times 80", "2 thirds of 90" -> "2 / 3 times 90"
+        (re.compile(r"^\s*(\d+) quarters? of (.+)$", re.I), r"\1 / 4 times \2"),
+        (re.compile(r"^\s*(\d+) thirds? of (.+)$", re.I), r"\1 / 3 times \2"),
         # "3/4 of 100" -> "3/4 times 100"
         (re.compile(r"^\s*(\d+)\s*/\s*(\d+) of (.+)$", re.I), r"\1 / \2 times \3"),
         # "half of 64" -> "64 divided by 2"; "twice 21" -> "21 times 2"

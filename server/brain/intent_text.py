@@ -55,6 +55,7 @@ _EN_BEFORE = [
     (re.compile(r"\b(?:a )?quarter (?:of )?an hour\b|\ba quarter hour\b", re.I), "15 minutes"),
     (re.compile(r"\bthree quarters of an hour\b", re.I), "45 minutes"),
     (re.compile(r"\b(?:an|a|one) hour and a half\b", re.I), "90 minutes"),
+    (re.compile(r"\b(?:an|a|one) hour and a quarter\b", re.I), "75 minutes"),
     (re.compile(r"\b(?:an|a|one) minute and a half\b", re.I), "90 seconds"),
     (re.compile(r"\ba couple (?:of )?(?=(?:hours?|minutes?|seconds?)\b)", re.I), "2 "),
     (re.compile(r"\b(?:an|a) (hour|minute|second)\b", re.I), r"1 \1"),
@@ -68,6 +69,13 @@ _EN_AFTER: list[tuple[re.Pattern[str], Any]] = [
     (_UNIT_HYPHEN, r"\1 \2"),
     (re.compile(rf"\b({_NUMBER}) hours? and (?:a half|0\.5)(?!\d)", re.I), _plus_half(3600, 0.5, "minutes")),
     (re.compile(rf"\b({_NUMBER}) minutes? and (?:a half|0\.5)(?!\d)", re.I), _plus_half(60, 0.5, "seconds")),
+    (
+        re.compile(rf"\b({_NUMBER}) hours? and (?:a quarter|0\.25)(?!\d)", re.I),
+        _plus_half(3600, 0.25, "minutes"),
+    ),
+    # "1 and a half minutes", "2 and a half hours" (the numbers made "a half" 0.5)
+    (re.compile(rf"\b({_NUMBER}) and (?:a half|0\.5) hours?\b", re.I), _plus_half(3600, 0.5, "minutes")),
+    (re.compile(rf"\b({_NUMBER}) and (?:a half|0\.5) minutes?\b", re.I), _plus_half(60, 0.5, "seconds")),
     # "add 2 more minutes", "one more minute": "more" / "extra" before a unit changes no duration
     (
         re.compile(rf"\b({_NUMBER}) (?:more|extra) (?=(?:hours?|minutes?|mins?|seconds?|secs?)\b)", re.I),
