@@ -87,6 +87,9 @@ async def test_a_note_is_a_fact_and_c_est_gives_a_name(memory: MemoryStore) -> N
         "le code est 1234",
     ]
     assert parse_name("mon prénom c'est Hugo", "fr") == "Hugo"
+    assert parse_name("Mon nom, c'est Paul.", "fr") == "Paul"
+    recall = await say(paths, "Tu te souviens de quoi, sur moi ?", lang="fr")
+    assert recall is not None and recall.startswith("Vous m'avez dit :") and "le code est 1234" in recall
     assert parse_name("note that", "en") is None
 
 

@@ -455,3 +455,42 @@ async def test_how_long_left_on_a_named_timer(recognizer: IntentRecognizer) -> N
 async def test_quarters_halves_and_thirds(recognizer: IntentRecognizer, text: str, speech: str) -> None:
     reply = await ask(recognizer, text)
     assert reply is not None and reply.speech == speech, reply
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("Combien font 100 divisés par 4 ?", "JarvisCalculate"),
+        ("Combien font 3 multipliés par 4 ?", "JarvisCalculate"),
+        ("Quelle est la date aujourd'hui ?", "JarvisGetDate"),
+        ("Nous sommes quelle date ?", "JarvisGetDate"),
+    ],
+)
+async def test_french_as_whisper_writes_it(recognizer: IntentRecognizer, text: str, intent: str) -> None:
+    reply = await ask(recognizer, text, "fr")
+    assert reply is not None and reply.intent == intent, reply
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("Le minuteur, il en est où ?", "JarvisTimerStatus"),
+        ("Combien de temps avant que le minuteur sonne ?", "JarvisTimerStatus"),
+        ("Mets en pause le minuteur.", "JarvisPauseTimer"),
+    ],
+)
+async def test_french_wordings_about_a_running_timer(
+    recognizer: IntentRecognizer, text: str, intent: str
+) -> None:
+    assert await ask(recognizer, "mets un minuteur de cinq minutes", "fr") is not None
+    reply = await ask(recognizer, text, "fr")
+    assert reply is not None and reply.intent == intent, reply
+
+
+@pytest.mark.parametrize("text", ["Mets pause.", "Reprends."])
+async def test_a_bare_pause_or_resume_is_not_taken_for_the_timer(
+    recognizer: IntentRecognizer, text: str
+) -> None:
+    """Said alone it may be the music (Home Assistant, the agent): only with the timer word."""
+    assert await ask(recognizer, "mets un minuteur de cinq minutes", "fr") is not None
+    assert await ask(recognizer, text, "fr") is None

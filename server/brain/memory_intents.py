@@ -44,7 +44,7 @@ _NAME_PATTERNS = {
         rf"^(?:tu peux |vous pouvez )?m'appeler {_NAME}$",
         rf"^appelle[- ]moi {_NAME}$",
         rf"^appelez[- ]moi {_NAME}$",
-        rf"^mon (?:pr[ée])?nom (?:est|c'est) {_NAME}$",
+        rf"^mon (?:pr[ée])?nom,? (?:est|c'est) {_NAME}$",
     ],
 }
 _POLITE_EN = r"(?:(?:can|could|would|will) you (?:please )?|please )?"
@@ -84,7 +84,8 @@ _RECALL_PATTERNS = {
     "fr": [
         r"^qu'?est[- ]ce que tu (?:sais|retiens|te rappelles) (?:sur|de) moi$",
         r"^que sais[- ]tu (?:sur|de) moi$",
-        r"^de quoi tu te souviens$",
+        r"^de quoi tu te souviens(?:,? (?:sur moi|à mon sujet|a mon sujet|de moi))?$",
+        r"^tu te (?:souviens|rappelles) de quoi(?:,? (?:sur moi|à mon sujet|a mon sujet|de moi))?$",
         r"^qu'?est[- ]ce que je t'ai dit(?: sur moi)?$",
     ],
 }
