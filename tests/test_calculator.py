@@ -148,3 +148,14 @@ def test_syntax_errors_are_a_subclass() -> None:
 def test_non_string_input() -> None:
     with pytest.raises(CalculatorError):
         evaluate(42)  # type: ignore[arg-type]
+
+
+def test_two_operators_in_a_row_are_no_arithmetic_unless_the_second_is_a_minus() -> None:
+    """ "9 minus plus 6" was a runner-up of "9 plus 6" and was answered 3."""
+    from jarvis.server.brain.arithmetic import to_arithmetic
+
+    assert to_arithmetic("9 minus plus 6", "en") is None
+    assert to_arithmetic("2 times times 3", "en") is None
+    assert to_arithmetic("9 plus fois 6", "fr") is None
+    negative = to_arithmetic("6 times minus 2", "en")
+    assert negative is not None and negative.expression == "6*-2"

@@ -268,6 +268,15 @@ def to_arithmetic(text: str, lang: str) -> Arithmetic | None:
             index += 1
             continue
         return None
-    if pending_sqrt or not numbers or not operators:
+    if pending_sqrt or not numbers or not operators or _stacked_operators(expression):
         return None
     return Arithmetic("".join(expression), " ".join(spoken))
+
+
+_BINARY = frozenset({"+", "-", "*", "/", "**", "%", "/100*"})
+
+
+def _stacked_operators(expression: list[str]) -> bool:
+    """Two operators in a row where the second is not a minus sign: "9 minus plus 6" is what an
+    STT runner-up made of "9 plus 6", not arithmetic ("6 times minus 2" is)."""
+    return any(a in _BINARY and b in _BINARY and b != "-" for a, b in zip(expression, expression[1:]))
