@@ -494,3 +494,11 @@ async def test_a_bare_pause_or_resume_is_not_taken_for_the_timer(
     """Said alone it may be the music (Home Assistant, the agent): only with the timer word."""
     assert await ask(recognizer, "mets un minuteur de cinq minutes", "fr") is not None
     assert await ask(recognizer, text, "fr") is None
+
+
+async def test_there_for_the_before_timer_and_is_there_a_timer(recognizer: IntentRecognizer) -> None:
+    await ask(recognizer, "set an egg timer for 5 minutes")
+    listed = await ask(recognizer, "is there a timer running")
+    assert listed is not None and listed.intent == "JarvisListTimers"
+    cancelled = await ask(recognizer, "stop there timer")  # whisper's "there" for "the"
+    assert cancelled is not None and cancelled.speech == "Egg timer cancelled."

@@ -194,7 +194,7 @@ _ARTICLES = {
 _BAD_NAMES = {
     "a", "an", "the", "my", "all", "every", "un", "une", "le", "la", "les", "tous", "mon", "mes",
     # function words whisper slips in ("set to timer"): never what someone names a timer
-    "to", "of", "for", "at", "in", "on", "it", "is", "this", "that", "and", "or",
+    "to", "of", "for", "at", "in", "on", "it", "is", "this", "that", "and", "or", "there", "their",
     "de", "du", "des", "à", "en", "ce", "et", "ou",
 }  # fmt: skip
 _WHILE_IDIOMS = {

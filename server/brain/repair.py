@@ -47,6 +47,7 @@ HOMOPHONES: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
         "to": ("two",), "too": ("two",), "won": ("one",), "ate": ("eight",), "for": ("four",),
         "fore": ("four",), "sex": ("six",), "tree": ("three",), "tin": ("ten",),
+        "there": ("the",), "their": ("the",),
     },
     "fr": {
         "mais": ("mets",), "mes": ("mets",), "met": ("mets",), "mai": ("mets",),
