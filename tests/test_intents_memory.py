@@ -242,3 +242,23 @@ async def test_polite_openings_before_memory_commands(memory: MemoryStore) -> No
     assert await say(paths, "tu peux retenir que la clé est sous le pot", lang="fr") == "C'est noté."
     assert [f.fact for f in await memory.list_facts("camille")] == ["la clé est sous le pot"]
     assert await say(paths, "can you remember the name of that song") is None  # not "remember that …"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [("Hey, my name's Tom.", "Tom"), ("I go by Alex.", "Alex"), ("Hi Jarvis, call me Liz", "Liz")],
+)
+def test_more_introductions(text: str, name: str) -> None:
+    assert parse_name(text, "en") == name
+
+
+async def test_remember_and_recall_wordings_and_what_is_no_fact(memory: MemoryStore) -> None:
+    paths = _default_fast_paths(TimerManager(), memory)
+    assert await say(paths, "Remember, my PIN is in the blue notebook.") == "Okay, I'll remember that."
+    assert await say(paths, "Keep in mind that I work from home on Mondays.") == "Okay, I'll remember that."
+    recall = await say(paths, "Tell me what you know about me.")
+    assert recall is not None and "blue notebook" in recall and "Mondays" in recall
+    # a question, and a second request after a comma, are no facts: the agent answers them
+    assert await say(paths, "Remember when we went to Paris?") is None
+    assert await say(paths, "Forget about the weather, tell me a joke") is None
+    assert len(await memory.list_facts("camille")) == 2

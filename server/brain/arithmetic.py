@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -279,4 +280,4 @@ _BINARY = frozenset({"+", "-", "*", "/", "**", "%", "/100*"})
 def _stacked_operators(expression: list[str]) -> bool:
     """Two operators in a row where the second is not a minus sign: "9 minus plus 6" is what an
     STT runner-up made of "9 plus 6", not arithmetic ("6 times minus 2" is)."""
-    return any(a in _BINARY and b in _BINARY and b != "-" for a, b in zip(expression, expression[1:]))
+    return any(a in _BINARY and b in _BINARY and b != "-" for a, b in itertools.pairwise(expression))

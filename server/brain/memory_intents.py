@@ -32,12 +32,15 @@ FORGET_NAME = "JarvisForgetName"
 
 _NAME = r"(?P<name>[^\W\d_][^\W\d_'’-]*(?:[ '’-][^\W\d_][^\W\d_'’-]*)?)"
 """One or two words of letters ("Camille", "Jean-Pierre", "Anne Marie")."""
+_GREETING_EN = r"(?:(?:hi|hello|hey)(?: jarvis)?,? )?"
+"""A greeting before an introduction: "Hey, my name's Tom"."""
 _NAME_PATTERNS = {
     "en": [
-        rf"^(?:hi,? |hello,? )?my name is {_NAME}$",
-        rf"^(?:you can |please )?call me {_NAME}$",
-        rf"^i'?m called {_NAME}$",
-        rf"^my name's {_NAME}$",
+        rf"^{_GREETING_EN}my name is {_NAME}$",
+        rf"^{_GREETING_EN}(?:you can |please )?call me {_NAME}$",
+        rf"^{_GREETING_EN}i'?m called {_NAME}$",
+        rf"^{_GREETING_EN}my name's {_NAME}$",
+        rf"^{_GREETING_EN}i go by {_NAME}$",
     ],
     "fr": [
         rf"^(?:bonjour,? )?je m'appelle {_NAME}$",
@@ -53,7 +56,8 @@ with "that" ("can you remember the name of that song" is a question)."""
 _POLITE_FR = r"(?:(?:tu peux|peux-tu|pourrais-tu|vous pouvez|pouvez-vous|pourriez-vous) )?"
 _REMEMBER_PATTERNS = {
     "en": [
-        r"^(?:please )?remember (?:that )?(?P<fact>.{3,200})$",
+        r"^(?:please )?remember,? (?:that )?(?P<fact>.{3,200})$",
+        r"^(?:please )?(?:keep|bear) in mind,? (?:that )?(?P<fact>.{3,200})$",
         rf"^{_POLITE_EN}remember that (?P<fact>.{{3,200}})$",
         r"^don'?t forget (?:that )?(?P<fact>.{3,200})$",
         r"^(?:please )?(?:make|take) a note (?:that )?(?P<fact>.{3,200})$",
@@ -76,6 +80,7 @@ _FORGET_PATTERNS = {
 _RECALL_PATTERNS = {
     "en": [
         r"^what do you (?:remember|know) about me$",
+        r"^(?:(?:can|could) you )?tell me what you (?:remember|know) about me$",
         r"^what have you remembered(?: about me)?$",
         r"^what do you remember$",
         r"^what have i told you(?: about (?:me|myself))?$",
@@ -122,6 +127,22 @@ _NOT_I_AM = _NOT_NAMES | frozenset(
 )  # fmt: skip
 """Words that follow "I'm" / « je suis » without being a name, even capitalized at a sentence start
 (and every word of :data:`_NOT_NAMES`)."""
+
+
+_QUESTION_LEADS = frozenset(
+    {"when", "what", "how", "who", "why", "where", "which", "if", "whether",
+     "quand", "comment", "pourquoi", "où", "ou", "qui", "quoi", "si"}
+)  # fmt: skip
+
+
+def _a_fact(fact: str) -> bool:
+    """``fact`` says something to keep or forget: words that tell it apart, not a question ("remember
+    when we went to Paris"), not a second request after a comma ("forget about the weather, tell me
+    a joke")."""
+    words = fact.split()
+    if not words or words[0].casefold().strip(",") in _QUESTION_LEADS or "," in fact:
+        return False
+    return bool(fact_words(fact))
 
 
 def _compile(table: dict[str, list[str]]) -> dict[str, list[re.Pattern[str]]]:
@@ -204,7 +225,7 @@ class MemoryIntents:
         if any(pattern.match(text) for table in (_FORGET_NAMES, _RECALLS) for pattern in table.get(lang, [])):
             return True
         return any(
-            (match := pattern.match(text)) is not None and fact_words(match.group("fact"))
+            (match := pattern.match(text)) is not None and _a_fact(match.group("fact"))
             for pattern in (*_REMEMBERS.get(lang, []), *_FORGETS.get(lang, []))
         )
 
@@ -220,7 +241,7 @@ class MemoryIntents:
             return IntentReply(speech=speech, intent=SET_NAME)
         for pattern in _REMEMBERS.get(lang, []):
             # "remember that" / "remember this" designates no fact: the agent knows what was said
-            if (match := pattern.match(text)) is not None and fact_words(match.group("fact")):
+            if (match := pattern.match(text)) is not None and _a_fact(match.group("fact")):
                 await self.memory.add_fact(ctx.user_id, match.group("fact"))
                 return IntentReply(
                     speech="C'est noté." if fr else "Okay, I'll remember that.", intent=REMEMBER
@@ -228,7 +249,7 @@ class MemoryIntents:
         if any(pattern.match(text) for pattern in _FORGET_NAMES.get(lang, [])):
             return IntentReply(speech=await self._forget_name(ctx.user_id, fr), intent=FORGET_NAME)
         for pattern in _FORGETS.get(lang, []):
-            if (match := pattern.match(text)) is not None and fact_words(match.group("fact")):
+            if (match := pattern.match(text)) is not None and _a_fact(match.group("fact")):
                 return IntentReply(
                     speech=await self._forget(ctx.user_id, match.group("fact"), fr), intent=FORGET
                 )
