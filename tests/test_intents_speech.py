@@ -502,3 +502,10 @@ async def test_there_for_the_before_timer_and_is_there_a_timer(recognizer: Inten
     assert listed is not None and listed.intent == "JarvisListTimers"
     cancelled = await ask(recognizer, "stop there timer")  # whisper's "there" for "the"
     assert cancelled is not None and cancelled.speech == "Egg timer cancelled."
+
+
+async def test_a_new_one_after_cancelling_is_a_timer(recognizer: IntentRecognizer) -> None:
+    await ask(recognizer, "set a timer for 5 minutes")
+    reply = await ask(recognizer, "cancel the timer and set a new one for 10 minutes")
+    assert reply is not None and reply.intent == "JarvisCancelTimer+JarvisStartTimer", reply
+    assert [t.total_seconds for t in recognizer.timers.list("kitchen")] == [600]
