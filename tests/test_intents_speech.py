@@ -213,104 +213,153 @@ def test_an_arithmetic_question_that_is_only_a_number_is_unfinished(
     assert judge(recognizer, text, lang).verdict == verdict
 
 
-@pytest.mark.parametrize(
-    ("text", "lang", "intent"),
-    [
-        ("can you put a timer on for 20 minutes", "en", "JarvisStartTimer"),
-        ("set an alarm for 10 minutes", "en", "JarvisStartTimer"),
-        ("time 8 minutes for me", "en", "JarvisStartTimer"),
-        ("let me know in 10 minutes", "en", "JarvisStartTimer"),
-        ("tell me when 5 minutes are up", "en", "JarvisStartTimer"),
-        ("I'd like a timer for 4 minutes", "en", "JarvisStartTimer"),
-        ("give me a timer for the cookies, 12 minutes", "en", "JarvisStartTimer"),
-        ("je voudrais un minuteur de douze minutes", "fr", "JarvisStartTimer"),
-        ("what time have you got", "en", "JarvisGetTime"),
-        ("tu peux me dire l'heure", "fr", "JarvisGetTime"),
-        ("which day of the week is it", "en", "JarvisGetDate"),
-        ("what month is it", "en", "JarvisGetDate"),
-        ("is it monday today", "en", "JarvisGetDate"),
-        ("en quel mois sommes-nous", "fr", "JarvisGetDate"),
-        ("what's half of 64", "en", "JarvisCalculate"),
-        ("la moitié de 64", "fr", "JarvisCalculate"),
-        ("quelle est la racine carrée de quatre-vingt-un", "fr", "JarvisCalculate"),
-        ("shh", "en", "JarvisStop"),
-        ("no that's all", "en", "JarvisStop"),
-        ("non rien", "fr", "JarvisStop"),
-    ],
-)
-async def test_everyday_wordings_without_a_timer_running(
-    recognizer: IntentRecognizer, text: str, lang: str, intent: str
-) -> None:
+# Wordings found missing by fresh probes of everyday speech (written for the probe, not taken from the
+# understanding benchmark's corpus): (text, language, intent).
+EVERYDAY = [
+    ("can you put a timer on for 20 minutes", "en", "JarvisStartTimer"),
+    ("set an alarm for 10 minutes", "en", "JarvisStartTimer"),
+    ("time 8 minutes for me", "en", "JarvisStartTimer"),
+    ("let me know in 10 minutes", "en", "JarvisStartTimer"),
+    ("tell me when 5 minutes are up", "en", "JarvisStartTimer"),
+    ("I'd like a timer for 4 minutes", "en", "JarvisStartTimer"),
+    ("give me a timer for the cookies, 12 minutes", "en", "JarvisStartTimer"),
+    ("je voudrais un minuteur de douze minutes", "fr", "JarvisStartTimer"),
+    ("what time have you got", "en", "JarvisGetTime"),
+    ("tu peux me dire l'heure", "fr", "JarvisGetTime"),
+    ("which day of the week is it", "en", "JarvisGetDate"),
+    ("what month is it", "en", "JarvisGetDate"),
+    ("is it monday today", "en", "JarvisGetDate"),
+    ("en quel mois sommes-nous", "fr", "JarvisGetDate"),
+    ("what's half of 64", "en", "JarvisCalculate"),
+    ("la moitié de 64", "fr", "JarvisCalculate"),
+    ("quelle est la racine carrée de quatre-vingt-un", "fr", "JarvisCalculate"),
+    ("shh", "en", "JarvisStop"),
+    ("no that's all", "en", "JarvisStop"),
+    ("non rien", "fr", "JarvisStop"),
+    ("Set a 5-minute timer.", "en", "JarvisStartTimer"),
+    ("Set a 10-minute timer for the pasta.", "en", "JarvisStartTimer"),
+    ("What's 3/4 of 100?", "en", "JarvisCalculate"),
+    ("What is 2 to the 10th power?", "en", "JarvisCalculate"),
+    ("would you mind setting a timer for 5 minutes", "en", "JarvisStartTimer"),
+    ("go ahead and set a timer for 10 minutes", "en", "JarvisStartTimer"),
+    ("can I get a timer for 6 minutes", "en", "JarvisStartTimer"),
+    ("could you let me know what time it is", "en", "JarvisGetTime"),
+    ("can you tell me what day it is", "en", "JarvisGetDate"),
+    ("what do you get if you multiply 6 by 7", "en", "JarvisCalculate"),
+    ("mets-moi un minuteur de 3 minutes", "fr", "JarvisStartTimer"),
+    ("tu peux me mettre un minuteur de 4 minutes", "fr", "JarvisStartTimer"),
+    ("tu sais quel jour on est", "fr", "JarvisGetDate"),
+    ("on est quel jour de la semaine", "fr", "JarvisGetDate"),
+    ("annule-le", "fr", "JarvisStop"),
+    ("Combien font 100 divisés par 4 ?", "fr", "JarvisCalculate"),
+    ("Combien font 3 multipliés par 4 ?", "fr", "JarvisCalculate"),
+    ("Quelle est la date aujourd'hui ?", "fr", "JarvisGetDate"),
+    ("Nous sommes quelle date ?", "fr", "JarvisGetDate"),
+]
+"""Said with no timer running."""
+EVERYDAY_WITH_A_TIMER = [
+    ("cancel that timer", "en", "JarvisCancelTimer"),
+    ("I don't need the timer anymore", "en", "JarvisCancelTimer"),
+    ("what's left on my timer", "en", "JarvisTimerStatus"),
+    ("how's my timer doing", "en", "JarvisTimerStatus"),
+    ("how many minutes are left", "en", "JarvisTimerStatus"),
+    ("check the timer", "en", "JarvisTimerStatus"),
+    ("il reste combien de minutes", "fr", "JarvisTimerStatus"),
+    ("are any timers running", "en", "JarvisListTimers"),
+    ("put the timer on hold", "en", "JarvisPauseTimer"),
+    ("add another minute", "en", "JarvisAddTimerTime"),
+    ("give it two more minutes", "en", "JarvisAddTimerTime"),
+    ("rajoute deux minutes", "fr", "JarvisAddTimerTime"),
+    ("is my timer still running", "en", "JarvisTimerStatus"),
+    ("when will my timer go off", "en", "JarvisTimerStatus"),
+    ("when does the timer end", "en", "JarvisTimerStatus"),
+    ("turn the timer off", "en", "JarvisCancelTimer"),
+    ("quand est-ce que le minuteur sonne", "fr", "JarvisTimerStatus"),
+    ("Le minuteur, il en est où ?", "fr", "JarvisTimerStatus"),
+    ("Combien de temps avant que le minuteur sonne ?", "fr", "JarvisTimerStatus"),
+    ("Mets en pause le minuteur.", "fr", "JarvisPauseTimer"),
+]
+"""Said while one 10-minute (« dix minutes ») timer runs."""
+NEAR_MISSES = [
+    ("time to go", "en"),
+    ("put the kettle on", "en"),
+    ("check the weather", "en"),
+    ("how's it going", "en"),
+    ("let me know what you think", "en"),
+    ("tell me when the store opens", "en"),
+    ("set the alarm for 7 am", "en"),
+    ("I don't need that anymore", "en"),
+    ("give me a hug", "en"),
+    ("how many minutes in an hour", "en"),
+    ("is it monday or tuesday that the bins go out", "en"),
+    ("half of the people left", "en"),
+    ("I'd like a coffee", "en"),
+    ("would you mind telling me a joke", "en"),
+    ("go ahead and tell me about Paris", "en"),
+    ("can I get a pizza delivered", "en"),
+    ("when does the bakery open", "en"),
+    ("turn the lights off", "en"),
+    ("tu sais faire des crêpes", "fr"),
+    ("mets-moi de la musique", "fr"),
+]
+"""Close to those wordings, for the agent: (text, language), said while a timer runs."""
+SPOKEN = [
+    ("set a timer for five, no, ten minutes", "en", "Timer set for 10 minutes."),
+    ("set a timer for five minutes, sorry, six minutes", "en", "Timer set for 6 minutes."),
+    ("set a timer for 3 minutes, I mean 4 minutes", "en", "Timer set for 4 minutes."),
+    ("what's a quarter... no, twenty five percent of four hundred", "en", "25 percent of 400 is 100."),
+    ("mets un minuteur de cinq, non, dix minutes", "fr", "Minuteur réglé sur 10 minutes."),
+    ("set a timer for a couple of minutes", "en", "Timer set for 2 minutes."),
+    ("timer for pasta 10 min", "en", "Pasta timer set for 10 minutes."),
+    ("start a timer for the pizza for 12 minutes", "en", "Pizza timer set for 12 minutes."),
+    ("set a timer for my tea for 4 minutes", "en", "Tea timer set for 4 minutes."),
+    ("12 minute timer for pizza", "en", "Pizza timer set for 12 minutes."),
+    ("set a timer called fish and chips for 9 minutes", "en", "Fish and chips timer set for 9 minutes."),
+    ("mets un minuteur pour le poulet pendant une heure", "fr", "Minuteur poulet réglé sur 1 heure."),
+    ("set a timer for an hour and a quarter", "en", "Timer set for 1 hour and 15 minutes."),
+    ("set a timer for 2 hours and a quarter", "en", "Timer set for 2 hours and 15 minutes."),
+    ("set a timer for 2 and a half minutes", "en", "Timer set for 2 minutes and 30 seconds."),
+    ("what's 3 quarters of 80", "en", "3 divided by 4 times 80 is 60."),
+    ("what's two thirds of ninety", "en", "2 divided by 3 times 90 is 60."),
+]
+"""(text, language, the whole answer): corrections, timer names, fractions."""
+
+
+async def _with_a_timer(recognizer: IntentRecognizer, lang: str) -> None:
+    setup = "set a timer for 10 minutes" if lang == "en" else "mets un minuteur de dix minutes"
+    assert await ask(recognizer, setup, lang) is not None
+
+
+@pytest.mark.parametrize(("text", "lang", "intent"), EVERYDAY)
+async def test_everyday_wordings(recognizer: IntentRecognizer, text: str, lang: str, intent: str) -> None:
     reply = await ask(recognizer, text, lang)
     assert reply is not None and reply.intent == intent, reply
 
 
-@pytest.mark.parametrize(
-    ("text", "lang", "intent"),
-    [
-        ("cancel that timer", "en", "JarvisCancelTimer"),
-        ("I don't need the timer anymore", "en", "JarvisCancelTimer"),
-        ("what's left on my timer", "en", "JarvisTimerStatus"),
-        ("how's my timer doing", "en", "JarvisTimerStatus"),
-        ("how many minutes are left", "en", "JarvisTimerStatus"),
-        ("check the timer", "en", "JarvisTimerStatus"),
-        ("il reste combien de minutes", "fr", "JarvisTimerStatus"),
-        ("are any timers running", "en", "JarvisListTimers"),
-        ("put the timer on hold", "en", "JarvisPauseTimer"),
-        ("add another minute", "en", "JarvisAddTimerTime"),
-        ("give it two more minutes", "en", "JarvisAddTimerTime"),
-        ("rajoute deux minutes", "fr", "JarvisAddTimerTime"),
-    ],
-)
+@pytest.mark.parametrize(("text", "lang", "intent"), EVERYDAY_WITH_A_TIMER)
 async def test_everyday_wordings_about_a_running_timer(
     recognizer: IntentRecognizer, text: str, lang: str, intent: str
 ) -> None:
-    setup = "set a timer for 10 minutes" if lang == "en" else "mets un minuteur de dix minutes"
-    assert await ask(recognizer, setup, lang) is not None
+    await _with_a_timer(recognizer, lang)
     reply = await ask(recognizer, text, lang)
     assert reply is not None and reply.intent == intent, reply
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "time to go",
-        "put the kettle on",
-        "check the weather",
-        "how's it going",
-        "let me know what you think",
-        "tell me when the store opens",
-        "set the alarm for 7 am",
-        "I don't need that anymore",
-        "give me a hug",
-        "how many minutes in an hour",
-        "is it monday or tuesday that the bins go out",
-        "half of the people left",
-        "I'd like a coffee",
-    ],
-)
+@pytest.mark.parametrize(("text", "lang"), NEAR_MISSES)
 async def test_near_misses_of_everyday_wordings_go_to_the_agent(
-    recognizer: IntentRecognizer, text: str
+    recognizer: IntentRecognizer, text: str, lang: str
 ) -> None:
-    setup = await ask(recognizer, "set a timer for 10 minutes")
-    assert setup is not None
-    assert await ask(recognizer, text) is None
+    await _with_a_timer(recognizer, lang)
+    assert await ask(recognizer, text, lang) is None
 
 
-@pytest.mark.parametrize(
-    ("text", "lang", "intent"),
-    [
-        ("Set a 5-minute timer.", "en", "JarvisStartTimer"),
-        ("Set a 10-minute timer for the pasta.", "en", "JarvisStartTimer"),
-        ("What's 3/4 of 100?", "en", "JarvisCalculate"),
-        ("What is 2 to the 10th power?", "en", "JarvisCalculate"),
-    ],
-)
-async def test_how_whisper_writes_numbers_and_units(
-    recognizer: IntentRecognizer, text: str, lang: str, intent: str
+@pytest.mark.parametrize(("text", "lang", "speech"), SPOKEN)
+async def test_corrections_timer_names_and_fractions_get_the_right_answer(
+    recognizer: IntentRecognizer, text: str, lang: str, speech: str
 ) -> None:
     reply = await ask(recognizer, text, lang)
-    assert reply is not None and reply.intent == intent, reply
+    assert reply is not None and reply.speech == speech, reply
+    assert len(recognizer.timers.list("kitchen")) <= 1  # one timer, never the corrected one too
 
 
 async def test_which_timer_by_its_duration_for_the_time_left(recognizer: IntentRecognizer) -> None:
@@ -329,87 +378,6 @@ async def test_which_timer_by_its_duration_for_the_time_left(recognizer: IntentR
     assert sorted(t.total_seconds for t in recognizer.timers.list("kitchen")) == [420, 600]
 
 
-@pytest.mark.parametrize(
-    ("text", "lang", "intent"),
-    [
-        ("would you mind setting a timer for 5 minutes", "en", "JarvisStartTimer"),
-        ("go ahead and set a timer for 10 minutes", "en", "JarvisStartTimer"),
-        ("can I get a timer for 6 minutes", "en", "JarvisStartTimer"),
-        ("could you let me know what time it is", "en", "JarvisGetTime"),
-        ("can you tell me what day it is", "en", "JarvisGetDate"),
-        ("what do you get if you multiply 6 by 7", "en", "JarvisCalculate"),
-        ("mets-moi un minuteur de 3 minutes", "fr", "JarvisStartTimer"),
-        ("tu peux me mettre un minuteur de 4 minutes", "fr", "JarvisStartTimer"),
-        ("tu sais quel jour on est", "fr", "JarvisGetDate"),
-        ("on est quel jour de la semaine", "fr", "JarvisGetDate"),
-        ("annule-le", "fr", "JarvisStop"),
-    ],
-)
-async def test_a_request_wrapped_around_the_command(
-    recognizer: IntentRecognizer, text: str, lang: str, intent: str
-) -> None:
-    reply = await ask(recognizer, text, lang)
-    assert reply is not None and reply.intent == intent, reply
-
-
-@pytest.mark.parametrize(
-    ("text", "lang", "intent"),
-    [
-        ("is my timer still running", "en", "JarvisTimerStatus"),
-        ("when will my timer go off", "en", "JarvisTimerStatus"),
-        ("when does the timer end", "en", "JarvisTimerStatus"),
-        ("turn the timer off", "en", "JarvisCancelTimer"),
-        ("quand est-ce que le minuteur sonne", "fr", "JarvisTimerStatus"),
-    ],
-)
-async def test_more_wordings_about_a_running_timer(
-    recognizer: IntentRecognizer, text: str, lang: str, intent: str
-) -> None:
-    setup = "set a timer for 10 minutes" if lang == "en" else "mets un minuteur de dix minutes"
-    assert await ask(recognizer, setup, lang) is not None
-    reply = await ask(recognizer, text, lang)
-    assert reply is not None and reply.intent == intent, reply
-
-
-@pytest.mark.parametrize(
-    ("text", "lang"),
-    [
-        ("would you mind telling me a joke", "en"),
-        ("go ahead and tell me about Paris", "en"),
-        ("can I get a pizza delivered", "en"),
-        ("let me know what you think", "en"),
-        ("when does the bakery open", "en"),
-        ("turn the lights off", "en"),
-        ("tu sais faire des crêpes", "fr"),
-        ("mets-moi de la musique", "fr"),
-    ],
-)
-async def test_near_misses_of_request_wrappers_go_to_the_agent(
-    recognizer: IntentRecognizer, text: str, lang: str
-) -> None:
-    assert await ask(recognizer, text, lang) is None
-
-
-@pytest.mark.parametrize(
-    ("text", "lang", "speech"),
-    [
-        ("set a timer for five, no, ten minutes", "en", "Timer set for 10 minutes."),
-        ("set a timer for five minutes, sorry, six minutes", "en", "Timer set for 6 minutes."),
-        ("set a timer for 3 minutes, I mean 4 minutes", "en", "Timer set for 4 minutes."),
-        ("what's a quarter... no, twenty five percent of four hundred", "en", "25 percent of 400 is 100."),
-        ("mets un minuteur de cinq, non, dix minutes", "fr", "Minuteur réglé sur 10 minutes."),
-        ("set a timer for a couple of minutes", "en", "Timer set for 2 minutes."),
-        ("timer for pasta 10 min", "en", "Pasta timer set for 10 minutes."),
-    ],
-)
-async def test_a_speaker_correcting_themselves_gets_the_correction(
-    recognizer: IntentRecognizer, text: str, lang: str, speech: str
-) -> None:
-    reply = await ask(recognizer, text, lang)
-    assert reply is not None and reply.speech == speech, reply
-    assert len(recognizer.timers.list("kitchen")) <= 1  # one timer, never the corrected one too
-
-
 async def test_a_correction_to_something_that_is_no_command_does_nothing(
     recognizer: IntentRecognizer,
 ) -> None:
@@ -419,72 +387,10 @@ async def test_a_correction_to_something_that_is_no_command_does_nothing(
     assert reply is not None and reply.intent == "JarvisGetDate"
 
 
-@pytest.mark.parametrize(
-    ("text", "lang", "speech"),
-    [
-        ("start a timer for the pizza for 12 minutes", "en", "Pizza timer set for 12 minutes."),
-        ("set a timer for my tea for 4 minutes", "en", "Tea timer set for 4 minutes."),
-        ("12 minute timer for pizza", "en", "Pizza timer set for 12 minutes."),
-        ("set a timer called fish and chips for 9 minutes", "en", "Fish and chips timer set for 9 minutes."),
-        ("mets un minuteur pour le poulet pendant une heure", "fr", "Minuteur poulet réglé sur 1 heure."),
-    ],
-)
-async def test_a_named_timer_keeps_only_its_name(
-    recognizer: IntentRecognizer, text: str, lang: str, speech: str
-) -> None:
-    reply = await ask(recognizer, text, lang)
-    assert reply is not None and reply.speech == speech, reply
-
-
 async def test_how_long_left_on_a_named_timer(recognizer: IntentRecognizer) -> None:
     await ask(recognizer, "set a pizza timer for 12 minutes")
     reply = await ask(recognizer, "how long left on the pizza")
     assert reply is not None and reply.intent == "JarvisTimerStatus" and "pizza" in reply.speech, reply
-
-
-@pytest.mark.parametrize(
-    ("text", "speech"),
-    [
-        ("set a timer for an hour and a quarter", "Timer set for 1 hour and 15 minutes."),
-        ("set a timer for 2 hours and a quarter", "Timer set for 2 hours and 15 minutes."),
-        ("set a timer for 2 and a half minutes", "Timer set for 2 minutes and 30 seconds."),
-        ("what's 3 quarters of 80", "3 divided by 4 times 80 is 60."),
-        ("what's two thirds of ninety", "2 divided by 3 times 90 is 60."),
-    ],
-)
-async def test_quarters_halves_and_thirds(recognizer: IntentRecognizer, text: str, speech: str) -> None:
-    reply = await ask(recognizer, text)
-    assert reply is not None and reply.speech == speech, reply
-
-
-@pytest.mark.parametrize(
-    ("text", "intent"),
-    [
-        ("Combien font 100 divisés par 4 ?", "JarvisCalculate"),
-        ("Combien font 3 multipliés par 4 ?", "JarvisCalculate"),
-        ("Quelle est la date aujourd'hui ?", "JarvisGetDate"),
-        ("Nous sommes quelle date ?", "JarvisGetDate"),
-    ],
-)
-async def test_french_as_whisper_writes_it(recognizer: IntentRecognizer, text: str, intent: str) -> None:
-    reply = await ask(recognizer, text, "fr")
-    assert reply is not None and reply.intent == intent, reply
-
-
-@pytest.mark.parametrize(
-    ("text", "intent"),
-    [
-        ("Le minuteur, il en est où ?", "JarvisTimerStatus"),
-        ("Combien de temps avant que le minuteur sonne ?", "JarvisTimerStatus"),
-        ("Mets en pause le minuteur.", "JarvisPauseTimer"),
-    ],
-)
-async def test_french_wordings_about_a_running_timer(
-    recognizer: IntentRecognizer, text: str, intent: str
-) -> None:
-    assert await ask(recognizer, "mets un minuteur de cinq minutes", "fr") is not None
-    reply = await ask(recognizer, text, "fr")
-    assert reply is not None and reply.intent == intent, reply
 
 
 @pytest.mark.parametrize("text", ["Mets pause.", "Reprends."])
