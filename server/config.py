@@ -144,8 +144,10 @@ class HubSettings:
     """Semantic endpoint: the silence that ends a complete local command ("what time is it")."""
     incomplete_silence_s: float = 1.0
     """Semantic endpoint: the silence waited after a dangling word ("set a timer for")."""
-    verdict_wait_s: float = 0.6
-    """Semantic endpoint: the longest silence waited for the verdict on the end of speech."""
+    verdict_wait_s: float = 1.0
+    """Semantic endpoint: the longest silence waited for the verdict on the end of speech (=
+    ``incomplete_silence_s``: a slow STT never cuts off a command the verdict would have held;
+    measured in docs/benchmarks.md, "Endpointing")."""
     max_utterance_s: float = 15.0
     """An utterance is cut here even if the speaker goes on."""
     no_speech_timeout_s: float = 8.0

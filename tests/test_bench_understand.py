@@ -145,7 +145,7 @@ async def test_endpoint_choice_measures_the_wait_and_catches_a_cut_off(tmp_path:
     assert cut.utterance.cut_off and not cut.success, cut.utterance
     report = und.render_endpoint(results)
     row = report.split("| tiny.en@fixed |")[1].split("\n")[0]
-    assert "50% (1/2)" in row and "100% (1/1)" in row, row  # cut off: of all, of those with a pause
+    assert "| 50% (1/2) | 100% (1/1) |" in row, row  # cut off: of all, of those with a pause
 
 
 def test_an_unknown_endpoint_setting_is_refused() -> None:

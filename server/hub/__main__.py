@@ -75,7 +75,7 @@ def add_hub_arguments(parser: argparse.ArgumentParser, *, with_services: bool = 
         "--verdict-wait",
         type=float,
         dest="verdict_wait_s",
-        help="semantic endpoint: longest silence waited for the brain's verdict (default 0.6 s)",
+        help="semantic endpoint: longest silence waited for the brain's verdict (default 1.0 s)",
     )
     group.add_argument(
         "--max-utterance", type=float, dest="max_utterance_s", help="longest utterance in seconds (15)"

@@ -11,7 +11,8 @@ counts only while it covers all the speech heard: once the person speaks again i
 - ``incomplete`` ("set a timer for", "set a timer", "… et"): wait ``incomplete_silence_s`` (1.0 s);
 - ``unknown`` (anything for the LLM): ``silence_s`` (0.6 s), as today;
 - no verdict yet (the decode of the end of speech is still running): ``verdict_wait_s``
-  (0.6 s by default, so a slow STT never makes the semantic endpoint slower than the fixed one).
+  (1.0 s by default, the unfinished wait: on a slow CPU the verdict is always late, and with 0.6 s
+  every command with a pause was cut off; docs/benchmarks.md, "Endpointing").
 
 This module holds the rule only; :mod:`.pipeline` feeds it and :class:`.vad.Endpointer` applies it.
 """
@@ -48,7 +49,7 @@ class EndpointPolicy:
     """Silence that ends a turn whose words so far are a complete local command."""
     incomplete_silence_s: float = 1.0
     """Silence waited when the words so far end on a dangling word or a timer without a number."""
-    verdict_wait_s: float = 0.6
+    verdict_wait_s: float = 1.0
     """Silence waited, at most, for a verdict on the end of speech before ending anyway."""
     probe_timeout_s: float = 2.0
     """Longest wait for the brain's ``jarvis-intent-verdict`` (a late verdict is just unused)."""
