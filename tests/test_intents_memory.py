@@ -262,3 +262,6 @@ async def test_remember_and_recall_wordings_and_what_is_no_fact(memory: MemorySt
     assert await say(paths, "Remember when we went to Paris?") is None
     assert await say(paths, "Forget about the weather, tell me a joke") is None
     assert len(await memory.list_facts("camille")) == 2
+    # a fact to keep may have a comma in it
+    assert await say(paths, "Remember that on Tuesday, I see the dentist.") == "Okay, I'll remember that."
+    assert len(await memory.list_facts("camille")) == 3

@@ -135,12 +135,12 @@ _QUESTION_LEADS = frozenset(
 )  # fmt: skip
 
 
-def _a_fact(fact: str) -> bool:
+def _a_fact(fact: str, forget: bool = False) -> bool:
     """``fact`` says something to keep or forget: words that tell it apart, not a question ("remember
-    when we went to Paris"), not a second request after a comma ("forget about the weather, tell me
-    a joke")."""
+    when we went to Paris"); what to forget is no second request after a comma ("forget about the
+    weather, tell me a joke"; a fact to keep may have commas: "on Tuesday, I see the dentist")."""
     words = fact.split()
-    if not words or words[0].casefold().strip(",") in _QUESTION_LEADS or "," in fact:
+    if not words or words[0].casefold().strip(",") in _QUESTION_LEADS or (forget and "," in fact):
         return False
     return bool(fact_words(fact))
 
@@ -225,8 +225,9 @@ class MemoryIntents:
         if any(pattern.match(text) for table in (_FORGET_NAMES, _RECALLS) for pattern in table.get(lang, [])):
             return True
         return any(
-            (match := pattern.match(text)) is not None and _a_fact(match.group("fact"))
-            for pattern in (*_REMEMBERS.get(lang, []), *_FORGETS.get(lang, []))
+            (match := pattern.match(text)) is not None and _a_fact(match.group("fact"), forget)
+            for forget, table in ((False, _REMEMBERS), (True, _FORGETS))
+            for pattern in table.get(lang, [])
         )
 
     async def _handle_text(self, ctx: TurnContext, text: str, lang: str) -> Reply | None:
@@ -249,7 +250,7 @@ class MemoryIntents:
         if any(pattern.match(text) for pattern in _FORGET_NAMES.get(lang, [])):
             return IntentReply(speech=await self._forget_name(ctx.user_id, fr), intent=FORGET_NAME)
         for pattern in _FORGETS.get(lang, []):
-            if (match := pattern.match(text)) is not None and _a_fact(match.group("fact")):
+            if (match := pattern.match(text)) is not None and _a_fact(match.group("fact"), forget=True):
                 return IntentReply(
                     speech=await self._forget(ctx.user_id, match.group("fact"), fr), intent=FORGET
                 )
