@@ -228,6 +228,24 @@ async def test_the_stts_runner_up_answers_when_its_best_guess_is_no_command(memo
     assert all("set a timer" not in str(messages) for messages in llm.calls)
 
 
+async def test_a_runner_up_never_writes_the_speakers_memory(memory: MemoryStore) -> None:
+    """ "come with me" (a French question misheard) had the runner-up "call me Madeline": that was
+    stored as the speaker's name. A guess never changes what is remembered."""
+    from jarvis.server.brain.memory_intents import MemoryIntents
+
+    brain = make_brain(
+        ScriptedLLM(["From the model."], loop=True), memory, fast_paths=[MemoryIntents(memory)]
+    )
+    end = await ask(brain, "come with me", alternatives=("call me Madeline.",), user="zoe")
+    assert end.source == "agent" and (await memory.get_profile("zoe")).name is None
+    end = await ask(brain, "member the cold is", alternatives=("remember that the code is 1234",), user="zoe")
+    assert end.source == "agent" and await memory.list_facts("zoe") == []
+    end = await ask(brain, "what do you remember about me", alternatives=("call me Madeline.",), user="zoe")
+    assert end.source == "intent" and (await memory.get_profile("zoe")).name is None  # the best guess
+    end = await ask(brain, "call me Madeline", user="zoe")  # said, not guessed: stored
+    assert end.source == "intent" and (await memory.get_profile("zoe")).name == "Madeline"
+
+
 async def test_the_model_flags_its_own_question_with_expect_reply(memory: MemoryStore) -> None:
     """The LLM's way to say its answer asks something: it calls ``expect_reply`` before asking."""
     llm = ScriptedLLM([call("expect_reply"), "Which room do you mean?", "The kitchen light is on."])

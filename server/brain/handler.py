@@ -282,15 +282,20 @@ class Brain:
         # Still nothing: what the STT nearly heard instead ("console timer!" was its best guess, "cancel
         # the timer." its second). Only a whole local command in one of them counts; else the agent.
         for alternative in ctx.alternatives:
-            reply = await self._first_fast_path(replace(ctx, text=alternative, alternatives=()))
+            reply = await self._first_fast_path(replace(ctx, text=alternative, alternatives=()), guess=True)
             # A bare "stop" / « c'est tout » is what noise turns into most often: never from a runner-up.
             if reply is not None and not is_stop(reply):
                 _LOGGER.debug("Answered from the STT's runner-up %r", private(alternative, _LOGGER))
                 return reply
         return None
 
-    async def _first_fast_path(self, ctx: TurnContext) -> Reply | None:
+    async def _first_fast_path(self, ctx: TurnContext, guess: bool = False) -> Reply | None:
+        """The first fast path's reply. ``guess`` (an STT runner-up): the speaker's memory is not
+        offered it, since a memory command writes as it answers ("come with me" had the runner-up
+        "call me Madeline", stored as the speaker's name)."""
         for recognizer in self.fast_paths:
+            if guess and isinstance(recognizer, MemoryIntents):
+                continue
             try:
                 reply = await recognizer.handle(ctx)
             except Exception:  # a broken recognizer must not cost the user the answer
