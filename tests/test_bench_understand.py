@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from datetime import datetime
@@ -127,9 +128,9 @@ async def test_endpoint_choice_measures_the_wait_and_catches_a_cut_off(tmp_path:
     """``tiny.en@fixed``: a hub with the fixed 0.6 s endpoint. A command said whole is not cut off;
     the same words with 1.5 s of silence after "set a timer for" are, and the report counts it."""
     voice = vo.VOICES_BY_NAME["flite-awb"]
-    whole = und.Item("t-1", "en", "time", "what time is it", "(?i)\\d")
+    whole = und.Item("t-1", "en", "timer_set", "set a timer for ten minutes", "(?i)timer", timer_s=600)
     paused = und.Item("t-2", "en", "timer_set", "set a timer for… ten minutes", "(?i)timer", timer_s=600)
-    trials = [und.Trial(whole, voice, "clean"), und.Trial(paused, voice, "clean")]
+    trials = [und.Trial(whole, vo.VOICES_BY_NAME["flite-slt"], "clean"), und.Trial(paused, voice, "clean")]
 
     def audio_for(v: vo.Voice, text: str, condition: str) -> bytes:
         head, _, tail = text.partition("… ")
@@ -142,6 +143,9 @@ async def test_endpoint_choice_measures_the_wait_and_catches_a_cut_off(tmp_path:
     said, cut = results.outcomes
     assert said.utterance.woke and cut.utterance.woke
     assert said.utterance.endpoint_s is not None and not said.utterance.cut_off, said.utterance
+    assert said.success and said.utterance.timers_s == [600], said.utterance
+    # the bench's hub kept that timer in its own data dir, not in the user's (here the test's)
+    assert not (Path(os.environ["JARVIS_DATA_DIR"]) / "timers-hub.json").exists()
     assert cut.utterance.cut_off and not cut.success, cut.utterance
     report = und.render_endpoint(results)
     row = report.split("| tiny.en@fixed |")[1].split("\n")[0]

@@ -41,6 +41,7 @@ from wyoming.tts import Synthesize
 from jarvis.protocol.audio import TARGET_RATE, from_float, resample
 from jarvis.protocol.service import Connection
 
+from .procs import fresh_data_dir
 from .report import BENCHMARKS_MD, markdown_table, median, percentile, write_section
 
 _LOGGER = logging.getLogger(__name__)
@@ -242,6 +243,12 @@ def _per_chunk_costs(audio: bytes) -> dict[str, tuple[float, float]]:
 
 
 async def run_bench(sat_counts: Sequence[int], rounds_at_1: int, nonstreaming_runs: int) -> Results:
+    """The whole run, its servers in a fresh data dir (their memory and timers are the bench's)."""
+    with fresh_data_dir(prefix="jarvis-e2e-"):
+        return await _run_bench(sat_counts, rounds_at_1, nonstreaming_runs)
+
+
+async def _run_bench(sat_counts: Sequence[int], rounds_at_1: int, nonstreaming_runs: int) -> Results:
     from jarvis.server.brain.handler import BrainSettings, start_brain
     from jarvis.server.brain.llm.scripted import ScriptedLLM
     from jarvis.server.config import HubSettings, Settings

@@ -1,4 +1,5 @@
-"""Running servers under test as subprocesses: start, wait until `describe` answers, measure peak RSS."""
+"""Running servers under test as subprocesses: start, wait until `describe` answers, measure peak RSS;
+and the fresh data dir a benchmark's servers use (never the user's own)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,3 +92,21 @@ async def run_server(
 def jarvis_argv(*args: str) -> list[str]:
     """argv that runs this installation's `jarvis` command."""
     return [sys.executable, "-m", "jarvis.protocol", *args]
+
+
+@contextlib.contextmanager
+def fresh_data_dir(path: Path | None = None, prefix: str = "jarvis-bench-") -> Iterator[Path]:
+    """A fresh data dir (or ``path``) as ``$JARVIS_DATA_DIR`` while the benchmark runs, so its memory,
+    timers and secrets never land in the user's own data dir (a restored bench timer would ring on a
+    satellite that never comes back)."""
+    old = os.environ.get("JARVIS_DATA_DIR")
+    with contextlib.ExitStack() as stack:
+        directory = path or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+        os.environ["JARVIS_DATA_DIR"] = str(directory)
+        try:
+            yield directory
+        finally:
+            if old is None:
+                os.environ.pop("JARVIS_DATA_DIR", None)
+            else:
+                os.environ["JARVIS_DATA_DIR"] = old

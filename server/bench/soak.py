@@ -37,14 +37,12 @@ import contextlib
 import gc
 import json
 import logging
-import os
 import random
 import re
 import sqlite3
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +57,7 @@ from wyoming.tts import Synthesize
 from jarvis.protocol.service import DEFAULT_CONNECTION_LIMITS
 from jarvis.protocol.wire import ProtocolError, encode_event, read_event
 
+from .procs import fresh_data_dir
 from .report import markdown_table, median, percentile, write_section
 
 _LOGGER = logging.getLogger(__name__)
@@ -709,22 +708,6 @@ class Attacker:
 
 
 # -- the run --------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _data_dir(path: Path | None) -> Iterator[Path]:
-    """A fresh data dir (or ``path``) as ``$JARVIS_DATA_DIR`` for the run."""
-    old = os.environ.get("JARVIS_DATA_DIR")
-    with contextlib.ExitStack() as stack:
-        directory = path or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jarvis-soak-")))
-        os.environ["JARVIS_DATA_DIR"] = str(directory)
-        try:
-            yield directory
-        finally:
-            if old is None:
-                os.environ.pop("JARVIS_DATA_DIR", None)
-            else:
-                os.environ["JARVIS_DATA_DIR"] = old
-
-
 def _check_writes(results: SoakResults, db_path: Path) -> None:
     """Every acknowledged fact must be in SQLite: matched per user against the stored facts."""
     acked = [t for t in results.turns if t.acknowledged_fact]
@@ -767,7 +750,7 @@ async def run_soak(
     lead, tail = bytes(int(LEAD_S * RATE) * 2), bytes(int(TAIL_S * RATE) * 2)
     audio = {t: lead + pcm + tail for t, pcm in zip(texts, spoken, strict=True)}
 
-    with _data_dir(data_dir) as directory:
+    with fresh_data_dir(data_dir, prefix="jarvis-soak-") as directory:
         stack = Stack(directory)
         await stack.start()
         attacker = Attacker(stack, results.attack, random.Random(7))

@@ -38,6 +38,7 @@ from typing import Any
 
 from jarvis.server.brain.normalize import strip_wake_phrase
 
+from .procs import fresh_data_dir
 from .report import markdown_table, median, percentile, write_section
 from .voices import (
     CONDITIONS,
@@ -485,6 +486,8 @@ class Bench:
         stack = self._stack
         try:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jarvis-understand-")))
+            # the servers' timers, peer secret and device list: the bench's own, never the user's
+            stack.enter_context(fresh_data_dir(tmp))
             engine_settings = stt_settings(self.stt_name)
             stt = await start_stt("tcp://127.0.0.1:0", engine_settings)
             stack.push_async_callback(stt.stop)
