@@ -260,6 +260,7 @@ async def test_remember_and_recall_wordings_and_what_is_no_fact(memory: MemorySt
     assert recall is not None and "blue notebook" in recall and "Mondays" in recall
     # a question, and a second request after a comma, are no facts: the agent answers them
     assert await say(paths, "Remember when we went to Paris?") is None
+    assert await say(paths, "remember the Alamo, who said that") is None
     assert await say(paths, "Forget about the weather, tell me a joke") is None
     assert len(await memory.list_facts("camille")) == 2
     # a fact to keep may have a comma in it

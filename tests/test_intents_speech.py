@@ -415,3 +415,41 @@ async def test_a_new_one_after_cancelling_is_a_timer(recognizer: IntentRecognize
     reply = await ask(recognizer, "cancel the timer and set a new one for 10 minutes")
     assert reply is not None and reply.intent == "JarvisCancelTimer+JarvisStartTimer", reply
     assert [t.total_seconds for t in recognizer.timers.list("kitchen")] == [600]
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "speech"),
+    [
+        ("take 3 from 10", "en", "10 minus 3 is 7."),
+        ("what's the square of 7", "en", "7 squared is 49."),
+        ("enlève 3 de 10", "fr", "10 moins 3 égale 7."),
+        ("quel est le carré de 7", "fr", "7 au carré égale 49."),
+    ],
+)
+async def test_more_verb_first_arithmetic(
+    recognizer: IntentRecognizer, text: str, lang: str, speech: str
+) -> None:
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.speech == speech, reply
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "intent", "total_s"),
+    [
+        ("stop the timer for now", "en", "JarvisPauseTimer", 600),  # for now: a pause, not a name
+        ("keep going with the timer", "en", "JarvisResumeTimer", 600),
+        ("add five more minutes", "en", "JarvisAddTimerTime", 900),
+        ("extend the timer by 5 minutes", "en", "JarvisAddTimerTime", 900),
+        ("make the timer 5 minutes longer", "en", "JarvisAddTimerTime", 900),
+        ("mets le minuteur sur pause", "fr", "JarvisPauseTimer", 600),
+        ("prolonge le minuteur de 5 minutes", "fr", "JarvisAddTimerTime", 900),
+        ("enlève une minute", "fr", "JarvisAddTimerTime", 540),
+    ],
+)
+async def test_pausing_resuming_and_changing_the_running_timer(
+    recognizer: IntentRecognizer, text: str, lang: str, intent: str, total_s: int
+) -> None:
+    await _with_a_timer(recognizer, lang)
+    reply = await ask(recognizer, text, lang)
+    assert reply is not None and reply.intent == intent, reply
+    assert [t.total_seconds for t in recognizer.timers.list("kitchen")] == [total_s]

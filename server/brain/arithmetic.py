@@ -135,6 +135,10 @@ _VERB_FIRST = {
         (re.compile(r"^\s*multiply (.+?) (?:by|with|and) (.+)$", re.I), r"\1 times \2"),
         (re.compile(r"^\s*(?:add|sum) (.+?) (?:and|to|plus) (.+)$", re.I), r"\1 plus \2"),
         (re.compile(r"^\s*subtract (.+?) from (.+)$", re.I), r"\2 minus \1"),
+        (re.compile(r"^\s*take (?!away\b)(.+?) (?:away )?from (.+)$", re.I), r"\2 minus \1"),
+        # "the square of 7" -> "7 squared", "the cube of 3" -> "3 cubed"
+        (re.compile(r"^\s*(?:the )?square of (.+)$", re.I), r"\1 squared"),
+        (re.compile(r"^\s*(?:the )?cube of (.+)$", re.I), r"\1 cubed"),
         # "square 9" -> "9 squared", but "square root of 144" is a root
         (re.compile(r"^\s*(?:square|squared) (?!roots?\b)(.+)$", re.I), r"\1 squared"),
         # "2 to the 10th power", "2 to the 10th" -> "2 to the power of 10"
@@ -160,6 +164,13 @@ _VERB_FIRST = {
             r"\1 plus \2",
         ),
         (re.compile(r"^\s*soustra(?:is|yez|ire) (.+?) de (.+)$", re.I), r"\2 moins \1"),
+        (
+            re.compile(r"^\s*(?:enl[eè]ve|enlevez|retire|retirez|[oô]te) (.+?) (?:de|à) (.+)$", re.I),
+            r"\2 moins \1",
+        ),
+        # « le carré de 7 » -> « 7 au carré »
+        (re.compile(r"^\s*(?:le )?carr[ée] de (.+)$", re.I), r"\1 au carré"),
+        (re.compile(r"^\s*(?:le )?cube de (.+)$", re.I), r"\1 au cube"),
         # « la moitié de 64 » -> « 64 divisé par 2 », « le double de 21 » -> « 21 fois 2 »
         (re.compile(r"^\s*(?:la )?moiti[ée] de (.+)$", re.I), r"\1 divisé par 2"),
         (re.compile(r"^\s*(?:le )?tiers de (.+)$", re.I), r"\1 divisé par 3"),

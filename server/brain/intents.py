@@ -199,7 +199,7 @@ _BAD_NAMES = {
 }  # fmt: skip
 _WHILE_IDIOMS = {
     "second", "sec", "moment", "bit", "while", "minute", "little while", "little bit", "few minutes",
-    "few seconds", "couple of minutes", "couple of seconds", "mo", "tick",
+    "few seconds", "couple of minutes", "couple of seconds", "mo", "tick", "now",
     "instant", "seconde", "petit moment", "petit instant", "peu", "petit peu",
 }  # fmt: skip
 """Names that are how long, not which: "pause the timer for a second", « un instant »."""

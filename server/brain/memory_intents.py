@@ -142,6 +142,9 @@ def _a_fact(fact: str, forget: bool = False) -> bool:
     words = fact.split()
     if not words or words[0].casefold().strip(",") in _QUESTION_LEADS or (forget and "," in fact):
         return False
+    clauses = [clause.split() for clause in fact.split(",")[1:]]
+    if any(clause and clause[0].casefold() in _QUESTION_LEADS for clause in clauses):
+        return False  # "remember the Alamo, who said that": a question after the comma
     return bool(fact_words(fact))
 
 
