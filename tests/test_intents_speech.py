@@ -281,6 +281,13 @@ EVERYDAY_WITH_A_TIMER = [
 ]
 """Said while one 10-minute (« dix minutes ») timer runs."""
 NEAR_MISSES = [
+    ("add five more minutes to the cake recipe", "en"),  # no timer has that name
+    ("extend the deadline by 5 minutes", "en"),
+    ("make the meeting 5 minutes longer", "en"),
+    ("stop the music for now", "en"),
+    ("what's the square of the hypotenuse", "en"),
+    ("prolonge la réunion de 5 minutes", "fr"),
+    ("enlève tes chaussures", "fr"),
     ("time to go", "en"),
     ("put the kettle on", "en"),
     ("check the weather", "en"),
@@ -453,3 +460,9 @@ async def test_pausing_resuming_and_changing_the_running_timer(
     reply = await ask(recognizer, text, lang)
     assert reply is not None and reply.intent == intent, reply
     assert [t.total_seconds for t in recognizer.timers.list("kitchen")] == [total_s]
+
+
+async def test_time_added_to_a_named_timer_without_the_word_timer(recognizer: IntentRecognizer) -> None:
+    await ask(recognizer, "set a pasta timer for 10 minutes")
+    reply = await ask(recognizer, "add 2 minutes to the pasta")
+    assert reply is not None and reply.intent == "JarvisAddTimerTime" and "pasta" in reply.speech, reply

@@ -749,6 +749,8 @@ class IntentRecognizer:
             return None
         subtract = bool((result.intent_metadata or {}).get("subtract"))
         timers = self._matching_timers(ctx, name)
+        if not timers and (result.intent_metadata or {}).get("bare_name"):
+            return None  # "add 5 minutes to the pasta" names a timer; "… to the cake recipe" no timer
         if not timers:
             return IntentReply(speech=self._no_timer(name, lang), intent=ADD_TIMER_TIME)
         if len(timers) > 1:
