@@ -143,7 +143,7 @@ def _mind_doing(match: re.Match[str]) -> str:
 # How a request is wrapped around the command ("would you mind setting a timer", "go ahead and set a
 # timer", "can I get a timer", "could you let me know what time it is", « mets-moi un minuteur », « tu
 # peux me mettre un minuteur »): the wrapper is dropped, the command stays. Only at the start.
-_REQUEST_FRAMES = {
+_REQUEST_FRAMES: dict[str, list[tuple[re.Pattern[str], Any]]] = {
     "en": [
         (re.compile(r"^(?:(?:would|could|do) you mind|mind) (\w+ing)\b", re.I), _mind_doing),
         (
