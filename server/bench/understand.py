@@ -709,17 +709,19 @@ class SttUnavailable(Exception):
     """The STT choice cannot run in this tree (yet)."""
 
 
-ENDPOINTS = ("fixed", "semantic")
+_ENDPOINT = re.compile(r"fixed|semantic(?::\d+(?:\.\d+)?)?")
 """The hub's endpoint settings a choice may name after ``@`` (``base@fixed``; ``semantic:1.0`` is the
 semantic one waiting at most 1.0 s of silence for its verdict); docs/hub.md."""
-_ENDPOINT = re.compile(r"(fixed|semantic)(?::(\d+(?:\.\d+)?))?")
+
+
+def known_endpoint(endpoint: str) -> bool:
+    return _ENDPOINT.fullmatch(endpoint) is not None
 
 
 def split_choice(name: str) -> tuple[str, str | None]:
     """``"base@fixed"`` -> ``("base", "fixed")``; ``"base"`` -> ``("base", None)`` (the hub's default)."""
     stt, sep, endpoint = name.partition("@")
-    match = _ENDPOINT.fullmatch(endpoint)
-    if sep and (match is None or (match.group(1) == "fixed" and match.group(2))):
+    if sep and not known_endpoint(endpoint):
         raise SttUnavailable(
             f"unknown endpoint {endpoint!r} in {name!r} (fixed, semantic or semantic:SECONDS)"
         )
@@ -1156,9 +1158,8 @@ def render_endpoint(results: Results) -> str:
     rows, goals = [], []
     for name in names:
         woke = [o for o in outs if o.stt == name and o.woke]
-        paused = [o for o in woke if PAUSE_MARK.search(o.trial.item.text)]
         measured = [o for o in woke if o.utterance.endpoint_s is not None]
-        waits = [o.utterance.endpoint_s for o in measured if not o.utterance.cut_off]
+        waits = [w for w in (o.utterance.endpoint_s for o in woke) if w is not None and w >= 0]
         local_ok = [
             o.utterance.latency_s
             for o in woke
@@ -1166,7 +1167,7 @@ def render_endpoint(results: Results) -> str:
         ]
         every = [o.utterance.latency_s for o in woke if o.utterance.latency_s is not None]
         cut = [o.utterance.cut_off for o in measured]
-        paused_cut = [o.utterance.cut_off for o in paused if o.utterance.endpoint_s is not None]
+        paused_cut = [o.utterance.cut_off for o in measured if PAUSE_MARK.search(o.trial.item.text)]
         rows.append(
             [
                 name,
@@ -1174,7 +1175,7 @@ def render_endpoint(results: Results) -> str:
                 _pct([o.success for o in woke]),
                 _pct(cut),
                 _pct(paused_cut),
-                _ms([w for w in waits if w is not None]),
+                _ms(waits),
                 _ms(local_ok),
                 _ms(local_ok, 95),
                 _ms(every),
@@ -1308,7 +1309,7 @@ async def run(args: argparse.Namespace) -> int:
     trials = design(items, voices, conditions, args.reps, args.seed, args.limit or None)
     stt_names = [s.strip() for s in args.stt.split(",") if s.strip()]
     endpoints = [e.strip() for e in (args.endpoint or "").split(",") if e.strip()]
-    if unknown := [e for e in endpoints if not _ENDPOINT.fullmatch(e) or e.startswith("fixed:")]:
+    if unknown := [e for e in endpoints if not known_endpoint(e)]:
         raise SystemExit(
             f"unknown endpoint(s) {', '.join(unknown)}; known: fixed, semantic, semantic:SECONDS"
         )

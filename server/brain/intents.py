@@ -100,17 +100,17 @@ GET_NAME = "JarvisGetName"
 STOP = "JarvisStop"
 
 _LEFTOVER_LEAD = re.compile(r"^\s*[^\W\d_]+(?:\s+[^\W\d_]+)?\s*,\s+", re.UNICODE)
+
+
+def _correction(words: str) -> re.Pattern[str]:
+    """One of ``words`` set off by punctuation before it: ", no, ", "… I mean "."""
+    mark = r"\s*(?:[,.…!?]|\.\.\.)\s*"
+    return re.compile(rf"{mark}(?:{words})(?:{mark}|\s+)", re.I)
+
+
 _SELF_REPAIR = {
-    "en": re.compile(
-        r"\s*(?:[,.…!?]|\.\.\.)\s*(?:no|sorry|i mean|wait|actually|make that|make it|or rather|rather)"
-        r"(?:\s*(?:[,.…!?]|\.\.\.)\s*|\s+)",
-        re.I,
-    ),
-    "fr": re.compile(
-        r"\s*(?:[,.…!?]|\.\.\.)\s*(?:non|pardon|enfin|je veux dire|plut[ôo]t|attends|euh non)"
-        r"(?:\s*(?:[,.…!?]|\.\.\.)\s*|\s+)",
-        re.I,
-    ),
+    "en": _correction("no|sorry|i mean|wait|actually|make that|make it|or rather|rather"),
+    "fr": _correction("non|pardon|enfin|je veux dire|plut[ôo]t|attends|euh non"),
 }
 """A speaker correcting themselves mid-command: "set a timer for five, no, ten minutes"."""
 MAX_REPAIRED_WORDS = 3
@@ -478,6 +478,12 @@ class IntentRecognizer:
                 total += float(entity.value) * factor
         return total
 
+    @staticmethod
+    def _of_duration(timers: list[Timer], result: RecognizeResult) -> list[Timer]:
+        """The ``timers`` set for the duration the sentence names ("the 5 minute timer")."""
+        wanted = IntentRecognizer._duration(result)
+        return [t for t in timers if abs(t.total_seconds - wanted) < 1]
+
     def _matching_timers(self, ctx: TurnContext, name: str | None) -> list[Timer]:
         timers = self.timers.list(ctx.satellite_id)
         if name is None:
@@ -575,8 +581,7 @@ class IntentRecognizer:
             # "stop the timer for a moment": a stop for a while is a pause, of the timer(s) there are
             return self._pause_or_resume(ctx, lang, None, pause=True)
         if (result.intent_metadata or {}).get("by_duration"):
-            wanted = self._duration(result)
-            timers = [t for t in timers if abs(t.total_seconds - wanted) < 1]
+            timers = self._of_duration(timers, result)
             if not timers and _while_tail(ctx.text, lang) and self._matching_timers(ctx, None):
                 # "stop the timer for a second" with no 1-second timer: for a while, not which timer
                 return self._pause_or_resume(ctx, lang, None, pause=True)
@@ -616,10 +621,9 @@ class IntentRecognizer:
         timers = self._matching_timers(ctx, name)
         if (result.intent_metadata or {}).get("by_duration"):
             # "how much time is left on the 5 minute timer": the timer set for 5 minutes
-            wanted = self._duration(result)
-            timers = [t for t in timers if abs(t.total_seconds - wanted) < 1]
+            timers = self._of_duration(timers, result)
             if not timers:
-                duration = speak_duration(wanted, lang)
+                duration = speak_duration(self._duration(result), lang)
                 speech = (
                     f"Il n'y a pas de minuteur de {duration}."
                     if lang == "fr"

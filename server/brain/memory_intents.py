@@ -139,12 +139,11 @@ def _a_fact(fact: str, forget: bool = False) -> bool:
     """``fact`` says something to keep or forget: words that tell it apart, not a question ("remember
     when we went to Paris"); what to forget is no second request after a comma ("forget about the
     weather, tell me a joke"; a fact to keep may have commas: "on Tuesday, I see the dentist")."""
-    words = fact.split()
-    if not words or words[0].casefold().strip(",") in _QUESTION_LEADS or (forget and "," in fact):
+    if forget and "," in fact:
         return False
-    clauses = [clause.split() for clause in fact.split(",")[1:]]
+    clauses = [clause.split() for clause in fact.split(",")]
     if any(clause and clause[0].casefold() in _QUESTION_LEADS for clause in clauses):
-        return False  # "remember the Alamo, who said that": a question after the comma
+        return False  # a question, at the start or after a comma ("remember the Alamo, who said that")
     return bool(fact_words(fact))
 
 
